@@ -1,0 +1,110 @@
+"""Composition root: ``create_app(settings)`` wires every domain into one aiohttp app.
+
+Each domain contributes an :class:`~live_server.api.Api` (its routes) and, where it holds
+state or background work, a cleanup context that puts its service under its AppKey.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp_cors
+from aiohttp import web
+
+from geo.registry import StoreRegistry
+from geo.routes import api as stores_api
+
+from . import appkeys, ops
+from .api import Api
+from .http import problem_middleware
+from .metrics import Metrics
+from .realtime import Realtime, make_socketio
+from .redis_conn import connect_redis
+from .rooms.routes import api as rooms_api
+from .rooms.service import RoomService
+from .settings import Settings
+from .tokens import TokenSigner
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+STATIC_DIR = ROOT / "static"
+
+
+def build_api() -> Api:
+    """Every endpoint of the server, in one place."""
+    api = Api()
+    for part in (ops.api, rooms_api, stores_api):
+        api.include(part)
+    return api
+
+
+async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[appkeys.REDIS] = connect_redis(app[appkeys.SETTINGS])
+    yield
+    await app[appkeys.REDIS].aclose()
+
+
+async def _domains_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[appkeys.SETTINGS]
+    redis = app[appkeys.REDIS]
+    app[appkeys.ROOMS] = RoomService(
+        redis, app[appkeys.SIGNER], settings.secret, settings.token_ttl_s
+    )
+    registry = StoreRegistry(redis)
+    app[appkeys.STORES] = registry
+    await registry.start()
+    yield
+    await registry.stop()
+
+
+async def _close_sockets(app: web.Application) -> None:
+    """On shutdown: tell every Socket.IO client goodbye before the runner closes."""
+    sio = app[appkeys.SIO]
+    with contextlib.suppress(Exception):
+        await sio.shutdown()
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Build the application. ``settings.redis_url`` must be set (embedded server started)."""
+    app = web.Application(
+        middlewares=[problem_middleware],
+        client_max_size=settings.max_body_bytes,
+        handler_args={"max_field_size": 16384},
+    )
+    app[appkeys.SETTINGS] = settings
+    app[appkeys.SIGNER] = TokenSigner(settings.secret)
+    app[appkeys.METRICS] = Metrics()
+    api = build_api()
+    app[appkeys.API] = api
+
+    sio = make_socketio(settings)
+    sio.attach(app, socketio_path="socket.io")
+    app[appkeys.SIO] = sio
+    app[appkeys.REALTIME] = Realtime(sio, app)
+
+    app.cleanup_ctx.append(_redis_ctx)
+    app.cleanup_ctx.append(_domains_ctx)
+    app.on_shutdown.append(_close_sockets)
+
+    api.install(app)
+    if STATIC_DIR.is_dir():
+        app.router.add_static("/static/", STATIC_DIR, name="static", append_version=False)
+
+    cors = aiohttp_cors.setup(
+        app,
+        defaults={
+            origin: aiohttp_cors.ResourceOptions(
+                allow_credentials=False, expose_headers="*", allow_headers="*", max_age=600
+            )
+            for origin in settings.cors_origins
+        },
+    )
+    for route in list(app.router.routes()):
+        if route.resource is not None and route.resource.canonical.startswith("/api/"):
+            with contextlib.suppress(ValueError):
+                cors.add(route)
+    return app

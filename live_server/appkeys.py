@@ -1,0 +1,35 @@
+"""Typed keys of everything the application holds (set up in cleanup contexts)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    import socketio
+
+    from geo.registry import StoreRegistry
+
+    from .api import Api, Endpoint
+    from .metrics import Metrics
+    from .realtime import Realtime
+    from .redis_conn import RedisClient
+    from .rooms.service import RoomService
+    from .settings import Settings
+    from .tokens import TokenSigner
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+REDIS: web.AppKey[RedisClient] = web.AppKey("redis")
+SIGNER: web.AppKey[TokenSigner] = web.AppKey("signer")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+API: web.AppKey[Api] = web.AppKey("api")
+SIO: web.AppKey[socketio.AsyncServer] = web.AppKey("sio")
+# Domain services: each domain adds its key below (typed by its service class).
+REALTIME: web.AppKey[Realtime] = web.AppKey("realtime")
+ROOMS: web.AppKey[RoomService] = web.AppKey("rooms")
+STORES: web.AppKey[StoreRegistry] = web.AppKey("stores")
+
+# Per-request storage.
+REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
+ENDPOINT: web.RequestKey[Endpoint] = web.RequestKey("endpoint")

@@ -1,0 +1,133 @@
+"""``live-server``: serve, import stores, issue tokens (more subcommands join here)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .settings import Settings, SettingsError
+
+Command = Callable[[argparse.Namespace], int]
+_COMMANDS: dict[str, Command] = {}
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--redis-url", help="Redis/Valkey URL (env REDIS_URL); none: embedded server")
+    p.add_argument(
+        "--redis-cluster", action="store_true", default=None,
+        help="the URL is a seed node of a Redis Cluster (env REDIS_CLUSTER=1)",
+    )  # fmt: skip
+    p.add_argument("--data-dir", type=Path, help="embedded Redis data, secret, demo.json (./var)")
+
+
+def settings_from(args: argparse.Namespace, **extra: object) -> Settings:
+    return Settings.from_env(
+        redis_url=getattr(args, "redis_url", None),
+        redis_cluster=getattr(args, "redis_cluster", None),
+        data_dir=getattr(args, "data_dir", None),
+        **extra,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="live-server", description="Live companion server for live-commerce rooms."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the HTTP + Socket.IO server")
+    serve.add_argument("--host", help="bind address (default 127.0.0.1; env LIVE_HOST)")
+    serve.add_argument("--port", type=int, help="port (default 8080; env LIVE_PORT)")
+    serve.add_argument("--workers", type=int, help="worker processes on one port (default 1)")
+    serve.add_argument("--demo", action="store_true", default=None, help="seed demo data")
+    serve.add_argument(
+        "--aof-fsync", choices=["everysec", "always", "no"],
+        help="embedded Redis append-only fsync policy (default everysec)",
+    )  # fmt: skip
+    _common(serve)
+
+    stores = sub.add_parser("stores", help="store registry")
+    stores_sub = stores.add_subparsers(dest="stores_command", required=True)
+    imp = stores_sub.add_parser("import", help="bulk upsert stores from JSON, CSV or GeoJSON")
+    imp.add_argument("file", type=Path)
+    _common(imp)
+
+    token = sub.add_parser("token", help="issue a token (ops, host ROOM, staff STORE)")
+    token.add_argument("role", choices=["ops", "host", "staff"])
+    token.add_argument("scope", nargs="?", default="*")
+    token.add_argument("--ttl", type=int, default=24 * 3600, help="seconds (default 1 day)")
+    _common(token)
+
+    for name, configure in _EXTENSIONS:
+        configure(sub.add_parser(name, help=configure.__doc__))
+    return parser
+
+
+_EXTENSIONS: list[tuple[str, Callable[[argparse.ArgumentParser], None]]] = []
+
+
+def command(name: str, configure: Callable[[argparse.ArgumentParser], None]) -> Callable[[Command], Command]:
+    """Register a subcommand (used by modules that add CLI tools)."""
+
+    def deco(fn: Command) -> Command:
+        _EXTENSIONS.append((name, configure))
+        _COMMANDS[name] = fn
+        return fn
+
+    return deco
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .serve import serve
+
+    settings = settings_from(
+        args, host=args.host, port=args.port, workers=args.workers, demo=args.demo,
+        aof_fsync=args.aof_fsync,
+    )  # fmt: skip
+    return serve(settings)
+
+
+def _token(args: argparse.Namespace) -> int:
+    from .tokens import Role, TokenSigner
+
+    settings = settings_from(args)
+    print(TokenSigner(settings.secret).issue(Role(args.role), args.scope, args.role, args.ttl))
+    return 0
+
+
+def _stores(args: argparse.Namespace) -> int:
+    from geo.cli import import_stores
+
+    return import_stores(settings_from(args), args.file)
+
+
+def _load_extensions() -> None:
+    # Modules that register subcommands with @command.
+    import importlib
+
+    for module in ("live_server.store_tail", "loadtest.cli"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _load_extensions()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handlers: dict[str, Command] = {"serve": _serve, "token": _token, "stores": _stores, **_COMMANDS}
+    try:
+        return handlers[args.command](args)
+    except SettingsError as exc:
+        print(f"live-server: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

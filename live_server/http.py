@@ -1,0 +1,114 @@
+"""HTTP middlewares: request ids, problem+json for every error, metrics, access log."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+
+import orjson
+from aiohttp import web
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from . import appkeys
+from .errors import (
+    PROBLEM_CONTENT_TYPE,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    Problem,
+    ServiceUnavailable,
+)
+
+log = logging.getLogger(__name__)
+access_log = logging.getLogger("live_server.access")
+
+RequestHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+}
+
+
+def problem_response(problem: Problem, request: web.Request) -> web.Response:
+    headers = {"X-Request-Id": request.get(appkeys.REQUEST_ID, "")}
+    if problem.retry_after is not None:
+        headers["Retry-After"] = str(max(1, round(problem.retry_after)))
+    if isinstance(problem, MethodNotAllowed) and "allow" in problem.extra:
+        headers["Allow"] = ", ".join(problem.extra["allow"])
+    return web.Response(
+        body=orjson.dumps(problem.to_dict(instance=request.path)),
+        status=problem.status,
+        content_type=PROBLEM_CONTENT_TYPE,
+        headers=headers,
+    )
+
+
+def _from_http_exception(exc: web.HTTPException) -> Problem:
+    if isinstance(exc, web.HTTPNotFound):
+        return NotFound("no such route")
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        allowed = sorted(exc.allowed_methods)
+        return MethodNotAllowed(
+            f"{exc.method} is not allowed here; use {', '.join(allowed)}", allow=allowed
+        )
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        return PayloadTooLarge("the request body is too large")
+    generic = type(
+        "HttpProblem",
+        (Problem,),
+        {"status": exc.status, "title": exc.reason, "slug": f"http-{exc.status}"},
+    )
+    return generic(exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason)
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler: RequestHandler) -> web.StreamResponse:
+    """Every failure becomes problem+json; unexpected ones are logged with the request id."""
+    request_id = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
+    request[appkeys.REQUEST_ID] = request_id
+    metrics = request.app[appkeys.METRICS]
+    started = time.perf_counter()
+    route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
+    try:
+        response = await handler(request)
+    except Problem as problem:
+        response = problem_response(problem, request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        response = problem_response(_from_http_exception(exc), request)
+    except (RedisConnectionError, RedisTimeoutError, ConnectionRefusedError) as exc:
+        metrics.redis_errors.labels(type(exc).__name__).inc()
+        log.warning("redis unavailable: %s (request %s)", exc, request_id)
+        response = problem_response(
+            ServiceUnavailable("the data store is unavailable; retry shortly", retry_after=2),
+            request,
+        )
+    except RedisError as exc:
+        metrics.redis_errors.labels(type(exc).__name__).inc()
+        log.exception("redis error on %s %s (request %s)", request.method, request.path, request_id)
+        response = problem_response(Problem(f"internal error; request id {request_id}"), request)
+    except Exception:
+        log.exception("unexpected error on %s %s (request %s)", request.method, request.path, request_id)
+        response = problem_response(Problem(f"internal error; request id {request_id}"), request)
+    elapsed = time.perf_counter() - started
+    response.headers.setdefault("X-Request-Id", request_id)
+    for key, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(key, value)
+    metrics.requests.labels(request.method, route, str(response.status)).inc()
+    metrics.latency.labels(request.method, route).observe(elapsed)
+    if request.app[appkeys.SETTINGS].access_log:
+        access_log.info(
+            "%s %s %s %.1fms",
+            request.method,
+            request.rel_url.path,
+            response.status,
+            elapsed * 1000,
+            extra={"request_id": request_id, "route": route, "status": response.status},
+        )
+    return response

@@ -1,0 +1,82 @@
+"""Every Redis key the server uses, with its meaning, in one place.
+
+Cluster rule (DESIGN.md, scale-out): a Lua script or MULTI touches keys of ONE hash tag
+only. The tag is the part in braces: ``{room:R}`` for a room, ``{store:S}`` for a store's
+slots, bookings and stream, ``{camp:C}`` for a campaign, ``{cust:V}`` for a customer.
+A step that spans two tags is split into an atomic step plus an idempotent follow-up.
+
+Values are msgpack unless noted. Times are unix milliseconds unless noted.
+"""
+
+from __future__ import annotations
+
+# --- registry (small, global, read by every worker into memory) ----------------------
+STORES = "{stores}:all"
+"""hash store_id -> msgpack Store record (geo/registry)."""
+STORES_VERSION = "{stores}:version"
+"""int, bumped on every registry change; workers poll it (cheap GET) to reload."""
+STORES_CHANNEL = "stores:changed"
+"""pub/sub channel announcing a registry change (workers also poll STORES_VERSION)."""
+GROUPS = "{groups}:all"
+"""hash group_id -> msgpack {id, store_id, secret, brand, name} (community chat groups)."""
+
+
+# --- rooms -----------------------------------------------------------------------------
+def room(room_id: str) -> str:
+    """hash: title, brand, status (scheduled|live|ended), featured (msgpack list),
+    created_at, started_at, ended_at, pinned (question id)."""
+    return f"{{room:{room_id}}}:meta"
+
+
+def room_history(room_id: str) -> str:
+    """stream of the room's broadcasts (event name + payload); its ids are the offsets a
+    reconnecting viewer resumes from. Trimmed to ROOM_HISTORY_MAXLEN."""
+    return f"{{room:{room_id}}}:history"
+
+
+ROOM_HISTORY_MAXLEN = 1000
+
+
+def room_viewers(room_id: str) -> str:
+    """hash node_id -> viewers connected on that node (each node writes its own field,
+    with room_viewers_seen holding its heartbeat); the room's count is the sum."""
+    return f"{{room:{room_id}}}:viewers"
+
+
+def room_stats(room_id: str) -> str:
+    """hash of funnel counters for the room (field 'total:<name>' and '<store>:<name>')."""
+    return f"{{room:{room_id}}}:stats"
+
+
+def room_unique_viewers(room_id: str) -> str:
+    """HyperLogLog of viewer ids seen in the room (unique viewers)."""
+    return f"{{room:{room_id}}}:uv"
+
+
+ROOMS_BY_BRAND = "{rooms}:live-by-brand"
+"""hash brand -> room id currently live for that brand (routes group questions)."""
+ROOMS = "{rooms}:all"
+"""sorted set room_id by created time (ops listing)."""
+
+
+# --- customers (OneID) -------------------------------------------------------------------
+def customer_by_external(external_key: str) -> str:
+    """string -> viewer id for an external id (phone, openid, device id; hashed)."""
+    return f"{{ext:{external_key}}}:viewer"
+
+
+def customer(viewer_id: str) -> str:
+    """hash: external id kind, created_at, rooms seen; bookings/visits/coupons counters."""
+    return f"{{cust:{viewer_id}}}:profile"
+
+
+# --- stores: slots, bookings and the store's event stream share one tag ---------------
+def store_stream(store_id: str) -> str:
+    """stream of the store's events (booking.created|cancelled|arrived, coupon.redeemed);
+    entry fields: v (schema version), type, data (msgpack)."""
+    return f"{{store:{store_id}}}:events"
+
+
+def store_acked(store_id: str) -> str:
+    """hash token_id -> last stream id acked by a staff connection with that token."""
+    return f"{{store:{store_id}}}:acked"

@@ -1,0 +1,1 @@
+"""Live rooms: lifecycle (scheduled -> live -> ended), viewers (OneID), room state."""

@@ -1,0 +1,67 @@
+"""HTTP surface of rooms: create (ops), start/end (host), viewer identities."""
+
+from __future__ import annotations
+
+from live_server import appkeys
+from live_server.api import Api, Call
+from live_server.tokens import Role
+
+from .models import CreateRoom, CreateViewer, Room, RoomCreated, RoomStatus, ViewerCreated
+
+api = Api()
+TAG = "rooms"
+
+
+@api.post(
+    "/api/v1/rooms", summary="Create a live room", tag=TAG, roles=[Role.OPS],
+    body=CreateRoom, response=RoomCreated, status=201,
+)  # fmt: skip
+async def create_room(call: Call[CreateRoom, None]) -> RoomCreated:
+    room, host_token = await call.app[appkeys.ROOMS].create(call.body)
+    return RoomCreated(room_id=room.room_id, host_token=host_token, status=room.status)
+
+
+@api.get(
+    "/api/v1/rooms/{room}", summary="Room details", tag=TAG,
+    roles=[Role.HOST, Role.VIEWER], scope="room", response=Room, errors=[404],
+)  # fmt: skip
+async def get_room(call: Call[None, None]) -> Room:
+    return await call.app[appkeys.ROOMS].get(call.path("room"))
+
+
+async def _move(call: Call[None, None], wanted: RoomStatus) -> Room:
+    room = await call.app[appkeys.ROOMS].move(call.path("room"), wanted)
+    rt = call.app[appkeys.REALTIME]
+    event = "room.ended" if wanted is RoomStatus.ENDED else "room.started"
+    payload = {"room_id": room.room_id, "status": room.status.value}
+    await rt.to_viewers(room.room_id, event, dict(payload))
+    await rt.to_host(room.room_id, event, dict(payload))
+    return room
+
+
+@api.post(
+    "/api/v1/rooms/{room}/start", summary="Go live", tag=TAG,
+    roles=[Role.HOST], scope="room", response=Room, errors=[404, 409],
+)  # fmt: skip
+async def start_room(call: Call[None, None]) -> Room:
+    return await _move(call, RoomStatus.LIVE)
+
+
+@api.post(
+    "/api/v1/rooms/{room}/end", summary="End the broadcast", tag=TAG,
+    roles=[Role.HOST], scope="room", response=Room, errors=[404, 409],
+)  # fmt: skip
+async def end_room(call: Call[None, None]) -> Room:
+    return await _move(call, RoomStatus.ENDED)
+
+
+@api.post(
+    "/api/v1/rooms/{room}/viewers", summary="Join a room as a viewer", tag=TAG,
+    body=CreateViewer, response=ViewerCreated, status=201, errors=[404],
+    description="Same external id, same viewer in every room (OneID).",
+)  # fmt: skip
+async def create_viewer(call: Call[CreateViewer, None]) -> ViewerCreated:
+    viewer_id, token = await call.app[appkeys.ROOMS].add_viewer(
+        call.path("room"), call.body.external_id
+    )
+    return ViewerCreated(viewer_id=viewer_id, token=token)

@@ -1,0 +1,132 @@
+"""Room records in Redis and the room lifecycle."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgpack
+
+from live_server import keys
+from live_server.redis_conn import RedisClient
+from live_server.tokens import Role, TokenSigner
+
+from .models import (
+    ALLOWED_TRANSITIONS,
+    CreateRoom,
+    FeaturedItem,
+    Room,
+    RoomNotFound,
+    RoomStatus,
+    check_transition,
+    require_live,
+)
+
+_TRANSITION = (Path(__file__).parent / "transition.lua").read_text()
+
+
+def iso_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _text(value: bytes | None) -> str | None:
+    return value.decode() if value is not None else None
+
+
+class RoomService:
+    """Create rooms, move them through their lifecycle, issue viewer identities."""
+
+    def __init__(self, redis: RedisClient, signer: TokenSigner, secret: str, token_ttl_s: int) -> None:
+        self.redis = redis
+        self.signer = signer
+        self.token_ttl_s = token_ttl_s
+        self._oneid_key = hashlib.sha256(b"live-companion/oneid/" + secret.encode()).digest()
+        self._transition = redis.register_script(_TRANSITION)
+
+    async def create(self, spec: CreateRoom, room_id: str | None = None) -> tuple[Room, str]:
+        room_id = room_id or "r_" + secrets.token_hex(5)
+        created = iso_now()
+        fields: dict[str, Any] = {
+            "title": spec.title,
+            "brand": spec.brand,
+            "status": RoomStatus.SCHEDULED.value,
+            "featured": msgpack.packb([f.model_dump() for f in spec.featured]),
+            "created_at": created,
+        }
+        await self.redis.hset(keys.room(room_id), mapping=fields)
+        await self.redis.zadd(keys.ROOMS, {room_id: datetime.now(UTC).timestamp()})
+        return await self.get(room_id), self.host_token(room_id)
+
+    def host_token(self, room_id: str) -> str:
+        return self.signer.issue(Role.HOST, room_id, "host", self.token_ttl_s)
+
+    async def get(self, room_id: str) -> Room:
+        raw = await self.redis.hgetall(keys.room(room_id))
+        if not raw:
+            raise RoomNotFound(f"no room {room_id!r}")
+        return Room(
+            room_id=room_id,
+            title=raw[b"title"].decode(),
+            brand=raw.get(b"brand", b"default").decode(),
+            status=RoomStatus(raw[b"status"].decode()),
+            featured=[FeaturedItem(**f) for f in msgpack.unpackb(raw.get(b"featured", b"\x90"))],
+            created_at=raw[b"created_at"].decode(),
+            started_at=_text(raw.get(b"started_at")),
+            ended_at=_text(raw.get(b"ended_at")),
+        )
+
+    async def status(self, room_id: str) -> RoomStatus:
+        raw = await self.redis.hget(keys.room(room_id), "status")
+        if raw is None:
+            raise RoomNotFound(f"no room {room_id!r}")
+        return RoomStatus(raw.decode())
+
+    async def require_live(self, room_id: str) -> None:
+        require_live(await self.status(room_id))
+
+    async def move(self, room_id: str, wanted: RoomStatus) -> Room:
+        allowed_from = [s.value for s, targets in ALLOWED_TRANSITIONS.items() if wanted in targets]
+        stamp_field = "started_at" if wanted is RoomStatus.LIVE else "ended_at"
+        ok, current = await self._transition(
+            keys=[keys.room(room_id)],
+            args=[wanted.value, ",".join(allowed_from), stamp_field, iso_now()],
+        )
+        if ok == -1:
+            raise RoomNotFound(f"no room {room_id!r}")
+        if ok == 0:
+            check_transition(RoomStatus(current.decode()), wanted)
+        room = await self.get(room_id)
+        # Follow-up on another hash tag, idempotent: which room is live for the brand.
+        if wanted is RoomStatus.LIVE:
+            await self.redis.hset(keys.ROOMS_BY_BRAND, room.brand, room_id)
+        else:
+            current_live = await self.redis.hget(keys.ROOMS_BY_BRAND, room.brand)
+            if current_live == room_id.encode():
+                await self.redis.hdel(keys.ROOMS_BY_BRAND, room.brand)
+        return room
+
+    async def live_room_for_brand(self, brand: str) -> str | None:
+        return _text(await self.redis.hget(keys.ROOMS_BY_BRAND, brand))
+
+    def viewer_id_for(self, external_id: str | None) -> str:
+        """Same external id, same viewer in every room (OneID); none: a fresh viewer."""
+        if external_id is None:
+            return "v_" + secrets.token_hex(8)
+        mac = hmac.new(self._oneid_key, external_id.encode(), hashlib.sha256).digest()
+        return "v_" + base64.b32encode(mac[:10]).decode().lower()
+
+    async def add_viewer(self, room_id: str, external_id: str | None) -> tuple[str, str]:
+        await self.get(room_id)  # 404 for an unknown room
+        viewer_id = self.viewer_id_for(external_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hsetnx(keys.customer(viewer_id), "created_at", iso_now())
+            pipe.hset(keys.customer(viewer_id), "last_room", room_id)
+            await pipe.execute()
+        await self.redis.pfadd(keys.room_unique_viewers(room_id), viewer_id)
+        token = self.signer.issue(Role.VIEWER, room_id, viewer_id, self.token_ttl_s)
+        return viewer_id, token

@@ -1,0 +1,197 @@
+"""Running the server: the embedded Redis, the demo seed, one or N worker processes.
+
+``--workers N`` starts N processes that each bind the same port with SO_REUSEPORT (the
+kernel spreads connections); Socket.IO's Redis manager carries broadcasts between them.
+SIGTERM/SIGINT: stop accepting, finish in-flight requests, close sockets, stop the
+embedded Redis, exit 0. A worker that dies is restarted by the supervisor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from aiohttp import web
+
+from .embedded_redis import EmbeddedRedis
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class JsonishFormatter(logging.Formatter):
+    """One line per record: time, level, logger, message, then structured context."""
+
+    _skip = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+        "message", "asctime"
+    }
+
+    def format(self, record: logging.LogRecord) -> str:
+        base = super().format(record)
+        extra = {k: v for k, v in record.__dict__.items() if k not in self._skip}
+        if extra:
+            base += " " + " ".join(f"{k}={v}" for k, v in extra.items())
+        return base
+
+
+def setup_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonishFormatter("%(asctime)s %(levelname)s %(name)s pid=%(process)d %(message)s")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("engineio").setLevel(logging.WARNING)
+    logging.getLogger("socketio").setLevel(logging.WARNING)
+
+
+def _install_uvloop() -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - non-Linux dev machines
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+async def _run_app(settings: Settings, ready: Any = None) -> None:
+    from .app import create_app
+
+    app = create_app(settings)
+    runner = web.AppRunner(
+        app, handle_signals=False, access_log=None, shutdown_timeout=settings.shutdown_timeout
+    )
+    await runner.setup()
+    site = web.TCPSite(
+        runner, settings.host, settings.port, reuse_port=settings.workers > 1, backlog=4096
+    )
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("worker listening on http://%s:%s", settings.host, settings.port)
+    if ready is not None:
+        ready.set()
+    await stop.wait()
+    log.info("worker stopping: finishing in-flight requests")
+    await runner.cleanup()
+    log.info("worker stopped")
+
+
+def run_worker(settings: Settings, ready: Any = None) -> None:
+    """Entry point of one worker process (also used in-process for ``--workers 1``)."""
+    setup_logging(settings.log_level)
+    _install_uvloop()
+    asyncio.run(_run_app(settings, ready))
+
+
+async def _seed_demo(settings: Settings) -> dict[str, Any]:
+    from .demo import seed_demo, write_demo_file
+    from .redis_conn import connect_redis
+
+    redis = connect_redis(settings)
+    try:
+        demo = await seed_demo(settings, redis)
+    finally:
+        await redis.aclose()
+    write_demo_file(settings.data_dir, demo)
+    return demo
+
+
+def print_demo(demo: dict[str, Any], settings: Settings) -> None:
+    out = sys.stdout
+    print("", file=out)
+    print("Live companion server: demo data ready", file=out)
+    print(f"  demo.json        {settings.data_dir / 'demo.json'}", file=out)
+    print(f"  live room page   {demo['pages']['room']}", file=out)
+    print(f"  host console     {demo['pages']['host']}", file=out)
+    print(f"  store dashboard  {demo['pages']['store']}", file=out)
+    print(f"  room id          {demo['room_id']}", file=out)
+    print(f"  ops token        {demo['ops_token']}", file=out)
+    print(f"  host token       {demo['host_token']}", file=out)
+    first = demo["stores"][0]
+    print(f"  staff token      {first['staff_token']}  ({first['id']}; all in demo.json)", file=out)
+    for g in demo["groups"]:
+        print(f"  group            {g['id']} -> {g['store_id']}  secret {g['secret']}", file=out)
+    print("", file=out)
+    out.flush()
+
+
+class _Supervisor:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.ctx = multiprocessing.get_context("spawn")
+        self.workers: dict[int, BaseProcess] = {}
+        self.stopping = False
+
+    def _spawn(self, slot: int) -> None:
+        ready = self.ctx.Event()
+        proc = self.ctx.Process(
+            target=run_worker, args=(self.settings, ready), name=f"live-worker-{slot}"
+        )
+        proc.start()
+        ready.wait(30)
+        self.workers[slot] = proc
+
+    def run(self) -> int:
+        def on_signal(signum: int, frame: object) -> None:
+            self.stopping = True
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        for slot in range(self.settings.workers):
+            self._spawn(slot)
+        log.info(
+            "%d workers serving http://%s:%s",
+            self.settings.workers, self.settings.host, self.settings.port,
+        )  # fmt: skip
+        while not self.stopping:
+            time.sleep(0.2)
+            for slot, proc in list(self.workers.items()):
+                if not proc.is_alive() and not self.stopping:
+                    log.error("worker %s exited with %s; restarting it", proc.name, proc.exitcode)
+                    self._spawn(slot)
+        for proc in self.workers.values():
+            if proc.is_alive() and proc.pid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.settings.shutdown_timeout + 5
+        for proc in self.workers.values():
+            proc.join(max(0.1, deadline - time.monotonic()))
+            if proc.is_alive():
+                log.error("worker %s did not stop in time; killing it", proc.name)
+                proc.kill()
+                proc.join()
+        return 0
+
+
+def serve(settings: Settings) -> int:
+    """Run until SIGTERM/SIGINT; returns the process exit code."""
+    setup_logging(settings.log_level)
+    embedded: EmbeddedRedis | None = None
+    if settings.redis_url is None:
+        embedded = EmbeddedRedis(settings.data_dir / "redis", fsync=settings.aof_fsync)
+        settings = settings.with_changes(redis_url=embedded.start())
+    try:
+        if settings.demo:
+            _install_uvloop()
+            demo = asyncio.run(_seed_demo(settings))
+            print_demo(demo, settings)
+        if settings.workers == 1:
+            run_worker(settings)
+            return 0
+        return _Supervisor(settings).run()
+    finally:
+        if embedded is not None:
+            embedded.stop()
+            log.info("embedded Redis stopped")

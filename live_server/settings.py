@@ -1,0 +1,150 @@
+"""One frozen settings object, built once from the environment and the command line."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+WEAK_SECRETS = frozenset({"", "secret", "changeme", "change-me", "dev", "test", "default"})
+MIN_SECRET_LENGTH = 32
+
+
+class SettingsError(ValueError):
+    """The configuration cannot be used; the message says what to change."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a deployment can configure. Build with :meth:`from_env`."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    redis_url: str | None = None
+    redis_cluster: bool = False
+    data_dir: Path = Path("var")
+    demo: bool = False
+    secret: str = ""
+    production: bool = False
+    aof_fsync: str = "everysec"
+    public_url: str | None = None
+    max_body_bytes: int = 1 << 20
+    cors_origins: tuple[str, ...] = ("*",)
+    shutdown_timeout: float = 10.0
+    redis_timeout: float = 2.0
+    log_level: str = "INFO"
+    access_log: bool = True
+    credit_store_share: float = 0.7
+    token_ttl_s: int = 7 * 24 * 3600
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        """The URL browsers and bots reach this server on."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def embedded_redis(self) -> bool:
+        return self.redis_url is None
+
+    def with_changes(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, **overrides: object
+    ) -> Settings:
+        """Read ``LIVE_*``/``REDIS_*`` variables, then apply CLI overrides (None = unset).
+
+        The token secret comes from ``LIVE_SECRET``. Without it, a local run keeps a
+        generated secret in ``<data-dir>/secret``; production (``LIVE_ENV=production``)
+        refuses to start with a missing or weak secret.
+        """
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        if "LIVE_HOST" in env:
+            values["host"] = env["LIVE_HOST"]
+        if "PORT" in env or "LIVE_PORT" in env:
+            values["port"] = _int(env.get("LIVE_PORT") or env["PORT"], "LIVE_PORT")
+        if "LIVE_WORKERS" in env:
+            values["workers"] = _int(env["LIVE_WORKERS"], "LIVE_WORKERS")
+        if env.get("REDIS_URL"):
+            values["redis_url"] = env["REDIS_URL"]
+        if env.get("REDIS_CLUSTER", "").lower() in ("1", "true", "yes"):
+            values["redis_cluster"] = True
+        if env.get("LIVE_DATA_DIR"):
+            values["data_dir"] = Path(env["LIVE_DATA_DIR"])
+        if env.get("LIVE_ENV", "").lower() in ("prod", "production"):
+            values["production"] = True
+        if env.get("LIVE_AOF_FSYNC"):
+            values["aof_fsync"] = env["LIVE_AOF_FSYNC"]
+        if env.get("LIVE_PUBLIC_URL"):
+            values["public_url"] = env["LIVE_PUBLIC_URL"]
+        if env.get("LIVE_CORS_ORIGINS"):
+            values["cors_origins"] = tuple(
+                o.strip() for o in env["LIVE_CORS_ORIGINS"].split(",") if o.strip()
+            )
+        if env.get("LIVE_MAX_BODY_BYTES"):
+            values["max_body_bytes"] = _int(env["LIVE_MAX_BODY_BYTES"], "LIVE_MAX_BODY_BYTES")
+        if env.get("LIVE_LOG_LEVEL"):
+            values["log_level"] = env["LIVE_LOG_LEVEL"].upper()
+        if env.get("LIVE_CREDIT_STORE_SHARE"):
+            values["credit_store_share"] = float(env["LIVE_CREDIT_STORE_SHARE"])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings = settings.with_changes(data_dir=Path(settings.data_dir))
+        settings._validate()
+        return settings.with_changes(secret=_resolve_secret(settings, env))
+
+    def _validate(self) -> None:
+        if not 0 < self.port < 65536:
+            raise SettingsError(f"port must be 1..65535, got {self.port}")
+        if not 1 <= self.workers <= 64:
+            raise SettingsError(f"workers must be 1..64, got {self.workers}")
+        if self.aof_fsync not in ("everysec", "always", "no"):
+            raise SettingsError("LIVE_AOF_FSYNC must be everysec, always or no")
+        if self.redis_cluster and not self.redis_url:
+            raise SettingsError("--redis-cluster needs --redis-url (a seed node of the cluster)")
+        if not 0.0 <= self.credit_store_share <= 1.0:
+            raise SettingsError("credit_store_share must be within 0..1")
+
+
+def _int(raw: str, name: str) -> int:
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _resolve_secret(settings: Settings, env: Mapping[str, str]) -> str:
+    given = settings.secret or env.get("LIVE_SECRET", "")
+    if settings.production:
+        if given.lower() in WEAK_SECRETS or len(given) < MIN_SECRET_LENGTH:
+            raise SettingsError(
+                "production mode needs LIVE_SECRET: a random string of at least "
+                f"{MIN_SECRET_LENGTH} characters shared by every node "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+            )
+        return given
+    if given:
+        return given
+    path = settings.data_dir / "secret"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    fresh = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race: use its secret
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(fresh + "\n")
+    return fresh

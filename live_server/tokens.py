@@ -1,0 +1,124 @@
+"""Signed bearer tokens: role, scope and expiry, checked in one place for HTTP and Socket.IO.
+
+Format: ``lc1.<payload>.<mac>`` where payload is base64url(orjson claims) and mac is
+base64url(HMAC-SHA256(secret, "lc1." + payload)). Stateless: every node that shares
+``LIVE_SECRET`` verifies every token without a Redis round-trip.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+
+import orjson
+
+from .errors import Forbidden, Unauthorized
+
+PREFIX = "lc1."
+
+
+class Role(StrEnum):
+    OPS = "ops"
+    HOST = "host"
+    VIEWER = "viewer"
+    STAFF = "staff"
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    """Who the bearer is. ``scope`` is a room id (host, viewer) or store id (staff)."""
+
+    role: Role
+    scope: str
+    subject: str
+    expires_at: int
+    token_id: str
+
+    def can_act_on_room(self, room_id: str) -> bool:
+        return self.role is Role.OPS or (
+            self.role in (Role.HOST, Role.VIEWER) and self.scope == room_id
+        )
+
+    def can_act_on_store(self, store_id: str) -> bool:
+        return self.role is Role.OPS or (self.role is Role.STAFF and self.scope == store_id)
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class TokenSigner:
+    """Issues and verifies tokens with one secret."""
+
+    def __init__(self, secret: str) -> None:
+        if not secret:
+            raise ValueError("a token secret is required")
+        self._key = hashlib.sha256(b"live-companion/tokens/" + secret.encode()).digest()
+
+    def issue(
+        self,
+        role: Role,
+        scope: str,
+        subject: str = "",
+        ttl_s: int = 7 * 24 * 3600,
+        *,
+        now: float | None = None,
+    ) -> str:
+        issued = int(time.time() if now is None else now)
+        token_id = _b64(hashlib.sha256(f"{role}{scope}{subject}{issued}".encode()).digest()[:6])
+        payload = _b64(
+            orjson.dumps(
+                {"r": str(role), "s": scope, "u": subject, "e": issued + ttl_s, "j": token_id}
+            )
+        )
+        return f"{PREFIX}{payload}.{self._mac(payload)}"
+
+    def _mac(self, payload: str) -> str:
+        return _b64(hmac.new(self._key, (PREFIX + payload).encode(), hashlib.sha256).digest())
+
+    def verify(self, token: str | None, *, now: float | None = None) -> Claims:
+        """Return the claims of a valid token, or raise :class:`Unauthorized`."""
+        if not token:
+            raise Unauthorized("a bearer token is required (Authorization: Bearer <token>)")
+        if not token.startswith(PREFIX) or token.count(".") != 2 or len(token) > 1024:
+            raise Unauthorized("the token is malformed")
+        payload, mac = token[len(PREFIX) :].split(".")
+        if not hmac.compare_digest(mac, self._mac(payload)):
+            raise Unauthorized("the token signature is invalid")
+        try:
+            data = orjson.loads(_unb64(payload))
+            claims = Claims(
+                role=Role(data["r"]),
+                scope=str(data["s"]),
+                subject=str(data["u"]),
+                expires_at=int(data["e"]),
+                token_id=str(data["j"]),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise Unauthorized("the token is malformed") from exc
+        if claims.expires_at < (time.time() if now is None else now):
+            raise Unauthorized("the token has expired")
+        return claims
+
+
+def require_role(claims: Claims, *roles: Role) -> None:
+    if claims.role not in roles and claims.role is not Role.OPS:
+        allowed = ", ".join(r.value for r in roles)
+        raise Forbidden(f"this needs a {allowed} token; yours is a {claims.role.value} token")
+
+
+def bearer_from_header(value: str | None) -> str | None:
+    if not value:
+        return None
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None

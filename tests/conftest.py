@@ -1,0 +1,235 @@
+"""Shared fixtures: one real Redis-compatible server per session (the embedded Valkey,
+or ``REDIS_URL``), a clean database per test, a real server on a free port, real
+Socket.IO clients, and factories for rooms, viewers, stores and tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import redis as sync_redis
+import socketio
+from aiohttp.test_utils import TestServer
+
+from geo.models import Store
+from live_server.app import create_app
+from live_server.embedded_redis import EmbeddedRedis
+from live_server.settings import Settings
+from live_server.tokens import Role, TokenSigner
+
+TEST_SECRET = "test-secret-for-the-live-companion-suite-0123456789"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--redis-cluster", action="store_true", default=False,
+        help="run Redis-backed tests against a local 3-master cluster",
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The session's Redis: REDIS_URL if set, else a fresh embedded Valkey."""
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    server = EmbeddedRedis(tmp_path_factory.mktemp("valkey"), persistent=False)
+    yield server.start()
+    server.stop()
+
+
+@pytest.fixture
+def clean_redis(redis_url: str) -> Iterator[sync_redis.Redis]:
+    client = sync_redis.Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, redis_url: str, clean_redis: sync_redis.Redis) -> Settings:
+    return Settings.from_env(
+        {}, data_dir=tmp_path, redis_url=redis_url, secret=TEST_SECRET, access_log=False
+    )
+
+
+@pytest.fixture
+def signer(settings: Settings) -> TokenSigner:
+    return TokenSigner(settings.secret)
+
+
+@pytest.fixture
+def ops_token(signer: TokenSigner) -> str:
+    return signer.issue(Role.OPS, "*", "ops")
+
+
+class Api:
+    """A tiny HTTP client for tests: JSON in, (status, JSON) out."""
+
+    def __init__(self, base: str, session: aiohttp.ClientSession) -> None:
+        self.base = base
+        self.session = session
+
+    async def call(
+        self, method: str, path: str, token: str | None = None, json: Any = None,
+        headers: dict[str, str] | None = None, data: Any = None,
+    ) -> tuple[int, Any]:  # fmt: skip
+        hdrs = dict(headers or {})
+        if token:
+            hdrs["Authorization"] = f"Bearer {token}"
+        async with self.session.request(
+            method, self.base + path, json=json, data=data, headers=hdrs
+        ) as resp:
+            body: Any = await resp.read()
+            if resp.content_type in ("application/json", "application/problem+json"):
+                body = await resp.json(content_type=None)
+            return resp.status, body
+
+    async def get(self, path: str, token: str | None = None, **kw: Any) -> tuple[int, Any]:
+        return await self.call("GET", path, token, **kw)
+
+    async def post(self, path: str, token: str | None = None, json: Any = None, **kw: Any) -> tuple[int, Any]:
+        return await self.call("POST", path, token, json=json, **kw)
+
+    async def put(self, path: str, token: str | None = None, json: Any = None, **kw: Any) -> tuple[int, Any]:
+        return await self.call("PUT", path, token, json=json, **kw)
+
+    async def delete(self, path: str, token: str | None = None, **kw: Any) -> tuple[int, Any]:
+        return await self.call("DELETE", path, token, **kw)
+
+
+@pytest.fixture
+async def server(settings: Settings) -> AsyncIterator[TestServer]:
+    """The real application on a real port (127.0.0.1)."""
+    srv = TestServer(create_app(settings), host="127.0.0.1")
+    await srv.start_server()
+    yield srv
+    await srv.close()
+
+
+@pytest.fixture
+def base_url(server: TestServer) -> str:
+    return str(server.make_url("")).rstrip("/")
+
+
+@pytest.fixture
+async def api(base_url: str) -> AsyncIterator[Api]:
+    async with aiohttp.ClientSession() as session:
+        yield Api(base_url, session)
+
+
+@pytest.fixture
+async def stores(api: Api, ops_token: str) -> list[Store]:
+    """The demo bakery chain, upserted through the API."""
+    from live_server.demo import demo_stores
+
+    chain = demo_stores()
+    status, body = await api.put(
+        "/api/v1/stores", ops_token, json=[s.model_dump(mode="json") for s in chain]
+    )
+    assert status == 200, body
+    return chain
+
+
+@pytest.fixture
+def make_room(api: Api, ops_token: str) -> Callable[..., Awaitable[dict[str, Any]]]:
+    """Create a room (live unless told otherwise); returns {room_id, host_token}."""
+
+    async def make(title: str = "Test room", live: bool = True, **extra: Any) -> dict[str, Any]:
+        from live_server.demo import FEATURED
+
+        body = {"title": title, "featured": [f.model_dump() for f in FEATURED], **extra}
+        status, room = await api.post("/api/v1/rooms", ops_token, json=body)
+        assert status == 201, room
+        if live:
+            status, started = await api.post(
+                f"/api/v1/rooms/{room['room_id']}/start", room["host_token"]
+            )
+            assert status == 200, started
+        return dict(room)
+
+    return make
+
+
+@pytest.fixture
+def make_viewer(api: Api) -> Callable[..., Awaitable[dict[str, Any]]]:
+    async def make(room_id: str, external_id: str | None = None) -> dict[str, Any]:
+        body = {"external_id": external_id} if external_id else {}
+        status, viewer = await api.post(f"/api/v1/rooms/{room_id}/viewers", json=body)
+        assert status == 201, viewer
+        return dict(viewer)
+
+    return make
+
+
+@pytest.fixture
+def staff_token(signer: TokenSigner) -> Callable[[str], str]:
+    return lambda store_id: signer.issue(Role.STAFF, store_id, "staff")
+
+
+class EventLog:
+    """Collects Socket.IO events; ``wait_for`` polls with a deadline (no bare sleeps)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Any]] = []
+        self._changed = asyncio.Event()
+
+    def add(self, name: str, data: Any) -> None:
+        self.events.append((name, data))
+        self._changed.set()
+
+    def of(self, name: str) -> list[Any]:
+        return [d for n, d in self.events if n == name]
+
+    async def wait_for(
+        self, name: str, count: int = 1, timeout: float = 5.0,
+        where: Callable[[Any], bool] | None = None,
+    ) -> list[Any]:  # fmt: skip
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            found = [d for d in self.of(name) if where is None or where(d)]
+            if len(found) >= count:
+                return found
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise AssertionError(
+                    f"waited {timeout}s for {count} x {name!r}; got {len(found)}; "
+                    f"seen: {[n for n, _ in self.events]}"
+                )
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                pass
+
+
+SioFactory = Callable[..., Awaitable[tuple[socketio.AsyncClient, EventLog]]]
+
+
+@pytest.fixture
+async def sio_client(base_url: str) -> AsyncIterator[SioFactory]:
+    """Connect real Socket.IO clients over websocket; all are disconnected at the end."""
+    clients: list[socketio.AsyncClient] = []
+
+    async def connect(
+        namespace: str, token: str, url: str | None = None, **auth: Any
+    ) -> tuple[socketio.AsyncClient, EventLog]:
+        client = socketio.AsyncClient(reconnection=False)
+        log = EventLog()
+        client.on("*", lambda event, data=None: log.add(event, data), namespace=namespace)
+        await client.connect(
+            url or base_url, namespaces=[namespace], transports=["websocket"],
+            auth={"token": token, **auth}, wait_timeout=5,
+        )  # fmt: skip
+        clients.append(client)
+        return client, log
+
+    yield connect
+    for client in clients:
+        if client.connected:
+            await client.disconnect()
