@@ -26,6 +26,9 @@ from .redis_conn import connect_redis
 from .rooms.routes import api as rooms_api
 from .rooms.service import RoomService
 from .settings import Settings
+from .stats.routes import api as stats_api
+from .store_streams.routes import api as store_streams_api
+from .store_streams.wiring import store_streams_ctx
 from .tokens import TokenSigner
 
 log = logging.getLogger(__name__)
@@ -37,6 +40,8 @@ STATIC_DIR = ROOT / "static"
 def build_api() -> Api:
     """Every endpoint of the server, in one place."""
     api = Api()
+    for part in (store_streams_api, stats_api):
+        api.include(part)
     for part in (ops.api, rooms_api, stores_api):
         api.include(part)
     return api
@@ -88,6 +93,7 @@ def create_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.append(_redis_ctx)
     app.cleanup_ctx.append(_domains_ctx)
+    app.cleanup_ctx.append(store_streams_ctx)
     app.on_shutdown.append(_close_sockets)
 
     api.install(app)

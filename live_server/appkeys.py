@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .redis_conn import RedisClient
     from .rooms.service import RoomService
     from .settings import Settings
+    from .store_streams.replay import StoreFeed
     from .tokens import TokenSigner
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
@@ -29,6 +30,8 @@ SIO: web.AppKey[socketio.AsyncServer] = web.AppKey("sio")
 REALTIME: web.AppKey[Realtime] = web.AppKey("realtime")
 ROOMS: web.AppKey[RoomService] = web.AppKey("rooms")
 STORES: web.AppKey[StoreRegistry] = web.AppKey("stores")
+
+STORE_FEED: web.AppKey[StoreFeed] = web.AppKey("store_feed")
 
 # Per-request storage.
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)

@@ -1,0 +1,32 @@
+"""Fixtures for the store-stream tests: an asyncio Redis client and an entry writer."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from live_server import store_events
+
+
+@pytest.fixture
+async def aredis(redis_url: str, clean_redis: Any) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+Append = Callable[..., Awaitable[str]]
+
+
+@pytest.fixture
+def append(aredis: aioredis.Redis) -> Append:
+    """Append a store event the way the writers do; returns its stream id."""
+
+    async def write(store_id: str, n: int = 0, event_type: str = "booking.created", **data: Any) -> str:
+        payload = {"booking_id": f"b{n}", "store_id": store_id, "n": n, **data}
+        return await store_events.append(aredis, store_id, event_type, payload)
+
+    return write
