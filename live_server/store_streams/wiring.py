@@ -11,10 +11,11 @@ from live_server import appkeys
 from live_server.redis_conn import connect_redis
 
 from .replay import TAIL_BLOCK_MS, StoreFeed
+from .retention import StreamRetention
 
 
 async def store_streams_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Wire the /store namespace to the store streams for this worker."""
+    """Wire the /store namespace to the store streams, and trim them, in this worker."""
     settings = app[appkeys.SETTINGS]
     # XREAD BLOCK holds its connection for up to TAIL_BLOCK_MS: give those reads their
     # own pool with a socket timeout above the block time.
@@ -24,6 +25,10 @@ async def store_streams_ctx(app: web.Application) -> AsyncIterator[None]:
     feed = StoreFeed(app[appkeys.REDIS], blocking, app[appkeys.SIO])
     feed.install(app[appkeys.REALTIME].store)
     app[appkeys.STORE_FEED] = feed
+    registry = app[appkeys.STORES]
+    retention = StreamRetention(app[appkeys.REDIS], lambda: [s.id for s in registry.all()])
+    retention.start()
     yield
+    await retention.stop()
     await feed.close()
     await blocking.aclose()
