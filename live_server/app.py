@@ -15,6 +15,8 @@ import aiohttp_cors
 from aiohttp import web
 
 from geo.registry import StoreRegistry
+from coupons.routes import api as coupons_api
+from coupons.wiring import coupons_ctx
 from geo.routes import api as stores_api
 
 from . import appkeys, ops
@@ -44,6 +46,7 @@ def build_api() -> Api:
         api.include(part)
     for part in (ops.api, rooms_api, stores_api):
         api.include(part)
+    api.include(coupons_api)
     return api
 
 
@@ -94,6 +97,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_redis_ctx)
     app.cleanup_ctx.append(_domains_ctx)
     app.cleanup_ctx.append(store_streams_ctx)
+    app.cleanup_ctx.append(coupons_ctx)
     app.on_shutdown.append(_close_sockets)
 
     api.install(app)

@@ -9,6 +9,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     import socketio
 
+    from coupons.service import CouponService
     from geo.registry import StoreRegistry
 
     from .api import Api, Endpoint
@@ -30,6 +31,7 @@ SIO: web.AppKey[socketio.AsyncServer] = web.AppKey("sio")
 REALTIME: web.AppKey[Realtime] = web.AppKey("realtime")
 ROOMS: web.AppKey[RoomService] = web.AppKey("rooms")
 STORES: web.AppKey[StoreRegistry] = web.AppKey("stores")
+COUPONS: web.AppKey[CouponService] = web.AppKey("coupons")
 
 STORE_FEED: web.AppKey[StoreFeed] = web.AppKey("store_feed")
 

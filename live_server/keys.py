@@ -114,3 +114,78 @@ STAT_PEAK_VIEWERS = "peak_viewers"
 def room_tappers(room_id: str) -> str:
     """HyperLogLog of viewer ids that tapped the booking button (unique tappers)."""
     return f"{{room:{room_id}}}:tappers"
+
+
+# --- coupons (coupons/): every key of one campaign shares the tag {camp:C} ----------------
+# Funnel counters the coupons domain bumps in room_stats(room) (read by the stats endpoint):
+#   "total:coupons_claimed"       codes handed out in the room
+#   "total:coupons_redeemed"      redemptions in any store (rollbacks subtract)
+#   "total:redeemed_amount"       sum of order_amount of those redemptions
+#   "<store>:coupons_redeemed"    redemptions in that store
+#   "<store>:redeemed_amount"     sum of order_amount in that store
+#   "<store>:coupon_discount"     money off granted in that store (amount/percent coupons)
+STAT_COUPONS_CLAIMED = "coupons_claimed"
+STAT_COUPONS_REDEEMED = "coupons_redeemed"
+STAT_REDEEMED_AMOUNT = "redeemed_amount"
+STAT_COUPON_DISCOUNT = "coupon_discount"
+COUPON_RETENTION_MS = 30 * 24 * 3600 * 1000
+"""campaign keys are kept this long after the campaign's expires_at (disputes, audits)."""
+
+
+def campaign(campaign_id: str) -> str:
+    """hash: room_id, room_title, title, kind, value, quantity, remaining, claimed, redeemed,
+    released, per_user, store_mode (all|list|booking_store), stores (",S1,S2,"), valid_from,
+    expires_at, min_spend, status (draft|open|closed|expired), created_at, dropped_at,
+    sold_out_at, finished_at. Times unix ms."""
+    return f"{{camp:{campaign_id}}}:meta"
+
+
+def campaign_owners(campaign_id: str) -> str:
+    """hash viewer_id -> number of codes the viewer holds (the per-viewer limit)."""
+    return f"{{camp:{campaign_id}}}:owners"
+
+
+def campaign_codes(campaign_id: str) -> str:
+    """hash nonce -> JSON code record {v: viewer, s: claimed|redeemed|void, c: claimed_at,
+    r: redeemed_at, st: store, a: order_amount, n: redemption number, by: staff,
+    sa: store-stream id once coupon.redeemed is appended, x: voided_at}."""
+    return f"{{camp:{campaign_id}}}:codes"
+
+
+def campaign_idempotency(campaign_id: str) -> str:
+    """hash "<viewer>|<Idempotency-Key>" -> nonce: a retried claim returns the same code."""
+    return f"{{camp:{campaign_id}}}:idem"
+
+
+def campaign_audit(campaign_id: str) -> str:
+    """stream of ops actions and state changes: action (void|rollback|expired|closed), code,
+    before, store, amount, redeemed_at, by, reason, ts."""
+    return f"{{camp:{campaign_id}}}:audit"
+
+
+def campaign_unappended(campaign_id: str) -> str:
+    """set "<nonce>:<n>" of redemptions whose coupon.redeemed store-stream entry is not
+    confirmed yet (the follow-up, or the sweeper's retry, removes them)."""
+    return f"{{camp:{campaign_id}}}:unappended"
+
+
+def room_campaigns(room_id: str) -> str:
+    """sorted set campaign_id by creation time: the room's campaigns."""
+    return f"{{room:{room_id}}}:campaigns"
+
+
+CAMPAIGNS_ACTIVE = "{camps}:active"
+"""sorted set campaign_id by expires_at (ms): what the coupon sweeper expires, closes when
+the room ends, and repairs (store-stream follow-ups); removed after expiry + 1 h."""
+
+
+def store_coupon_appends(store_id: str) -> str:
+    """hash "<campaign>:<nonce>:<n>" -> stream id: makes the coupon.redeemed append to the
+    store stream idempotent (one entry per redemption, however often it is retried)."""
+    return f"{{store:{store_id}}}:coupon-appends"
+
+
+def customer_booked_stores(viewer_id: str) -> str:
+    """set of store ids where the viewer holds a booking (written by bookings); read by
+    coupons whose store_ids is "booking_store"."""
+    return f"{{cust:{viewer_id}}}:booked-stores"

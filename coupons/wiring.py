@@ -1,0 +1,39 @@
+"""Composition of the coupons domain: ``coupons_ctx`` (an aiohttp cleanup context appended
+in ``live_server.app``) builds the :class:`CouponService` and runs its sweeper."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from live_server import appkeys
+
+from .codes import CodeBook
+from .models import Campaign
+from .service import CouponService
+
+
+async def coupons_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Put the coupon service under ``appkeys.COUPONS``; expire/close campaigns in the background."""
+    service = CouponService(
+        app[appkeys.REDIS],
+        app[appkeys.ROOMS],
+        app[appkeys.STORES],
+        CodeBook(app[appkeys.SETTINGS].secret),
+        app[appkeys.METRICS],
+    )
+    rt = app[appkeys.REALTIME]
+
+    async def announce(campaign: Campaign) -> None:
+        # Stock released at expiry / close: viewers and host see remaining 0 and the status.
+        rt.counter(campaign.room_id, "coupon.stock", campaign.id, {
+            "campaign_id": campaign.id, "remaining": 0, "quantity": campaign.quantity,
+            "status": campaign.status.value, "released": campaign.released,
+        })  # fmt: skip
+
+    service.on_finished.append(announce)
+    app[appkeys.COUPONS] = service
+    service.start()
+    yield
+    await service.stop()
