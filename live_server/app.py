@@ -6,6 +6,7 @@ state or background work, a cleanup context that puts its service under its AppK
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -23,8 +24,10 @@ from . import appkeys, ops
 from .api import Api
 from .http import problem_middleware
 from .metrics import Metrics
+from .pages import api as pages_api
 from .realtime import Realtime, make_socketio
 from .redis_conn import connect_redis
+from .rooms.live import LiveRooms
 from .rooms.routes import api as rooms_api
 from .rooms.service import RoomService
 from .settings import Settings
@@ -44,7 +47,7 @@ def build_api() -> Api:
     api = Api()
     for part in (store_streams_api, stats_api):
         api.include(part)
-    for part in (ops.api, rooms_api, stores_api):
+    for part in (ops.api, rooms_api, stores_api, pages_api):
         api.include(part)
     api.include(coupons_api)
     return api
@@ -65,7 +68,12 @@ async def _domains_ctx(app: web.Application) -> AsyncIterator[None]:
     registry = StoreRegistry(redis)
     app[appkeys.STORES] = registry
     await registry.start()
+    live = LiveRooms(redis, app[appkeys.ROOMS], app[appkeys.REALTIME])
+    app[appkeys.LIVE_ROOMS] = live
+    await live.start()
     yield
+    await live.stop()
+    await app[appkeys.REALTIME].close()
     await registry.stop()
 
 
@@ -74,6 +82,7 @@ async def _close_sockets(app: web.Application) -> None:
     sio = app[appkeys.SIO]
     with contextlib.suppress(Exception):
         await sio.shutdown()
+    await sio.manager.close()
 
 
 def create_app(settings: Settings) -> web.Application:

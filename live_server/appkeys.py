@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from .metrics import Metrics
     from .realtime import Realtime
     from .redis_conn import RedisClient
+    from .rooms.live import LiveRooms
     from .rooms.service import RoomService
     from .settings import Settings
     from .store_streams.replay import StoreFeed
@@ -30,6 +31,7 @@ SIO: web.AppKey[socketio.AsyncServer] = web.AppKey("sio")
 # Domain services: each domain adds its key below (typed by its service class).
 REALTIME: web.AppKey[Realtime] = web.AppKey("realtime")
 ROOMS: web.AppKey[RoomService] = web.AppKey("rooms")
+LIVE_ROOMS: web.AppKey[LiveRooms] = web.AppKey("live_rooms")
 STORES: web.AppKey[StoreRegistry] = web.AppKey("stores")
 COUPONS: web.AppKey[CouponService] = web.AppKey("coupons")
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
+import socket
 import time
 from collections.abc import Awaitable, Callable
 
@@ -24,6 +26,7 @@ from .errors import (
 )
 
 log = logging.getLogger(__name__)
+NODE_ID = f"{socket.gethostname()}:{os.getpid()}"
 access_log = logging.getLogger("live_server.access")
 
 RequestHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -98,6 +101,7 @@ async def problem_middleware(request: web.Request, handler: RequestHandler) -> w
         response = problem_response(Problem(f"internal error; request id {request_id}"), request)
     elapsed = time.perf_counter() - started
     response.headers.setdefault("X-Request-Id", request_id)
+    response.headers.setdefault("X-Served-By", NODE_ID)
     for key, value in SECURITY_HEADERS.items():
         response.headers.setdefault(key, value)
     metrics.requests.labels(request.method, route, str(response.status)).inc()

@@ -9,6 +9,7 @@ Socket.IO's Redis manager.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -27,6 +28,30 @@ log = logging.getLogger(__name__)
 
 LIVE, HOST, STORE = "/live", "/host", "/store"
 MAX_CLIENT_PAYLOAD = 16 * 1024
+EVENT_RATE = 10.0  # client events per second per connection, sustained
+EVENT_BURST = 20
+FLOOD_DISCONNECT_AFTER = 500  # dropped events before the connection is closed
+
+
+class TokenBucket:
+    """Per-connection rate limit for client events (no Redis: it is per socket)."""
+
+    __slots__ = ("burst", "dropped", "rate", "stamp", "tokens")
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens = float(burst)
+        self.stamp = time.monotonic()
+        self.dropped = 0
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
 
 
 class OrjsonForSocketIO:
@@ -53,9 +78,36 @@ def store_channel(store_id: str) -> str:
     return f"store:{store_id}"
 
 
+class LiveRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
+    """Socket.IO's Redis manager with one client for its lifetime and a real close.
+
+    Upstream builds a new Redis client on every (re)connect, so a publish that runs before
+    the listener starts leaks a client; here the client is built once (its pool
+    reconnects on its own) and :meth:`close` stops the listener and closes it.
+    """
+
+    def _redis_connect(self) -> None:
+        if self.redis is None:
+            super()._redis_connect()
+            return
+        self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        self.connected = True
+
+    async def close(self) -> None:
+        listener = getattr(self, "thread", None)
+        if isinstance(listener, asyncio.Future):
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await listener
+        for conn in (self.pubsub, self.redis):
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await conn.aclose()
+
+
 def make_socketio(settings: Settings) -> socketio.AsyncServer:
     assert settings.redis_url, "the Redis URL is known before the app is built"
-    manager = socketio.AsyncRedisManager(
+    manager = LiveRedisManager(
         settings.redis_url,
         channel="live-companion:socketio",
         redis_options={"socket_connect_timeout": 2, "health_check_interval": 15},
@@ -115,15 +167,20 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):
             )
         await self.save_session(sid, {"claims": claims, "auth": auth})
         await self.enter_room(sid, self.channel_for(claims))
+        try:
+            for hook in self.on_join:
+                await hook(self.server, sid, claims, auth if isinstance(auth, dict) else {})
+        except Problem as exc:  # e.g. the room no longer exists
+            await self.leave_room(sid, self.channel_for(claims))
+            await self.save_session(sid, {})
+            raise socketio.exceptions.ConnectionRefusedError(exc.detail) from None
         self.app[appkeys.METRICS].sockets.labels(self.namespace).inc()
-        for hook in self.on_join:
-            await hook(self.server, sid, claims, auth)
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
-        self.app[appkeys.METRICS].sockets.labels(self.namespace).dec()
         session = await self.get_session(sid)
         claims = session.get("claims")
         if claims is not None:
+            self.app[appkeys.METRICS].sockets.labels(self.namespace).dec()
             for hook in self.on_leave:
                 await hook(self.server, sid, claims)
 
@@ -138,6 +195,17 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):
         sid = args[0]
         session = await self.get_session(sid)
         data = args[1] if len(args) > 1 else None
+        bucket = session.setdefault("bucket", TokenBucket(EVENT_RATE, EVENT_BURST))
+        if not bucket.take():
+            metrics.socket_events_dropped.labels(self.namespace, "rate_limited").inc()
+            bucket.dropped += 1
+            if bucket.dropped > FLOOD_DISCONNECT_AFTER:
+                log.warning("disconnecting %s on %s: event flood", sid, self.namespace)
+                await self.disconnect(sid)
+            return None
+        if data is not None and len(orjson.dumps(data)) > MAX_CLIENT_PAYLOAD:
+            metrics.socket_events_dropped.labels(self.namespace, "oversized").inc()
+            return None
         return await handler(sid, session["claims"], data)
 
 
@@ -175,6 +243,9 @@ class Realtime:
             sio.register_namespace(ns)
         self._pending: dict[tuple[str, str, str], dict[str, Any]] = {}
         self._flusher: asyncio.Task[None] | None = None
+        # Set by the live-room module: records each room broadcast in the room's
+        # history (offsets for recovery) before emitting it.
+        self.broadcaster: Callable[[str, str, dict[str, Any]], Awaitable[str]] | None = None
 
     def counter(self, room_id: str, event: str, key: str, data: dict[str, Any]) -> None:
         """Publish the latest value of a high-rate counter (coalesced, non-blocking)."""
@@ -197,7 +268,11 @@ class Realtime:
             self._flusher.cancel()
 
     async def to_viewers(self, room_id: str, event: str, data: dict[str, Any]) -> None:
+        """Broadcast to the room's viewers (with an ``offset`` once live rooms are wired)."""
         data.setdefault("ts", now_ms())
+        if self.broadcaster is not None:
+            await self.broadcaster(room_id, event, data)
+            return
         await self.sio.emit(event, data, to=room_channel(room_id), namespace=LIVE)
 
     async def to_host(self, room_id: str, event: str, data: dict[str, Any]) -> None:

@@ -6,6 +6,8 @@ from live_server import appkeys
 from live_server.api import Api, Call
 from live_server.tokens import Role
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from .models import CreateRoom, CreateViewer, Room, RoomCreated, RoomStatus, ViewerCreated
 
 api = Api()
@@ -65,3 +67,27 @@ async def create_viewer(call: Call[CreateViewer, None]) -> ViewerCreated:
         call.path("room"), call.body.external_id
     )
     return ViewerCreated(viewer_id=viewer_id, token=token)
+
+
+class Announcement(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=500)
+
+
+class Broadcasted(BaseModel):
+    offset: str
+
+
+@api.post(
+    "/api/v1/rooms/{room}/announcements", summary="Host message to every viewer", tag=TAG,
+    roles=[Role.HOST], scope="room", body=Announcement, response=Broadcasted, status=201,
+    errors=[404, 409, 410],
+)  # fmt: skip
+async def announce(call: Call[Announcement, None]) -> Broadcasted:
+    """Broadcast ``room.announcement`` {text} to the room's viewers (recorded with an offset)."""
+    room_id = call.path("room")
+    await call.app[appkeys.ROOMS].require_live(room_id)
+    offset = await call.app[appkeys.LIVE_ROOMS].broadcast(
+        room_id, "room.announcement", {"room_id": room_id, "text": call.body.text}
+    )
+    return Broadcasted(offset=offset)

@@ -1,0 +1,216 @@
+"""The live room channel: ``room.state`` on join, offsets and replay, the viewer count.
+
+Offsets. Every room broadcast is first appended to the room's history stream
+(``keys.room_history``, trimmed to ``ROOM_HISTORY_MAXLEN``) and carries the entry id as
+``offset``. A viewer that reconnects with ``auth={"token", "offset"}`` gets every later
+broadcast again, in order, before live ones; a client ignores an offset it has already
+seen (a broadcast racing the hand-off may arrive twice, never out of the window). An
+offset older than the window (or unknown) gets a fresh ``room.state`` instead.
+
+Viewer count. Each node counts its own viewers per room in memory and, at most once a
+second, writes its count into the room's hash (field = node id, value = count and time)
+and sends the room total to its own viewers (local emit, no pub/sub): one HSET and one
+HGETALL per room per node per second, however many viewers join.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+import socketio
+from redis.exceptions import RedisError
+
+from live_server import keys
+from live_server.http import NODE_ID
+from live_server.realtime import LIVE, HOST, Realtime, now_ms, room_channel
+from live_server.redis_conn import RedisClient
+from live_server.tokens import Claims, Role
+
+from .models import RoomStatus
+from .service import RoomService
+
+log = logging.getLogger(__name__)
+
+NODE_STALE_MS = 5_000
+
+StateContributor = Callable[[str, Claims], Awaitable[dict[str, Any]]]
+
+
+class LiveRooms:
+    """Room broadcasts with offsets, room.state for joiners, and the viewer count."""
+
+    def __init__(self, redis: RedisClient, rooms: RoomService, realtime: Realtime) -> None:
+        self.redis = redis
+        self.rooms = rooms
+        self.rt = realtime
+        self.node_id = NODE_ID
+        self.local_viewers: dict[str, int] = defaultdict(int)
+        self._dirty: set[str] = set()
+        self._last_total: dict[str, int] = {}
+        # Other domains add parts of room.state (open campaigns, pinned question, ...).
+        self.state_contributors: list[StateContributor] = []
+        self._task: asyncio.Task[None] | None = None
+        realtime.live.on_join.append(self._on_viewer_join)
+        realtime.live.on_leave.append(self._on_viewer_leave)
+        realtime.broadcaster = self.broadcast
+
+    # --- broadcasts ----------------------------------------------------------------
+    async def broadcast(self, room_id: str, event: str, data: dict[str, Any]) -> str:
+        """Send an event to every viewer of the room, recorded in the room's history."""
+        data.setdefault("ts", now_ms())
+        offset = await self.redis.xadd(
+            keys.room_history(room_id),
+            {"e": event, "d": orjson.dumps(data)},
+            maxlen=keys.ROOM_HISTORY_MAXLEN,
+            approximate=True,
+        )
+        data["offset"] = offset.decode()
+        await self.rt.sio.emit(event, data, to=room_channel(room_id), namespace=LIVE)
+        return data["offset"]
+
+    async def missed_since(self, room_id: str, offset: str) -> list[tuple[str, dict[str, Any]]] | None:
+        """Broadcasts after ``offset``; None if the offset is outside the window."""
+        first = await self.redis.xrange(keys.room_history(room_id), count=1)
+        if not first:
+            return None
+        oldest = first[0][0].decode()
+        if _id_lt(offset, oldest):
+            return None
+        entries = await self.redis.xrange(keys.room_history(room_id), min=f"({offset}")
+        missed = []
+        for entry_id, fields in entries:
+            data = orjson.loads(fields[b"d"])
+            data["offset"] = entry_id.decode()
+            missed.append((fields[b"e"].decode(), data))
+        return missed
+
+    # --- joining -------------------------------------------------------------------
+    async def room_state(self, room_id: str, claims: Claims) -> dict[str, Any]:
+        room = await self.rooms.get(room_id)
+        last = await self.redis.xrevrange(keys.room_history(room_id), count=1)
+        state: dict[str, Any] = {
+            "room_id": room.room_id,
+            "title": room.title,
+            "status": room.status.value,
+            "featured": [f.model_dump() for f in room.featured],
+            "campaigns": [],
+            "pinned": None,
+            "viewers": await self.viewer_count(room_id),
+            "offset": last[0][0].decode() if last else "0-0",
+            "node": self.node_id,
+            "ts": now_ms(),
+        }
+        for contribute in self.state_contributors:
+            try:
+                state.update(await contribute(room_id, claims))
+            except Exception:  # one broken part must not block joining
+                log.exception("room.state contributor failed for room %s", room_id)
+        return state
+
+    async def _on_viewer_join(
+        self, sio: socketio.AsyncServer, sid: str, claims: Claims, auth: dict[str, Any]
+    ) -> None:
+        room_id = claims.scope
+        if claims.role is Role.VIEWER:
+            self.local_viewers[room_id] += 1
+            self._dirty.add(room_id)
+        offset = auth.get("offset") if isinstance(auth, dict) else None
+        missed = None
+        if isinstance(offset, str) and offset:
+            with contextlib.suppress(ValueError):
+                missed = await self.missed_since(room_id, offset)
+        if missed is None:
+            await sio.emit("room.state", await self.room_state(room_id, claims), to=sid, namespace=LIVE)
+            return
+        for event, data in missed:
+            await sio.emit(event, data, to=sid, namespace=LIVE)
+
+    async def _on_viewer_leave(self, sio: socketio.AsyncServer, sid: str, claims: Claims) -> None:
+        if claims.role is Role.VIEWER:
+            self.local_viewers[claims.scope] = max(0, self.local_viewers[claims.scope] - 1)
+            self._dirty.add(claims.scope)
+
+    # --- viewer count ---------------------------------------------------------------
+    async def viewer_count(self, room_id: str) -> int:
+        raw = await self.redis.hgetall(keys.room_viewers(room_id))
+        now = now_ms()
+        total = 0
+        for node, value in raw.items():
+            count, _, seen = value.partition(b":")
+            if node.decode() == self.node_id:
+                total += self.local_viewers.get(room_id, 0)
+            elif now - int(seen or 0) < NODE_STALE_MS:
+                total += int(count)
+        if self.node_id.encode() not in raw:
+            total += self.local_viewers.get(room_id, 0)
+        return total
+
+    async def _publish_counts(self) -> None:
+        now = now_ms()
+        rooms = [r for r, n in self.local_viewers.items() if n > 0] + list(self._dirty)
+        self._dirty.clear()
+        for room_id in set(rooms):
+            local = self.local_viewers.get(room_id, 0)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hset(keys.room_viewers(room_id), self.node_id, f"{local}:{now}")
+                pipe.pexpire(keys.room_viewers(room_id), 60_000)
+                await pipe.execute()
+            total = await self.viewer_count(room_id)
+            # peak viewers for the funnel (same tag as the rest of the room's stats)
+            await self.redis.eval(
+                "local p = tonumber(redis.call('HGET', KEYS[1], 'total:peak_viewers') or '0') "
+                "if tonumber(ARGV[1]) > p then redis.call('HSET', KEYS[1], 'total:peak_viewers', ARGV[1]) end",
+                1, keys.room_stats(room_id), total,
+            )  # fmt: skip
+            if local == 0:
+                self.local_viewers.pop(room_id, None)
+            if self._last_total.get(room_id) == total:
+                continue
+            self._last_total[room_id] = total
+            payload = {"room_id": room_id, "viewers": total, "ts": now}
+            # Local only: every node tells its own viewers; no pub/sub storm.
+            for namespace in (LIVE, HOST):
+                await self.rt.sio.manager.emit(
+                    "room.viewers", payload, namespace=namespace, room=room_channel(room_id),
+                    ignore_queue=True,
+                )  # fmt: skip
+
+    async def _count_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                await self._publish_counts()
+            except RedisError as exc:
+                log.debug("viewer count publish failed: %s", exc)
+            except Exception:
+                log.exception("viewer count loop error")
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._count_loop(), name="viewer-count")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        # Leave the count: this node no longer holds viewers.
+        with contextlib.suppress(RedisError, OSError):
+            for room_id in list(self.local_viewers):
+                await self.redis.hdel(keys.room_viewers(room_id), self.node_id)
+
+
+def _id_lt(a: str, b: str) -> bool:
+    ams, _, aseq = a.partition("-")
+    bms, _, bseq = b.partition("-")
+    return (int(ams), int(aseq or 0)) < (int(bms), int(bseq or 0))
+
+
+def ended_payload(room_id: str) -> dict[str, Any]:
+    return {"room_id": room_id, "status": RoomStatus.ENDED.value, "ts": int(time.time() * 1000)}
