@@ -1,9 +1,10 @@
 // Bundles each entry point of src/ into ../static/ (minified, with a size report).
+// An entry that imports a .css file gets ../static/<name>.css next to its .js.
 import { build } from "esbuild";
 import { gzipSync } from "node:zlib";
 import { readFileSync, readdirSync, existsSync } from "node:fs";
 
-const entries = ["widget", "host", "store", "stats"]
+const entries = ["widget", "room", "host", "store", "stats"]
   .map((name) => `src/${name}.js`)
   .filter((path) => existsSync(path));
 
@@ -18,7 +19,7 @@ await build({
   logLevel: "warning",
 });
 
-for (const file of readdirSync("../static").filter((f) => f.endsWith(".js"))) {
+for (const file of readdirSync("../static").filter((f) => /\.(js|css)$/.test(f))) {
   const raw = readFileSync(`../static/${file}`);
   console.log(`static/${file}: ${raw.length} bytes, ${gzipSync(raw).length} gzipped`);
 }

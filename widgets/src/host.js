@@ -1,0 +1,397 @@
+// Host console: the live, merged question feed with pin / answered / dismiss / restore,
+// keyboard shortcuts, and the room's booking and coupon counters. Real time over /host.
+//
+// Question text comes from viewers and community groups: it is hostile until proven
+// otherwise and is only ever set with textContent.
+import "./host.css";
+import { apiClient, ApiError } from "./lib/api.js";
+import { h, replaceChildren } from "./lib/dom.js";
+import { connect } from "./lib/socket.js";
+import { pageToken, forgetToken, signIn, connectionIndicator, formatTime } from "./lib/page.js";
+
+const room = document.body.dataset.room;
+const app = document.getElementById("app");
+const scopeKey = `host:${room}`;
+
+const VIEWS = [
+  { id: "live", label: "待回答 Live", statuses: ["open", "pinned", "new", "approved"] },
+  { id: "held", label: "待审核 Held", statuses: ["held", "review", "pending"] },
+  { id: "archive", label: "已处理 Archive", statuses: ["answered", "dismissed"] },
+];
+
+const STATUS_TEXT = {
+  open: "待回答 open",
+  pinned: "置顶中 pinned",
+  answered: "已回答 answered",
+  dismissed: "已忽略 dismissed",
+  held: "待审核 held",
+};
+
+const S = {
+  token: pageToken(scopeKey),
+  questions: new Map(), // id -> card
+  view: "live",
+  sort: "top",
+  selected: null, // question id
+  bookings: 0,
+  bookingFeed: [], // latest booking.created
+  coupons: new Map(), // campaign id -> {title, remaining, quantity}
+  viewers: null,
+  title: "",
+  message: "",
+};
+
+let http = null;
+let socket = null;
+const conn = connectionIndicator();
+const listEl = h("ol", { class: "questions", role: "listbox", "aria-label": "问题 Questions", tabindex: "0" });
+const countersEl = h("div", { class: "counters" });
+const feedEl = h("ol", { class: "booking-feed", "aria-label": "最新预约 Latest bookings" });
+const toolbarEl = h("div", { class: "toolbar" });
+const messageEl = h("p", { class: "message", role: "status", "aria-live": "polite" });
+const titleEl = h("h1");
+
+function start(token) {
+  S.token = token;
+  http = apiClient("", () => S.token);
+  replaceChildren(
+    app,
+    h(
+      "header",
+      { class: "topbar" },
+      titleEl,
+      conn.el,
+      h("button", { type: "button", class: "signout", text: "退出 Sign out", onclick: signOut })
+    ),
+    countersEl,
+    h(
+      "div",
+      { class: "columns" },
+      h(
+        "section",
+        { class: "feed", "aria-labelledby": "q-title" },
+        h("h2", { id: "q-title", text: "观众提问 Questions" }),
+        toolbarEl,
+        h(
+          "p",
+          { class: "muted keys" },
+          "快捷键 Keys: ",
+          h("kbd", { text: "j" }),
+          "/",
+          h("kbd", { text: "k" }),
+          " 上下 move · ",
+          h("kbd", { text: "p" }),
+          " 置顶 pin · ",
+          h("kbd", { text: "a" }),
+          " 已回答 answered · ",
+          h("kbd", { text: "d" }),
+          " 忽略 dismiss · ",
+          h("kbd", { text: "r" }),
+          " 恢复 restore"
+        ),
+        messageEl,
+        listEl
+      ),
+      h("aside", { class: "side", "aria-labelledby": "b-title" }, h("h2", { id: "b-title", text: "最新预约 Latest bookings" }), feedEl)
+    )
+  );
+  renderAll();
+  load();
+  socket = connect("", "/host", () => ({ token: S.token }), (state, detail) => {
+    conn.set(state, detail);
+    if (state === "connected") load(); // whatever happened while away
+    if (state === "refused") signOut(detail);
+  });
+  socket.on("question.new", upsert);
+  socket.on("question.updated", upsert);
+  socket.on("question.pinned", (d) => upsert({ ...(d.question || d), status: "pinned" }));
+  socket.on("question.answered", (d) => upsert({ ...(d.question || d), status: "answered" }));
+  socket.on("booking.created", (d) => {
+    S.bookings += 1;
+    S.bookingFeed.unshift(d);
+    S.bookingFeed.length = Math.min(S.bookingFeed.length, 20);
+    renderCounters();
+    renderFeed();
+  });
+  socket.on("booking.count", (d) => {
+    const n = d.count ?? d.bookings ?? d.total;
+    if (typeof n === "number") S.bookings = n;
+    renderCounters();
+  });
+  socket.on("coupon.stock", (d) => {
+    const id = d.campaign_id || d.id;
+    if (!id) return;
+    S.coupons.set(id, { ...(S.coupons.get(id) || {}), ...d });
+    renderCounters();
+  });
+  socket.on("coupon.dropped", (d) => {
+    const c = d.campaign || d;
+    const id = c.campaign_id || c.id;
+    if (id) S.coupons.set(id, { ...(S.coupons.get(id) || {}), ...c });
+    renderCounters();
+  });
+  socket.on("room.viewers", (d) => {
+    S.viewers = d.viewers;
+    renderCounters();
+  });
+  document.addEventListener("keydown", onKey);
+}
+
+function signOut(reason) {
+  forgetToken(scopeKey);
+  if (socket) socket.disconnect();
+  document.removeEventListener("keydown", onKey);
+  signIn(app, "主播控制台 Host console", `房间 Room: ${room}`, start, typeof reason === "string" ? reason : "");
+}
+
+async function load() {
+  try {
+    const roomInfo = await http.get(`/api/v1/rooms/${encodeURIComponent(room)}`);
+    S.title = roomInfo.title || "";
+  } catch (err) {
+    if (err instanceof ApiError && (err.status === 401 || err.status === 403)) return signOut(err.message);
+  }
+  try {
+    const body = await http.get(`/api/v1/rooms/${encodeURIComponent(room)}/questions`, { query: { sort: S.sort } });
+    const list = Array.isArray(body) ? body : (body && (body.questions || body.items)) || [];
+    for (const q of list) S.questions.set(q.id, { ...S.questions.get(q.id), ...q });
+    // Archived and held cards are not always in the default listing: ask for them too.
+    for (const status of ["answered", "dismissed", "held"]) {
+      try {
+        const more = await http.get(`/api/v1/rooms/${encodeURIComponent(room)}/questions`, { query: { status, sort: S.sort } });
+        const extra = Array.isArray(more) ? more : (more && (more.questions || more.items)) || [];
+        for (const q of extra) S.questions.set(q.id, { ...S.questions.get(q.id), ...q });
+      } catch (_) {
+        /* a status this server does not know: fine */
+      }
+    }
+  } catch (err) {
+    if (err instanceof ApiError && err.status !== 404) say(`加载问题失败 Could not load questions: ${err.message}`);
+  }
+  renderAll();
+}
+
+function upsert(data) {
+  const q = data && (data.question || data.card || data);
+  if (!q || !q.id) return;
+  S.questions.set(q.id, { ...(S.questions.get(q.id) || {}), ...q });
+  renderList();
+}
+
+function say(text) {
+  messageEl.textContent = text;
+}
+
+function visible() {
+  const view = VIEWS.find((v) => v.id === S.view);
+  const list = [...S.questions.values()].filter((q) => view.statuses.includes(q.status || "open"));
+  const score = (q) => (q.score ?? 0) || (q.askers || 0) * 3 + (q.votes || 0) + (q.groups_count || count(q.groups));
+  const newest = (q) => Date.parse(q.last_asked_at || q.updated_at || q.created_at || 0) || q.ts || 0;
+  list.sort((a, b) => {
+    if ((a.status === "pinned") !== (b.status === "pinned")) return a.status === "pinned" ? -1 : 1;
+    return S.sort === "new" ? newest(b) - newest(a) : score(b) - score(a) || newest(b) - newest(a);
+  });
+  return list;
+}
+
+function count(value) {
+  if (Array.isArray(value)) return value.length;
+  return typeof value === "number" ? value : 0;
+}
+
+function renderAll() {
+  titleEl.textContent = `主播控制台 Host console · ${S.title || room}`;
+  renderToolbar();
+  renderCounters();
+  renderList();
+  renderFeed();
+}
+
+function renderToolbar() {
+  replaceChildren(
+    toolbarEl,
+    h(
+      "div",
+      { class: "tabs", role: "group", "aria-label": "视图 View" },
+      VIEWS.map((v) =>
+        h("button", {
+          type: "button",
+          "aria-pressed": String(S.view === v.id),
+          "data-view": v.id,
+          text: `${v.label} (${[...S.questions.values()].filter((q) => v.statuses.includes(q.status || "open")).length})`,
+          onclick: () => {
+            S.view = v.id;
+            S.selected = null;
+            renderAll();
+          },
+        })
+      )
+    ),
+    h(
+      "div",
+      { class: "tabs", role: "group", "aria-label": "排序 Sort" },
+      [
+        ["top", "热门 Top"],
+        ["new", "最新 New"],
+      ].map(([id, label]) =>
+        h("button", {
+          type: "button",
+          "aria-pressed": String(S.sort === id),
+          text: label,
+          onclick: () => {
+            S.sort = id;
+            renderAll();
+          },
+        })
+      )
+    )
+  );
+}
+
+function renderCounters() {
+  const items = [
+    h("div", { class: "counter", "data-counter": "bookings" }, h("b", { text: String(S.bookings) }), h("span", { text: "预约 Bookings" })),
+  ];
+  if (S.viewers !== null && S.viewers !== undefined) {
+    items.push(h("div", { class: "counter", "data-counter": "viewers" }, h("b", { text: String(S.viewers) }), h("span", { text: "在线 Viewers" })));
+  }
+  for (const [id, c] of S.coupons) {
+    const left = c.remaining ?? "?";
+    items.push(
+      h(
+        "div",
+        { class: "counter", "data-counter": `coupon-${id}` },
+        h("b", { text: c.quantity ? `${left} / ${c.quantity}` : String(left) }),
+        h("span", { text: `券 Coupon ${c.title || id}` })
+      )
+    );
+  }
+  replaceChildren(countersEl, items);
+}
+
+function renderFeed() {
+  replaceChildren(
+    feedEl,
+    S.bookingFeed.length
+      ? S.bookingFeed.map((b) => {
+          const booking = b.booking || b;
+          return h(
+            "li",
+            { class: "card" },
+            h("strong", { text: booking.store_name || booking.store_id || "" }),
+            " ",
+            h("span", { text: booking.slot ? String(booking.slot).replace("T", " ").slice(0, 16) : "" }),
+            h("div", { class: "muted", text: [booking.service, formatTime(b.ts)].filter(Boolean).join(" · ") })
+          );
+        })
+      : [h("li", { class: "muted", text: "暂无 None yet" })]
+  );
+}
+
+function renderList() {
+  const list = visible();
+  if (S.selected && !list.some((q) => q.id === S.selected)) S.selected = null;
+  if (!S.selected && list.length) S.selected = list[0].id;
+  renderToolbar();
+  replaceChildren(
+    listEl,
+    list.length
+      ? list.map((q) => renderCard(q))
+      : [h("li", { class: "empty muted", text: "没有问题 No questions here" })]
+  );
+  listEl.setAttribute("aria-activedescendant", S.selected ? `q-${S.selected}` : "");
+}
+
+function renderCard(q) {
+  const askers = q.askers ?? 1;
+  const groups = count(q.groups);
+  const status = q.status || "open";
+  const archived = status === "answered" || status === "dismissed";
+  return h(
+    "li",
+    {
+      id: `q-${q.id}`,
+      class: `question status-${status}` + (S.selected === q.id ? " selected" : ""),
+      role: "option",
+      "aria-selected": String(S.selected === q.id),
+      "data-question-id": q.id,
+      onclick: (e) => {
+        if (e.target.closest("button")) return;
+        S.selected = q.id;
+        renderList();
+      },
+    },
+    h("p", { class: "q-text", text: q.text || "" }),
+    h(
+      "p",
+      { class: "q-meta muted" },
+      h("span", { class: "badge", text: STATUS_TEXT[status] || status }),
+      " ",
+      h("span", { text: groups ? `${askers} 人 / ${groups} 个群提问 · asked by ${askers} in ${groups} groups` : `${askers} 人提问 · asked by ${askers}` }),
+      q.votes ? h("span", { text: ` · 👍 ${q.votes}` }) : null,
+      q.store_name || q.store_id ? h("span", { text: ` · ${q.store_name || q.store_id}` }) : null
+    ),
+    h(
+      "div",
+      { class: "q-actions" },
+      !archived && status !== "held" && h("button", { type: "button", "data-action": "pin", disabled: status === "pinned", text: "置顶 Pin", onclick: () => act(q.id, "pin") }),
+      !archived && status !== "held" && h("button", { type: "button", "data-action": "answer", class: "primary", text: "已回答 Answered", onclick: () => act(q.id, "answer") }),
+      status === "held" && h("button", { type: "button", "data-action": "approve", text: "通过 Approve", onclick: () => act(q.id, "approve") }),
+      !archived && h("button", { type: "button", "data-action": "dismiss", text: "忽略 Dismiss", onclick: () => act(q.id, "dismiss") }),
+      archived && h("button", { type: "button", "data-action": "restore", text: "恢复 Restore", onclick: () => act(q.id, "restore") })
+    )
+  );
+}
+
+const OPTIMISTIC = { pin: "pinned", answer: "answered", dismiss: "dismissed", restore: "open", approve: "open" };
+
+async function act(id, action) {
+  const before = S.questions.get(id);
+  if (!before) return;
+  try {
+    const result = await http.post(`/api/v1/questions/${encodeURIComponent(id)}/${action}`, {});
+    const card = (result && (result.question || result.card || result)) || {};
+    S.questions.set(id, { ...before, status: OPTIMISTIC[action], ...(card.id === id ? card : {}) });
+    if (action === "pin") {
+      // Only one card is pinned at a time: the previous one goes back to the feed.
+      for (const [otherId, q] of S.questions) {
+        if (otherId !== id && q.status === "pinned") S.questions.set(otherId, { ...q, status: "open" });
+      }
+    }
+    say(`${OPTIMISTIC[action]}: ${(before.text || "").slice(0, 40)}`);
+  } catch (err) {
+    say(`操作失败 Failed: ${err.message}`);
+  }
+  renderList();
+}
+
+function onKey(event) {
+  const target = event.target;
+  if (event.ctrlKey || event.metaKey || event.altKey) return;
+  if (target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA" || target.tagName === "SELECT" || target.isContentEditable)) return;
+  const list = visible();
+  const index = list.findIndex((q) => q.id === S.selected);
+  const key = event.key.toLowerCase();
+  if (key === "j" || key === "arrowdown") {
+    if (list.length) S.selected = list[Math.min(list.length - 1, index + 1)].id;
+  } else if (key === "k" || key === "arrowup") {
+    if (list.length) S.selected = list[Math.max(0, index - 1)].id;
+  } else if (S.selected && key in KEY_ACTIONS) {
+    const q = S.questions.get(S.selected);
+    const archived = q && (q.status === "answered" || q.status === "dismissed");
+    const action = KEY_ACTIONS[key];
+    if ((action === "restore") !== Boolean(archived)) return;
+    event.preventDefault();
+    act(S.selected, action);
+    return;
+  } else return;
+  event.preventDefault();
+  renderList();
+  const el = document.getElementById(`q-${S.selected}`);
+  if (el) el.scrollIntoView({ block: "nearest" });
+}
+
+const KEY_ACTIONS = { p: "pin", a: "answer", d: "dismiss", r: "restore" };
+
+if (S.token) start(S.token);
+else signIn(app, "主播控制台 Host console", `房间 Room: ${room}`, start);
