@@ -1,0 +1,1 @@
+"""Locust scenarios for the peak path of a live broadcast."""
