@@ -25,6 +25,8 @@ from .api import Api
 from .http import problem_middleware
 from .metrics import Metrics
 from .pages import api as pages_api
+from .questions.routes import api as questions_api
+from .questions.wiring import questions_ctx
 from .realtime import Realtime, make_socketio
 from .redis_conn import connect_redis
 from .rooms.live import LiveRooms
@@ -50,6 +52,7 @@ def build_api() -> Api:
     for part in (ops.api, rooms_api, stores_api, pages_api):
         api.include(part)
     api.include(coupons_api)
+    api.include(questions_api)
     return api
 
 
@@ -107,6 +110,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_domains_ctx)
     app.cleanup_ctx.append(store_streams_ctx)
     app.cleanup_ctx.append(coupons_ctx)
+    app.cleanup_ctx.append(questions_ctx)
     app.on_shutdown.append(_close_sockets)
 
     api.install(app)

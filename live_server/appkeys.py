@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
     from .api import Api, Endpoint
     from .metrics import Metrics
+    from .questions.outbox import AnswerOutbox
+    from .questions.service import QuestionService
     from .realtime import Realtime
     from .redis_conn import RedisClient
     from .rooms.live import LiveRooms
@@ -36,6 +38,8 @@ STORES: web.AppKey[StoreRegistry] = web.AppKey("stores")
 COUPONS: web.AppKey[CouponService] = web.AppKey("coupons")
 
 STORE_FEED: web.AppKey[StoreFeed] = web.AppKey("store_feed")
+QUESTIONS: web.AppKey[QuestionService] = web.AppKey("questions")
+QUESTION_OUTBOX: web.AppKey[AnswerOutbox] = web.AppKey("question_outbox")
 
 # Per-request storage.
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)

@@ -18,7 +18,8 @@ STORES_VERSION = "{stores}:version"
 STORES_CHANNEL = "stores:changed"
 """pub/sub channel announcing a registry change (workers also poll STORES_VERSION)."""
 GROUPS = "{groups}:all"
-"""hash group_id -> msgpack {id, store_id, secret, brand, name} (community chat groups)."""
+"""hash group_id -> msgpack {id, store_id, secret, brand, name, callback_url?} (community chat
+groups; callback_url receives the signed answer notices, see docs/QUESTIONS.md)."""
 
 
 # --- rooms -----------------------------------------------------------------------------
@@ -189,3 +190,91 @@ def customer_booked_stores(viewer_id: str) -> str:
     """set of store ids where the viewer holds a booking (written by bookings); read by
     coupons whose store_ids is "booking_store"."""
     return f"{{cust:{viewer_id}}}:booked-stores"
+
+
+# --- questions (community groups + widget) -------------------------------------------------
+# Every key of a room's questions shares the room's tag {room:R}, with the room meta hash
+# (status, "pinned") and the room stats hash, so one Lua call accepts or moves a question.
+# Funnel fields the questions domain bumps in room_stats(R): "total:questions" (accepted
+# messages, merges included, replays not), "<store>:questions" (from that store's group),
+# "total:question_cards" (distinct cards created).
+
+
+def question_seq(room_id: str) -> str:
+    """int: last question number handed out in the room (ids are q.<room>.<n>)."""
+    return f"{{room:{room_id}}}:q:seq"
+
+
+def question(room_id: str, seq: int) -> str:
+    """hash: id, text, status (new|held|pinned|answered|dismissed), lane (open|held),
+    held_reason, askers, votes, groups (counts), created_ms, updated_ms, asked_ms,
+    answered_ms."""
+    return f"{{room:{room_id}}}:q:{seq}"
+
+
+def question_askers(room_id: str, seq: int) -> str:
+    """set of asker keys ("g:<group>:<author_id>" or "v:<viewer_id>"): askers counted once."""
+    return f"{{room:{room_id}}}:q:{seq}:askers"
+
+
+def question_groups(room_id: str, seq: int) -> str:
+    """set of group ids the question came from (answer notices go to each)."""
+    return f"{{room:{room_id}}}:q:{seq}:groups"
+
+
+def question_stores(room_id: str, seq: int) -> str:
+    """set of store ids of those groups."""
+    return f"{{room:{room_id}}}:q:{seq}:stores"
+
+
+def question_voters(room_id: str, seq: int) -> str:
+    """set of viewer ids who upvoted (one vote per viewer)."""
+    return f"{{room:{room_id}}}:q:{seq}:voters"
+
+
+def question_vote_addresses(room_id: str, seq: int) -> str:
+    """hash client address -> votes for this question (caps stuffing with fresh viewer ids)."""
+    return f"{{room:{room_id}}}:q:{seq}:vote-ip"
+
+
+def question_index(room_id: str) -> str:
+    """list of msgpack [question id, lane, text], one per card, append-only: the dedup
+    corpus each worker mirrors in memory; its length is the optimistic version a new
+    card is created against (a concurrent create makes the other retry its match)."""
+    return f"{{room:{room_id}}}:q:index"
+
+
+def question_timeline(room_id: str) -> str:
+    """sorted set question id by created_ms."""
+    return f"{{room:{room_id}}}:q:timeline"
+
+
+def question_replay(room_id: str, group_id: str, message_id: str) -> str:
+    """string -> question id: a group message_id already accepted (TTL 15 min, > the
+    5 min signature window, so a replay can never be accepted twice)."""
+    return f"{{room:{room_id}}}:q:msg:{group_id}:{message_id}"
+
+
+def question_rate(room_id: str, kind: str, who: str) -> str:
+    """int with PX window: fixed-window counters; kind author|group|vote."""
+    return f"{{room:{room_id}}}:q:rl:{kind}:{who}"
+
+
+def question_outbox(room_id: str) -> str:
+    """stream of answer notices to deliver (one entry per originating group): v, type
+    (question.answered), question_id, room_id, group_id, text, askers, groups,
+    answered_ms. Consumer group QUESTION_OUTBOX_GROUP; pending entries are retried with
+    exponential backoff (their delivery count is the attempt number)."""
+    return f"{{room:{room_id}}}:q:outbox"
+
+
+def question_outbox_dead(room_id: str) -> str:
+    """stream of answer notices given up after N attempts (the outbox fields plus
+    attempts, last_error, dead_ms)."""
+    return f"{{room:{room_id}}}:q:outbox-dead"
+
+
+QUESTION_OUTBOX_GROUP = "webhooks"
+QUESTION_OUTBOX_ROOMS = "{outbox}:rooms"
+"""set of room ids whose question outbox has entries (the delivery workers' work list);
+added as an idempotent follow-up after an answer."""

@@ -1,0 +1,125 @@
+"""HTTP surface of questions: group-bot intake (signed), viewer questions and votes, the
+host's feed and actions, and ops management of community groups."""
+
+from __future__ import annotations
+
+import secrets
+
+from live_server import appkeys
+from live_server.api import Api, Call
+from live_server.tokens import Role
+
+from .models import (
+    AskQuestion,
+    Group,
+    GroupMessage,
+    GroupOut,
+    GroupSpec,
+    HostAction,
+    IntakeResult,
+    QuestionCard,
+    QuestionList,
+    QuestionQuery,
+    VoteResult,
+)
+
+api = Api()
+TAG = "questions"
+
+
+@api.post(
+    "/api/v1/groups/{group}/messages", summary="A community-group bot forwards a question",
+    tag=TAG, body=GroupMessage, response=IntakeResult, errors=[401, 404, 409, 422, 429],
+    headers=["X-Timestamp", "X-Signature"],
+    description=(
+        "Signed with the group's secret: X-Timestamp (unix seconds, within 5 minutes) and "
+        "X-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + '.' + raw body)>. Routed to "
+        "the room live for the group's brand (409 if none). A replayed message_id is "
+        "answered 200 with duplicate=true and changes nothing."
+    ),
+)  # fmt: skip
+async def receive_group_message(call: Call[GroupMessage, None]) -> IntakeResult:
+    raw = await call.request.read()  # aiohttp caches the body the validator already read
+    return await call.app[appkeys.QUESTIONS].intake_group(
+        call.path("group"), raw, call.body,
+        call.request.headers.get("X-Timestamp"), call.request.headers.get("X-Signature"),
+    )  # fmt: skip
+
+
+@api.post(
+    "/api/v1/rooms/{room}/questions", summary="A viewer asks a question", tag=TAG,
+    roles=[Role.VIEWER], scope="room", body=AskQuestion, response=IntakeResult,
+    errors=[404, 409, 410, 422, 429],
+)  # fmt: skip
+async def ask_question(call: Call[AskQuestion, None]) -> IntakeResult:
+    return await call.app[appkeys.QUESTIONS].ask_viewer(
+        call.path("room"), call.who.subject, call.body.text
+    )
+
+
+@api.get(
+    "/api/v1/rooms/{room}/questions", summary="The room's merged question cards", tag=TAG,
+    roles=[Role.HOST], scope="room", query=QuestionQuery, response=QuestionList, errors=[404],
+    description="Filter by status (repeat or comma-separate), store, group; sort=new|top.",
+)  # fmt: skip
+async def list_questions(call: Call[None, QuestionQuery]) -> QuestionList:
+    room_id = call.path("room")
+    cards = await call.app[appkeys.QUESTIONS].list(room_id, call.query)
+    return QuestionList(room_id=room_id, sort=call.query.sort, questions=cards)
+
+
+@api.get(
+    "/api/v1/questions/{question}", summary="One question card", tag=TAG,
+    roles=[Role.HOST], response=QuestionCard, errors=[404],
+)  # fmt: skip
+async def get_question(call: Call[None, None]) -> QuestionCard:
+    return await call.app[appkeys.QUESTIONS].get(call.who, call.path("question"))
+
+
+def _action_route(action: HostAction, summary: str, description: str) -> None:
+    async def handler(call: Call[None, None]) -> QuestionCard:
+        return await call.app[appkeys.QUESTIONS].act(call.who, call.path("question"), action)
+
+    handler.__name__ = f"{action.value}_question"
+    api.post(
+        f"/api/v1/questions/{{question}}/{action.value}", summary=summary, tag=TAG,
+        roles=[Role.HOST], response=QuestionCard, errors=[404, 409], description=description,
+    )(handler)  # fmt: skip
+
+
+_action_route(HostAction.PIN, "Pin the question being answered",
+              "Broadcasts question.pinned to viewers; the previously pinned card returns to new.")
+_action_route(HostAction.ANSWER, "Mark answered (moves to the archive)",
+              "Broadcasts question.answered to viewers and queues a signed answer notice to "
+              "every originating group. Repeating it changes nothing.")
+_action_route(HostAction.DISMISS, "Dismiss the question", "Restorable.")
+_action_route(HostAction.RESTORE, "Restore an answered, dismissed or pinned question to new", "")
+_action_route(HostAction.APPROVE, "Approve a question held for review", "")  # fmt: skip
+
+
+@api.post(
+    "/api/v1/questions/{question}/vote", summary="Upvote a question (one per viewer)", tag=TAG,
+    roles=[Role.VIEWER], response=VoteResult, errors=[404, 409, 429],
+)  # fmt: skip
+async def vote_question(call: Call[None, None]) -> VoteResult:
+    return await call.app[appkeys.QUESTIONS].vote(
+        call.who, call.path("question"), call.request.remote or ""
+    )
+
+
+@api.put(
+    "/api/v1/groups/{group}", summary="Create or update a community group", tag=TAG,
+    roles=[Role.OPS], body=GroupSpec, response=GroupOut,
+    description="Without a secret, a new group gets a generated one (an existing group keeps its own).",
+)  # fmt: skip
+async def put_group(call: Call[GroupSpec, None]) -> GroupOut:
+    store = call.app[appkeys.QUESTIONS].store
+    group_id = call.path("group")
+    existing = await store.group(group_id)
+    secret = call.body.secret or (existing.secret if existing else secrets.token_urlsafe(30))
+    group = Group(
+        id=group_id, store_id=call.body.store_id, name=call.body.name, brand=call.body.brand,
+        secret=secret, callback_url=call.body.callback_url,
+    )  # fmt: skip
+    await store.put_group(group)
+    return GroupOut(**group.record())

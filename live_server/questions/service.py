@@ -1,0 +1,298 @@
+"""The questions use cases: intake (group bots, viewers), moderation, dedup, ranking,
+host actions, votes, and the events each one publishes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from live_server.metrics import Metrics
+from live_server.realtime import Realtime
+from live_server.rooms.models import RoomNotFound, RoomStatus, require_live
+from live_server.rooms.service import RoomService
+from live_server.tokens import Claims, Role
+
+from .dedup import DedupIndex, fingerprint
+from .models import (
+    TRANSITIONS,
+    GroupMessage,
+    GroupNotFound,
+    HostAction,
+    IntakeResult,
+    NoLiveRoom,
+    NotYourRoom,
+    QuestionCard,
+    QuestionConfig,
+    QuestionNotFound,
+    QuestionQuery,
+    QuestionRateLimited,
+    QuestionStatus,
+    TransitionRefused,
+    VoteRateLimited,
+    VoteRefused,
+    VoteResult,
+    moderate,
+    parse_question_id,
+    verify_signature,
+)
+from .store import QuestionStore, card_event, public_event
+
+log = logging.getLogger(__name__)
+
+MAX_MATCH_RETRIES = 8
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class QuestionService:
+    """One per process. Keeps a mirror of each room's dedup index (see keys.question_index)."""
+
+    VOTE_FLUSH_S = 0.25  # vote bursts become at most 4 question.updated per card per second
+
+    def __init__(
+        self, store: QuestionStore, rooms: RoomService, realtime: Realtime, config: QuestionConfig,
+        metrics: Metrics, on_answer: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:  # fmt: skip
+        self.store = store
+        self.rooms = rooms
+        self.rt = realtime
+        self.config = config
+        self.on_answer = on_answer
+        self._indexes: dict[str, DedupIndex] = {}
+        self._dirty: dict[str, set[int]] = {}
+        self._flusher: asyncio.Task[None] | None = None
+        self.intake_total = metrics.counter(
+            "live_questions_total", "Questions received, by source and outcome",
+            ("source", "outcome"),
+        )  # fmt: skip
+        self.intake_latency = metrics.histogram(
+            "live_question_intake_seconds", "Question intake: request in to card published",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+        )  # fmt: skip
+
+    # --- intake --------------------------------------------------------------------------
+    async def intake_group(
+        self, group_id: str, raw_body: bytes, message: GroupMessage,
+        timestamp: str | None, signature: str | None,
+    ) -> IntakeResult:  # fmt: skip
+        """A signed message from a community-group bot."""
+        group = await self.store.group(group_id)
+        if group is None:
+            raise GroupNotFound(f"no group {group_id!r}")
+        verify_signature(group.secret, timestamp, signature, raw_body, time.time())
+        room_id = await self.rooms.live_room_for_brand(group.brand)
+        if room_id is None:
+            self.intake_total.labels("group", "no_live_room").inc()
+            raise NoLiveRoom(
+                f"no room is live for brand {group.brand!r}; the question was not stored, "
+                "send it again once the broadcast has started"
+            )
+        return await self._accept(
+            room_id, message.text, asker=f"g:{group.id}:{message.author_id}", group_id=group.id,
+            store_id=group.store_id, message_id=message.message_id, source="group",
+        )  # fmt: skip
+
+    async def ask_viewer(self, room_id: str, viewer_id: str, text: str) -> IntakeResult:
+        """A question typed in the widget by a viewer of the room."""
+        return await self._accept(
+            room_id, text, asker=f"v:{viewer_id}", group_id="", store_id="", message_id="",
+            source="viewer",
+        )  # fmt: skip
+
+    def _index(self, room_id: str) -> DedupIndex:
+        index = self._indexes.get(room_id)
+        if index is None:
+            index = self._indexes[room_id] = DedupIndex()
+        return index
+
+    async def _accept(
+        self, room_id: str, text: str, *, asker: str, group_id: str, store_id: str,
+        message_id: str, source: str,
+    ) -> IntakeResult:  # fmt: skip
+        started = time.perf_counter()
+        try:
+            verdict = moderate(text, self.config)
+        except Exception:
+            self.intake_total.labels(source, "rejected").inc()
+            raise
+        fp = fingerprint(verdict.text)
+        index = self._index(room_id)
+        seq: int | None = None
+        for _attempt in range(MAX_MATCH_RETRIES):
+            await self.store.sync_index(room_id, index)
+            match = index.best_match(fp, verdict.lane)
+            if match is not None:
+                mode, target = "merge", parse_question_id(match)[1]
+            else:
+                if seq is None:
+                    seq = await self.store.next_seq(room_id)
+                mode, target = "new", seq
+            outcome = await self.store.ingest(
+                room_id=room_id, seq=target, mode=mode, expected_length=index.length,
+                text=verdict.text, lane=verdict.lane, held_reason=verdict.reason or "",
+                asker=asker, group_id=group_id, store_id=store_id, message_id=message_id,
+                now_ms=now_ms(), author_limit=(self.config.author_rate.count, self.config.author_rate.window_s),
+                group_limit=(self.config.group_rate.count, self.config.group_rate.window_s),
+            )  # fmt: skip
+            if outcome.code in ("stale", "gone"):
+                continue  # another worker created a card meanwhile: match again
+            break
+        else:
+            raise RuntimeError(f"question intake kept racing in room {room_id}")
+        if outcome.code == "noroom":
+            raise RoomNotFound(f"no room {room_id!r}")
+        if outcome.code == "notlive":
+            self.intake_total.labels(source, "not_live").inc()
+            if source == "group":
+                raise NoLiveRoom(f"room {room_id} is {outcome.detail}; the question was not stored")
+            require_live(RoomStatus(outcome.detail))
+        if outcome.code == "rl":
+            self.intake_total.labels(source, "rate_limited").inc()
+            who = "this member" if outcome.detail == "author" else "this group"
+            raise QuestionRateLimited(
+                f"{who} has sent too many questions; try again shortly",
+                retry_after=max(1.0, outcome.retry_after_ms / 1000),
+            )
+        qseq = parse_question_id(outcome.question_id)[1]
+        card = await self.store.card(room_id, qseq, now_ms(), self.config.half_life_s)
+        if card is None:  # pragma: no cover - cards are never deleted
+            raise QuestionNotFound(f"no question {outcome.question_id!r}")
+        if outcome.code == "dup":
+            self.intake_total.labels(source, "duplicate").inc()
+            return _result(card, merged=False, duplicate=True)
+        if outcome.code == "created":
+            await self.rt.to_host(room_id, "question.new", card_event(card))
+        elif outcome.new_asker or group_id:
+            await self.rt.to_host(room_id, "question.updated", card_event(card))
+        held = card.status is QuestionStatus.HELD
+        self.intake_total.labels(source, "held" if held else outcome.code).inc()
+        self.intake_latency.observe(time.perf_counter() - started)
+        return _result(card, merged=outcome.code == "merged", duplicate=False)
+
+    # --- reading -------------------------------------------------------------------------
+    async def list(self, room_id: str, query: QuestionQuery) -> list[QuestionCard]:
+        """The room's cards filtered by status/store/group, newest first or top first."""
+        await self.rooms.get(room_id)  # 404 for an unknown room
+        seqs = await self.store.timeline(room_id)
+        cards = await self.store.cards(room_id, seqs, now_ms(), self.config.half_life_s)
+        statuses = query.statuses()
+        if statuses:
+            cards = [c for c in cards if c.status in statuses]
+        if query.store:
+            cards = [c for c in cards if query.store in c.store_ids]
+        if query.group:
+            cards = [c for c in cards if query.group in c.group_ids]
+        if query.sort == "top":
+            cards.sort(key=lambda c: (-c.score, -c.askers, c.created_at))
+        return cards[: query.limit]
+
+    async def get(self, claims: Claims, qid: str) -> QuestionCard:
+        room_id, seq = self._owned(claims, qid)
+        card = await self.store.card(room_id, seq, now_ms(), self.config.half_life_s)
+        if card is None:
+            raise QuestionNotFound(f"no question {qid!r}")
+        return card
+
+    @staticmethod
+    def _owned(claims: Claims, qid: str) -> tuple[str, int]:
+        room_id, seq = parse_question_id(qid)
+        if claims.role is not Role.OPS and claims.scope != room_id:
+            raise NotYourRoom("this question belongs to another room than your token")
+        return room_id, seq
+
+    # --- host actions --------------------------------------------------------------------
+    async def act(self, claims: Claims, qid: str, action: HostAction) -> QuestionCard:
+        """Pin, answer, dismiss, restore or approve a card, and tell everyone concerned."""
+        room_id, seq = self._owned(claims, qid)
+        allowed, target = TRANSITIONS[action]
+        if action is HostAction.ANSWER and self.on_answer is not None:
+            # List the room's outbox before the notices exist: a crash between the answer
+            # and a later follow-up can then never strand them (an extra listing is harmless).
+            await self.on_answer(room_id)
+        for _attempt in range(MAX_MATCH_RETRIES):
+            pinned = await self.store.pinned(room_id)
+            pinned_seq = parse_question_id(pinned)[1] if pinned else None
+            outcome = await self.store.transition(
+                room_id=room_id, seq=seq, action=action.value,
+                allowed=",".join(s.value for s in allowed), target=target.value,
+                now_ms=now_ms(), expected_pinned=pinned, pinned_seq=pinned_seq,
+            )  # fmt: skip
+            if outcome.code != "stale":
+                break
+        else:
+            raise RuntimeError(f"pinning kept racing in room {room_id}")
+        if outcome.code == "missing":
+            raise QuestionNotFound(f"no question {qid!r}")
+        if outcome.code == "refused":
+            raise TransitionRefused(f"cannot {action.value} a question that is {outcome.previous}")
+        card = await self.store.card(room_id, seq, now_ms(), self.config.half_life_s)
+        assert card is not None
+        if outcome.code == "noop":
+            return card
+        await self.rt.to_host(room_id, "question.updated", card_event(card))
+        if outcome.unpinned:
+            other_seq = parse_question_id(outcome.unpinned)[1]
+            other = await self.store.card(room_id, other_seq, now_ms(), self.config.half_life_s)
+            if other is not None:
+                await self.rt.to_host(room_id, "question.updated", card_event(other))
+        if action is HostAction.PIN:
+            await self.rt.to_viewers(room_id, "question.pinned", public_event(card))
+        elif action is HostAction.ANSWER:
+            await self.rt.to_viewers(room_id, "question.answered", public_event(card))
+            if card.group_ids and self.on_answer is not None:
+                await self.on_answer(room_id)  # wake the delivery worker now
+        elif outcome.previous == QuestionStatus.PINNED.value:
+            # Dismissed or restored while pinned: viewers drop the banner.
+            await self.rt.to_viewers(room_id, "question.unpinned", {"id": card.id, "room_id": room_id})
+        return card
+
+    # --- votes ---------------------------------------------------------------------------
+    async def vote(self, claims: Claims, qid: str, address: str) -> VoteResult:
+        """One upvote per viewer; per-viewer rate and per-address cap against stuffing."""
+        room_id, seq = self._owned(claims, qid)
+        rate = self.config.vote_rate
+        code, votes, pttl = await self.store.vote(
+            room_id=room_id, seq=seq, viewer_id=claims.subject, address=address or "-",
+            rate=(rate.count, rate.window_s), per_address=self.config.votes_per_ip,
+        )  # fmt: skip
+        if code == "missing":
+            raise QuestionNotFound(f"no question {qid!r}")
+        if code == "hidden":
+            raise VoteRefused("this question is not open for votes")
+        if code == "rl":
+            raise VoteRateLimited("too many votes; try again shortly", retry_after=max(1.0, pttl / 1000))
+        if code == "ip":
+            raise VoteRateLimited("this network has already voted for this question many times")
+        if code == "ok":
+            self._mark_dirty(room_id, seq)
+        return VoteResult(question_id=qid, votes=votes, counted=code == "ok")
+
+    def _mark_dirty(self, room_id: str, seq: int) -> None:
+        self._dirty.setdefault(room_id, set()).add(seq)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_votes())
+
+    async def _flush_votes(self) -> None:
+        await asyncio.sleep(self.VOTE_FLUSH_S)
+        dirty, self._dirty = self._dirty, {}
+        for room_id, seqs in dirty.items():
+            try:
+                for card in await self.store.cards(room_id, sorted(seqs), now_ms(), self.config.half_life_s):
+                    await self.rt.to_host(room_id, "question.updated", card_event(card))
+            except Exception:  # a failed flush must not stop later ones
+                log.exception("vote flush failed for room %s", room_id)
+
+    async def close(self) -> None:
+        if self._flusher is not None and not self._flusher.done():
+            self._flusher.cancel()
+
+
+def _result(card: QuestionCard, *, merged: bool, duplicate: bool) -> IntakeResult:
+    return IntakeResult(
+        question_id=card.id, room_id=card.room_id, status=card.status, merged=merged,
+        duplicate=duplicate, askers=card.askers,
+    )  # fmt: skip

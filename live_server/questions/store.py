@@ -1,0 +1,220 @@
+"""Redis access for questions: groups, the dedup index, cards, votes. Lua for every write
+that must be atomic; each script touches one hash tag ({room:R}) only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgpack
+
+from live_server import keys
+from live_server.redis_conn import RedisClient
+
+from .dedup import DedupIndex
+from .models import Group, QuestionCard, QuestionStatus, iso_ms, question_id, rank_score
+
+_HERE = Path(__file__).parent
+REPLAY_TTL_S = 900  # > the 5 min signature window: a replayed message_id is refused for good
+
+
+@dataclass(frozen=True, slots=True)
+class IngestOutcome:
+    """What ingest.lua said: ``code`` is created|merged|dup|stale|gone|noroom|notlive|rl."""
+
+    code: str
+    question_id: str = ""
+    askers: int = 0
+    new_asker: bool = False
+    detail: str = ""
+    retry_after_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionOutcome:
+    code: str  # ok | noop | refused | missing | stale
+    previous: str
+    unpinned: str
+
+
+def _s(value: bytes | str | None) -> str:
+    if value is None:
+        return ""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class QuestionStore:
+    """Reads and writes of the questions domain (no HTTP, no events)."""
+
+    def __init__(self, redis: RedisClient) -> None:
+        self.redis = redis
+        self._ingest = redis.register_script((_HERE / "ingest.lua").read_text())
+        self._transition = redis.register_script((_HERE / "transition.lua").read_text())
+        self._vote = redis.register_script((_HERE / "vote.lua").read_text())
+
+    # --- groups ----------------------------------------------------------------------
+    async def group(self, group_id: str) -> Group | None:
+        raw = await self.redis.hget(keys.GROUPS, group_id)
+        return Group.from_record(msgpack.unpackb(raw)) if raw else None
+
+    async def put_group(self, group: Group) -> None:
+        await self.redis.hset(keys.GROUPS, group.id, msgpack.packb(group.record()))
+
+    # --- dedup index -------------------------------------------------------------------
+    async def sync_index(self, room_id: str, index: DedupIndex) -> None:
+        """Apply the room's index entries this process has not seen yet."""
+        start = index.length
+        entries = await self.redis.lrange(keys.question_index(room_id), start, -1)
+        skip = index.length - start  # a concurrent sync in this process applied some already
+        fresh = entries[skip:] if skip >= 0 else []
+        for raw in fresh:
+            qid, lane, text = msgpack.unpackb(raw)
+            index.add(qid, lane, text)
+        index.length += len(fresh)
+
+    async def next_seq(self, room_id: str) -> int:
+        return int(await self.redis.incr(keys.question_seq(room_id)))
+
+    # --- intake ------------------------------------------------------------------------
+    async def ingest(
+        self, *, room_id: str, seq: int, mode: str, expected_length: int, text: str, lane: str,
+        held_reason: str, asker: str, group_id: str, store_id: str, message_id: str,
+        now_ms: int, author_limit: tuple[int, float], group_limit: tuple[int, float],
+    ) -> IngestOutcome:  # fmt: skip
+        qid = question_id(room_id, seq)
+        author_key = asker
+        result = await self._ingest(
+            keys=[
+                keys.room(room_id),
+                keys.question_replay(room_id, group_id or "-", message_id or "-"),
+                keys.question_rate(room_id, "author", author_key),
+                keys.question_rate(room_id, "group", group_id or "-"),
+                keys.question_index(room_id),
+                keys.question(room_id, seq),
+                keys.question_askers(room_id, seq),
+                keys.question_groups(room_id, seq),
+                keys.question_stores(room_id, seq),
+                keys.question_timeline(room_id),
+                keys.room_stats(room_id),
+            ],
+            args=[
+                mode, expected_length, qid, text, lane, held_reason, asker, group_id, store_id,
+                now_ms, "1" if message_id else "0", REPLAY_TTL_S,
+                author_limit[0], int(author_limit[1] * 1000),
+                group_limit[0] if group_id else 0, int(group_limit[1] * 1000),
+                msgpack.packb([qid, lane, text]),
+            ],  # fmt: skip
+        )
+        code = _s(result[0])
+        if code in ("created", "merged"):
+            return IngestOutcome(
+                code, _s(result[1]), int(result[2]), new_asker=code == "created" or int(result[3]) == 1
+            )
+        if code == "dup":
+            return IngestOutcome(code, _s(result[1]))
+        if code == "notlive":
+            return IngestOutcome(code, detail=_s(result[1]))
+        if code == "rl":
+            return IngestOutcome(code, detail=_s(result[1]), retry_after_ms=max(0, int(result[2])))
+        return IngestOutcome(code)
+
+    # --- cards -------------------------------------------------------------------------
+    async def cards(self, room_id: str, seqs: list[int], now_ms: int, half_life_s: float) -> list[QuestionCard]:
+        """The cards (in the order asked; missing ones skipped), with their score at ``now_ms``."""
+        if not seqs:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for seq in seqs:
+                pipe.hgetall(keys.question(room_id, seq))
+                pipe.smembers(keys.question_groups(room_id, seq))
+                pipe.smembers(keys.question_stores(room_id, seq))
+            raw = await pipe.execute()
+        out = []
+        for i in range(len(seqs)):
+            card, groups, stores = raw[3 * i : 3 * i + 3]
+            if card:
+                out.append(_card(room_id, card, groups, stores, now_ms, half_life_s))
+        return out
+
+    async def card(self, room_id: str, seq: int, now_ms: int, half_life_s: float) -> QuestionCard | None:
+        found = await self.cards(room_id, [seq], now_ms, half_life_s)
+        return found[0] if found else None
+
+    async def timeline(self, room_id: str) -> list[int]:
+        """Every card's sequence number, newest first."""
+        ids = await self.redis.zrevrange(keys.question_timeline(room_id), 0, -1)
+        return [int(_s(i).rsplit(".", 1)[1]) for i in ids]
+
+    async def pinned(self, room_id: str) -> str:
+        return _s(await self.redis.hget(keys.room(room_id), "pinned"))
+
+    async def transition(
+        self, *, room_id: str, seq: int, action: str, allowed: str, target: str, now_ms: int,
+        expected_pinned: str, pinned_seq: int | None,
+    ) -> TransitionOutcome:  # fmt: skip
+        card_key = keys.question(room_id, seq)
+        result = await self._transition(
+            keys=[
+                card_key,
+                keys.room(room_id),
+                keys.question(room_id, pinned_seq) if pinned_seq is not None else card_key,
+                keys.question_outbox(room_id),
+                keys.question_groups(room_id, seq),
+            ],
+            args=[action, allowed, target, now_ms, expected_pinned, question_id(room_id, seq), room_id],
+        )
+        return TransitionOutcome(_s(result[0]), _s(result[1]), _s(result[2]))
+
+    async def vote(
+        self, *, room_id: str, seq: int, viewer_id: str, address: str, rate: tuple[int, float], per_address: int
+    ) -> tuple[str, int, int]:
+        result = await self._vote(
+            keys=[
+                keys.question(room_id, seq),
+                keys.question_voters(room_id, seq),
+                keys.question_rate(room_id, "vote", viewer_id),
+                keys.question_vote_addresses(room_id, seq),
+            ],
+            args=[viewer_id, address, rate[0], int(rate[1] * 1000), per_address],
+        )
+        return _s(result[0]), int(result[1]), int(result[2])
+
+
+def _card(
+    room_id: str, raw: dict[bytes, bytes], groups: set[bytes], stores: set[bytes], now_ms: int,
+    half_life_s: float,
+) -> QuestionCard:  # fmt: skip
+    def num(name: str) -> int:
+        return int(raw.get(name.encode(), b"0") or 0)
+
+    askers, votes = num("askers"), num("votes")
+    group_ids = sorted(_s(g) for g in groups)
+    return QuestionCard(
+        id=_s(raw[b"id"]),
+        room_id=room_id,
+        text=_s(raw[b"text"]),
+        askers=askers,
+        groups=len(group_ids),
+        votes=votes,
+        status=QuestionStatus(_s(raw[b"status"])),
+        store_ids=sorted(_s(s) for s in stores),
+        group_ids=group_ids,
+        created_at=iso_ms(num("created_ms")),
+        updated_at=iso_ms(num("updated_ms")),
+        score=rank_score(askers, votes, len(group_ids), num("asked_ms"), now_ms, half_life_s),
+        held_reason=_s(raw.get(b"held_reason")) or None,
+    )
+
+
+def card_event(card: QuestionCard) -> dict[str, Any]:
+    """The /host event payload: the card itself (flat) — what GET .../questions lists."""
+    return card.model_dump(mode="json")
+
+
+def public_event(card: QuestionCard) -> dict[str, Any]:
+    """The /live (viewers) payload: no group or store ids."""
+    return {
+        "id": card.id, "room_id": card.room_id, "text": card.text, "askers": card.askers,
+        "groups": card.groups, "votes": card.votes, "status": card.status.value,
+    }  # fmt: skip
