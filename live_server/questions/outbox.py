@@ -70,6 +70,7 @@ class AnswerOutbox:
         self._session: aiohttp.ClientSession | None = None
         self._groups_ready: set[str] = set()
         self._inflight: set[str] = set()
+        self._stopping = False
 
     async def enqueued(self, room_id: str) -> None:
         """Follow-up after an answer: list the room for the workers (idempotent)."""
@@ -84,21 +85,29 @@ class AnswerOutbox:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
+        """Finish the pass in progress (cancelling mid-command would leak connections)."""
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), self.config.webhook_timeout_s + 2)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
         if self._session is not None:
             await self._session.close()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.run_once()
             except asyncio.CancelledError:
                 raise
             except Exception:  # Redis hiccup: keep the loop alive, retry next tick
                 log.exception("answer outbox pass failed")
+            if self._stopping:
+                return
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.config.outbox_poll_s)
