@@ -264,7 +264,7 @@ function renderRow(b) {
   const visits = customer.visits ?? customer.earlier_visits ?? b.earlier_visits ?? b.visits;
   const phone = (b.contact && (b.contact.phone || b.contact)) || customer.phone || "";
   const context = [
-    b.room_title || b.room_id ? `直播间 Room: ${b.room_title || b.room_id}` : "",
+    roomName(b) ? `直播间 Room: ${roomName(b)}` : "",
     typeof earlierBookings === "number" ? `以往预约 Earlier bookings: ${countOf(earlierBookings)}` : "",
     visits !== undefined && visits !== null ? `到店 Visits: ${countOf(visits)}` : "",
   ].filter(Boolean);
@@ -278,6 +278,7 @@ function renderRow(b) {
       "div",
       { class: "b-main" },
       h("strong", { class: "b-service", text: b.service_name || b.service || "" }),
+      customer.returning && h("span", { class: "badge", text: "老顾客 Returning" }),
       fresh && h("span", { class: "badge new-badge", text: "新 New" }),
       h("span", { class: "badge", text: STATUS_TEXT[b.status] || b.status || "" })
     ),
@@ -306,6 +307,11 @@ function renderRow(b) {
       b.status === "arrived" && h("span", { class: "ok", text: `✓ ${formatTime(b.arrived_at) || ""}` })
     )
   );
+}
+
+function roomName(b) {
+  const r = b.room && typeof b.room === "object" ? b.room : {};
+  return r.title || b.room_title || r.id || b.room_id || "";
 }
 
 function countOf(value) {
@@ -359,7 +365,8 @@ async function onRedeem(event) {
   try {
     const result = await http.post(`/api/v1/stores/${encodeURIComponent(storeId)}/redemptions`, body);
     redeemResult.className = "redeem-result ok";
-    redeemResult.textContent = `核销成功 Redeemed: ${result.code || code}`;
+    const saving = typeof result.discount === "number" ? ` · 优惠 Discount ¥${result.discount}` : "";
+    redeemResult.textContent = `核销成功 Redeemed: ${result.campaign_title || ""} ${result.code || code}${saving}`;
     codeInput.value = "";
     amountInput.value = "";
   } catch (err) {

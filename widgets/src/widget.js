@@ -74,6 +74,8 @@ const MESSAGES = {
     soldOut: "已抢光",
     remaining: "剩余 {n} 张",
     couponValue: "立减 ¥{v}",
+    percentOff: "立减 {v}%",
+    gift: "到店赠品",
     limitReached: "您已领取过这张券",
     ask: "向主播提问",
     askLabel: "您的问题",
@@ -143,6 +145,8 @@ const MESSAGES = {
     soldOut: "Sold out",
     remaining: "{n} left",
     couponValue: "¥{v} off",
+    percentOff: "{v}% off",
+    gift: "Free gift in store",
     limitReached: "You already claimed this coupon",
     ask: "Ask the host",
     askLabel: "Your question",
@@ -170,7 +174,7 @@ const DEFAULT_CITIES = [
   { name: "西安", name_en: "Xi'an", lat: 34.3416, lng: 108.9398 },
 ];
 
-const PHONE_RE = /^\+?[0-9][0-9 -]{5,19}$/;
+const PHONE_RE = /^\+?[0-9][0-9 ()-]{5,19}$/;
 const QUESTION_MAX = 500;
 const NEAREST_LIMIT = 5;
 
@@ -531,9 +535,18 @@ function mount(script) {
     );
   }
 
+  // What can be booked at this store: featured products anywhere, featured services
+  // only where the store offers them (the server checks the same rule).
+  function bookableItems() {
+    const offered = (S.store && S.store.services) || null;
+    const items = S.featured.filter((f) => f.kind === "product" || !offered || offered.includes(f.id));
+    if (items.length) return items;
+    return (offered || []).map((id) => ({ id, name: id }));
+  }
+
   function renderDetails() {
-    const services = S.featured.length ? S.featured : [{ id: "visit", name: t("title") }];
-    if (!S.service) S.service = services[0].id;
+    const services = bookableItems();
+    if (!services.some((f) => f.id === S.service)) S.service = services.length ? services[0].id : "";
     return h(
       "form",
       { class: "lc-details", novalidate: true, onsubmit: onConfirm },
@@ -631,13 +644,15 @@ function mount(script) {
     const cards = [];
     for (const drop of S.drops.values()) {
       const mine = S.coupons.find((c) => c.campaign_id === drop.id);
-      const soldOut = !mine && (drop.soldOut || (typeof drop.remaining === "number" && drop.remaining <= 0));
+      if (!mine && drop.status === "draft") continue;
+      const over = drop.status === "closed" || drop.status === "expired";
+      const soldOut = !mine && (over || drop.soldOut || (typeof drop.remaining === "number" && drop.remaining <= 0));
       cards.push(
         h(
           "div",
           { class: "lc-card lc-drop", "data-campaign-id": drop.id },
           h("strong", { class: "lc-drop-title", text: `${t("couponDrop")} ${drop.title || ""}` }),
-          typeof drop.value === "number" && h("span", { class: "lc-drop-value", text: t("couponValue", { v: drop.value }) }),
+          typeof drop.value === "number" && h("span", { class: "lc-drop-value", text: couponValue(drop) }),
           typeof drop.remaining === "number" && h("span", { class: "lc-drop-left", text: t("remaining", { n: drop.remaining }) }),
           mine
             ? renderCouponTicket(mine)
@@ -756,13 +771,15 @@ function mount(script) {
     S.day = 0;
     S.step = "slots";
     focusNext = "step-title";
-    if (!S.storeTz) {
-      // The nearest list may not carry the timezone; the day must be the store's day.
+    if (!S.storeTz || !s.services) {
+      // The nearest list may not carry the timezone (the day must be the store's day)
+      // or the services (what can be booked here).
       try {
         const full = await http.get(`/api/v1/stores/${encodeURIComponent(s.id)}`);
         S.storeTz = full.timezone || null;
+        S.store = { ...s, services: full.services, timezone: full.timezone };
       } catch (_) {
-        /* the browser's date is a fine fallback */
+        /* the browser's date and the whole featured list are fine fallbacks */
       }
     }
     await loadSlots();
@@ -777,6 +794,7 @@ function mount(script) {
         query: { date: dateIn(S.storeTz, S.day) },
       });
       S.slots = (body && body.slots) || [];
+      if (body && body.timezone) S.storeTz = body.timezone;
     } catch (err) {
       S.slots = [];
       S.error = describe(err);
@@ -811,7 +829,7 @@ function mount(script) {
     S.idemKey = S.idemKey || randomId();
     rerenderKeepingFocus();
     const body = { store_id: S.store.id, slot: S.slot.start, service: S.service };
-    if (phone) body.contact = { phone };
+    if (phone) body.contact = phone;
     try {
       const booking = await asViewer("POST", `${roomPath}/bookings`, {
         body,
@@ -862,9 +880,14 @@ function mount(script) {
   async function claim(drop) {
     drop.claiming = true;
     drop.message = "";
+    // Same key on a retried tap: the server hands back the same code, never a second one.
+    drop.idemKey = drop.idemKey || randomId();
     rerenderKeepingFocus();
     try {
-      const result = await asViewer("POST", `${roomPath}/campaigns/${encodeURIComponent(drop.id)}/claim`, { body: {} });
+      const result = await asViewer("POST", `${roomPath}/campaigns/${encodeURIComponent(drop.id)}/claim`, {
+        body: {},
+        headers: { "Idempotency-Key": drop.idemKey },
+      });
       const coupon = { campaign_id: drop.id, title: drop.title, ...result };
       S.coupons = S.coupons.filter((c) => c.campaign_id !== drop.id).concat([coupon]);
       store.set(keyPrefix + "coupons", S.coupons);
@@ -908,6 +931,12 @@ function mount(script) {
     return t("error", { detail: err.message });
   }
 
+  function couponValue(drop) {
+    if (drop.kind === "percent_off") return t("percentOff", { v: drop.value });
+    if (drop.kind === "gift") return t("gift");
+    return t("couponValue", { v: drop.value });
+  }
+
   function absolute(url) {
     return /^https?:/i.test(url) ? url : apiBase + (url.startsWith("/") ? "" : "/") + url;
   }
@@ -922,6 +951,7 @@ function mount(script) {
       ...known,
       title: c.title ?? known.title,
       value: c.value ?? known.value,
+      kind: c.kind ?? known.kind,
       remaining: c.remaining ?? known.remaining,
       status: c.status ?? known.status,
     });
