@@ -29,6 +29,7 @@ from live_server import keys
 from live_server.errors import RoomEnded
 from live_server.metrics import Metrics
 from live_server.redis_conn import RedisClient
+from live_server.rooms.models import RoomNotFound, RoomStatus, require_live
 from live_server.rooms.service import RoomService
 
 from .codes import Code, CodeBook, InvalidCode, new_campaign_id
@@ -250,7 +251,11 @@ class CouponService:
     async def claim(self, room_id: str, campaign_id: str, viewer_id: str, idempotency_key: str | None) -> ClaimResult:
         """Hand one code to the viewer: the room check, then one Lua call."""
         try:
-            await self.rooms.require_live(room_id)
+            # The room's status is in its own tag: read it here, right before the script.
+            status = await self.redis.hget(keys.room(room_id), "status")
+            if status is None:
+                raise RoomNotFound(f"no room {room_id!r}")
+            require_live(RoomStatus(_s(status)))
         except RoomEnded:
             self.metrics.claims.labels("room_ended").inc()
             with contextlib.suppress(RedisError, CampaignNotFound):
@@ -320,6 +325,7 @@ class CouponService:
             raise
         amount = _num(order_amount) if order_amount is not None else ""
         booking_checked = "0"
+        now = now_ms()
         for _ in range(2):
             result = await self._redeem(
                 keys=[
@@ -327,7 +333,7 @@ class CouponService:
                     keys.campaign_codes(code.campaign_id),
                     keys.campaign_unappended(code.campaign_id),
                 ],
-                args=[code.nonce, store_id, now_ms(), amount, booking_checked, staff],
+                args=[code.nonce, store_id, now, amount, booking_checked, staff],
             )
             outcome = _s(result[0])
             if outcome != "check_booking":
@@ -345,7 +351,7 @@ class CouponService:
         viewer, claimed_at, number = _s(result[1]), int(result[2]), int(result[3])
         title, kind, value = _s(result[4]), CampaignKind(_s(result[5])), float(result[6])
         room_id, room_title = _s(result[7]), _s(result[8])
-        redeemed_at = now_ms()
+        redeemed_at = now  # what the script stored: later answers quote the same time
         name = await self.redis.hget(keys.customer(viewer), "name")
         redemption = Redemption(
             code=code.text,

@@ -6,18 +6,47 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from live_server import appkeys
+from live_server.redis_conn import RedisClient
+from live_server.settings import Settings
 
 from .codes import CodeBook
 from .models import Campaign
 from .service import CouponService
 
 
+CLAIM_POOL_SIZE = 128
+
+
+def coupon_redis(settings: Settings, shared: RedisClient) -> tuple[RedisClient, bool]:
+    """The client of the claim path: its own pool that WAITS for a free connection.
+
+    The shared client's pool raises "Too many connections" once it is exhausted, which a
+    flash of thousands of concurrent claims does in a second. A blocking pool of 128
+    connections queues them instead (each Lua call holds one for ~0.1 ms) and bounds the
+    connections a worker opens. A cluster client manages its own per-node pools: use it.
+    Returns (client, owned).
+    """
+    if settings.redis_cluster or not settings.redis_url:
+        return shared, False
+    pool = BlockingConnectionPool.from_url(
+        settings.redis_url,
+        max_connections=CLAIM_POOL_SIZE,
+        timeout=max(10.0, settings.redis_timeout),  # waiting here is queueing, not an outage
+        socket_timeout=settings.redis_timeout,
+        socket_connect_timeout=min(1.0, settings.redis_timeout),
+        health_check_interval=15,
+    )
+    return Redis(connection_pool=pool), True
+
+
 async def coupons_ctx(app: web.Application) -> AsyncIterator[None]:
     """Put the coupon service under ``appkeys.COUPONS``; expire/close campaigns in the background."""
+    redis, owned = coupon_redis(app[appkeys.SETTINGS], app[appkeys.REDIS])
     service = CouponService(
-        app[appkeys.REDIS],
+        redis,
         app[appkeys.ROOMS],
         app[appkeys.STORES],
         CodeBook(app[appkeys.SETTINGS].secret),
@@ -37,3 +66,5 @@ async def coupons_ctx(app: web.Application) -> AsyncIterator[None]:
     service.start()
     yield
     await service.stop()
+    if owned:
+        await redis.aclose()

@@ -1,0 +1,186 @@
+"""Forged codes, expiry, room end, ops void/rollback with audit, store rules, min spend."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from aiohttp.test_utils import TestServer
+
+from coupons.codes import CodeBook, new_campaign_id
+from live_server import appkeys, keys
+
+from .conftest import claim_path
+
+
+class RedisSpy:
+    """Wraps the coupon service's Redis client and scripts; counts every call made."""
+
+    def __init__(self, service: Any) -> None:
+        self.calls: list[str] = []
+        self.service = service
+        self.saved = {name: getattr(service, name) for name in vars(service) if name.startswith("_") and callable(getattr(service, name))}
+
+    def __enter__(self) -> RedisSpy:
+        real = self.service.redis
+        spy = self
+
+        class Proxy:
+            def __getattr__(self, name: str) -> Any:
+                spy.calls.append(name)
+                return getattr(real, name)
+
+        self.real = real
+        self.service.redis = Proxy()
+        for name, script in self.saved.items():
+            def counting(*a: Any, _name: str = name, _script: Any = script, **kw: Any) -> Any:
+                spy.calls.append(_name)
+                return _script(*a, **kw)
+
+            setattr(self.service, name, counting)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.service.redis = self.real
+        for name, script in self.saved.items():
+            setattr(self.service, name, script)
+
+
+async def redeem(api: Any, staff_token: Any, store_id: str, code: str, **extra: Any) -> tuple[int, Any]:
+    return await api.post(f"/api/v1/stores/{store_id}/redemptions", staff_token(store_id),
+                          json={"code": code, **extra})  # fmt: skip
+
+
+async def test_forged_or_mistyped_code_rejected_without_touching_redis(
+    api: Any, server: TestServer, stores: list[Any], make_campaign: Any, viewer_token: Any,
+    staff_token: Any,
+) -> None:  # fmt: skip
+    campaign = await make_campaign()
+    status, claim = await api.post(claim_path(campaign), viewer_token(campaign["room_id"], "v_x"))
+    assert status == 201
+    real = claim["code"]
+    mistyped = real[:-1] + ("A" if real[-1] != "A" else "B")
+    forged = CodeBook("an attacker's guess at the secret, long enough").issue(campaign["id"]).text
+    other_campaign = CodeBook("x" * 40).issue(new_campaign_id()).text
+    service = server.app[appkeys.COUPONS]
+    with RedisSpy(service) as spy:
+        for bad in (mistyped, forged, other_campaign, "K7M2-PX9Q", "not a code at all"):
+            status, body = await redeem(api, staff_token, stores[0].id, bad)
+            assert status == 400 and body["type"].endswith("/invalid-code"), body
+            assert "not a valid code" in body["detail"]
+            async with api.session.get(f"{api.base}/api/v1/coupons/{bad}/qr.svg") as resp:
+                assert resp.status == 400
+        assert spy.calls == []  # decided offline: the MAC, no Redis lookup
+        status, _ = await redeem(api, staff_token, stores[0].id, real)
+        assert status == 200
+        assert spy.calls  # the spy does see a real redemption
+
+
+async def test_expiry_releases_stock_and_expired_codes_answer_410(
+    api: Any, stores: list[Any], make_campaign: Any, viewer_token: Any, staff_token: Any
+) -> None:
+    campaign = await make_campaign(quantity=10, expires_at=time.time() + 1.5)
+    status, claim = await api.post(claim_path(campaign), viewer_token(campaign["room_id"], "v_late"))
+    assert status == 201
+    path = f"/api/v1/rooms/{campaign['room_id']}/campaigns/{campaign['id']}"
+    deadline = time.monotonic() + 8
+    while True:  # the sweeper expires it shortly after expires_at
+        status, body = await api.get(path, campaign["_room"]["host_token"])
+        if body["status"] == "expired":
+            break
+        assert time.monotonic() < deadline, body
+        await asyncio.sleep(0.1)  # polling interval, bounded by the deadline
+    assert (body["remaining"], body["released"], body["claimed"]) == (0, 9, 1)
+    status, gone = await api.post(claim_path(campaign), viewer_token(campaign["room_id"], "v_later"))
+    assert status == 410 and gone["type"].endswith("/coupon-expired")
+    status, gone = await redeem(api, staff_token, stores[0].id, claim["code"])
+    assert status == 410 and gone["type"].endswith("/coupon-expired"), gone
+
+
+async def test_room_end_closes_claiming_but_codes_stay_redeemable(
+    api: Any, stores: list[Any], make_campaign: Any, viewer_token: Any, staff_token: Any
+) -> None:
+    campaign = await make_campaign(quantity=10)
+    room = campaign["_room"]
+    status, claim = await api.post(claim_path(campaign), viewer_token(room["room_id"], "v_a"))
+    assert status == 201
+    status, _ = await api.post(f"/api/v1/rooms/{room['room_id']}/end", room["host_token"])
+    assert status == 200
+    status, body = await api.post(claim_path(campaign), viewer_token(room["room_id"], "v_b"))
+    assert status == 410 and body["type"].endswith("/room-ended"), body
+    status, after = await api.get(f"/api/v1/rooms/{room['room_id']}/campaigns/{campaign['id']}", room["host_token"])
+    assert after["status"] == "closed" and after["released"] == 9 and after["remaining"] == 0
+    status, _ = await redeem(api, staff_token, stores[0].id, claim["code"])
+    assert status == 200  # ending the broadcast does not take a customer's coupon away
+
+
+async def test_room_not_live_and_auth(api: Any, make_room: Any, make_campaign: Any, viewer_token: Any,
+                                      staff_token: Any, stores: list[Any]) -> None:  # fmt: skip
+    room = await make_room(live=False)
+    status, body = await api.post(f"/api/v1/rooms/{room['room_id']}/campaigns", viewer_token(room["room_id"], "v"),
+                                  json={"title": "t", "value": 1, "quantity": 1, "expires_at": time.time() + 60})  # fmt: skip
+    assert status == 403
+    campaign = await make_campaign(drop=False, room=room)
+    status, body = await api.post(f"/api/v1/rooms/{room['room_id']}/campaigns/{campaign['id']}/drop", room["host_token"])
+    assert status == 409 and body["type"].endswith("/room-not-live")
+    status, _ = await api.post(claim_path(campaign), viewer_token("another-room", "v"))
+    assert status == 403
+    status, _ = await api.post(f"/api/v1/stores/{stores[0].id}/redemptions", staff_token(stores[1].id),
+                               json={"code": "x"})  # fmt: skip
+    assert status == 403
+
+
+async def test_void_and_rollback_are_audited(
+    api: Any, stores: list[Any], make_campaign: Any, viewer_token: Any, staff_token: Any,
+    ops_token: str, clean_redis: Any,
+) -> None:  # fmt: skip
+    campaign = await make_campaign(quantity=10, per_user=5)
+    viewer = viewer_token(campaign["room_id"], "v_ops")
+    (_, first), (_, second) = [await api.post(claim_path(campaign), viewer) for _ in range(2)]
+
+    status, voided = await api.post(f"/api/v1/coupons/{first['code']}/void", ops_token, json={"reason": "fraud"})
+    assert status == 200 and voided["status"] == "void"
+    status, body = await redeem(api, staff_token, stores[0].id, first["code"])
+    assert status == 410 and body["type"].endswith("/code-voided")
+    status, body = await api.post(f"/api/v1/coupons/{first['code']}/void", staff_token(stores[0].id), json={"reason": "x"})
+    assert status == 403  # ops only
+
+    status, _ = await redeem(api, staff_token, stores[0].id, second["code"], order_amount=30)
+    assert status == 200
+    status, rolled = await api.post(f"/api/v1/coupons/{second['code']}/rollback", ops_token, json={"reason": "till error"})
+    assert status == 200 and rolled["status"] == "claimed", rolled
+    status, body = await api.post(f"/api/v1/coupons/{second['code']}/rollback", ops_token, json={"reason": "again"})
+    assert status == 409 and body["type"].endswith("/not-redeemed")
+    status, again = await redeem(api, staff_token, stores[1].id, second["code"], order_amount=50)
+    assert status == 200 and again["store_id"] == stores[1].id
+
+    status, audit = await api.get(f"/api/v1/campaigns/{campaign['id']}/audit", ops_token)
+    actions = [(e["action"], e["code"], e["reason"]) for e in reversed(audit["entries"])]
+    assert actions == [("void", first["code"], "fraud"), ("rollback", second["code"], "till error")]
+    # One store-stream entry per redemption (the rolled-back one and the new one).
+    assert clean_redis.xlen(keys.store_stream(stores[0].id)) == 1
+    assert clean_redis.xlen(keys.store_stream(stores[1].id)) == 1
+    stats = clean_redis.hgetall(keys.room_stats(campaign["room_id"]))
+    assert stats[f"{stores[0].id}:coupons_redeemed".encode()] == b"0"
+    assert stats[b"total:coupons_redeemed"] == b"1"
+    assert float(stats[f"{stores[1].id}:redeemed_amount".encode()]) == 50
+
+
+async def test_booking_store_and_min_spend(
+    api: Any, stores: list[Any], make_campaign: Any, viewer_token: Any, staff_token: Any,
+    clean_redis: Any,
+) -> None:  # fmt: skip
+    campaign = await make_campaign(store_ids="booking_store", min_spend=100, kind="percent_off", value=20)
+    status, claim = await api.post(claim_path(campaign), viewer_token(campaign["room_id"], "v_booker"))
+    assert status == 201 and claim["store_ids"] == "booking_store"
+    # What bookings records for this viewer (cross-domain contract in keys.py).
+    clean_redis.sadd(keys.customer_booked_stores("v_booker"), stores[3].id)
+    status, body = await redeem(api, staff_token, stores[0].id, claim["code"], order_amount=150)
+    assert status == 403 and "booked" in body["detail"]
+    status, body = await redeem(api, staff_token, stores[3].id, claim["code"])
+    assert status == 409 and body["min_spend"] == 100
+    status, body = await redeem(api, staff_token, stores[3].id, claim["code"], order_amount=99.5)
+    assert status == 409 and body["type"].endswith("/below-min-spend")
+    status, ok = await redeem(api, staff_token, stores[3].id, claim["code"], order_amount=150)
+    assert status == 200 and ok["discount"] == 30
