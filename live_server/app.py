@@ -22,6 +22,8 @@ from geo.routes import api as stores_api
 
 from . import appkeys, ops
 from .api import Api
+from .bookings.routes import api as bookings_api
+from .bookings.wiring import bookings_ctx
 from .http import problem_middleware
 from .metrics import Metrics
 from .pages import api as pages_api
@@ -34,6 +36,7 @@ from .rooms.routes import api as rooms_api
 from .rooms.service import RoomService
 from .settings import Settings
 from .stats.routes import api as stats_api
+from .stats.service import stats_ctx
 from .store_streams.routes import api as store_streams_api
 from .store_streams.wiring import store_streams_ctx
 from .tokens import TokenSigner
@@ -52,6 +55,7 @@ def build_api() -> Api:
     for part in (ops.api, rooms_api, stores_api, pages_api):
         api.include(part)
     api.include(coupons_api)
+    api.include(bookings_api)
     api.include(questions_api)
     return api
 
@@ -83,8 +87,12 @@ async def _domains_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _close_sockets(app: web.Application) -> None:
     """On shutdown: tell every Socket.IO client goodbye before the runner closes."""
     sio = app[appkeys.SIO]
-    with contextlib.suppress(Exception):
-        await sio.shutdown()
+    try:
+        # Bounded: engine.io waits on each socket's queue, which never drains for a
+        # client that vanished mid-handshake.
+        await asyncio.wait_for(sio.shutdown(), timeout=3)
+    except (TimeoutError, Exception):
+        log.warning("Socket.IO shutdown did not finish in 3 s; closing anyway")
     await sio.manager.close()
 
 
@@ -108,7 +116,9 @@ def create_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.append(_redis_ctx)
     app.cleanup_ctx.append(_domains_ctx)
+    app.cleanup_ctx.append(bookings_ctx)
     app.cleanup_ctx.append(store_streams_ctx)
+    app.cleanup_ctx.append(stats_ctx)
     app.cleanup_ctx.append(coupons_ctx)
     app.cleanup_ctx.append(questions_ctx)
     app.on_shutdown.append(_close_sockets)

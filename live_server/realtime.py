@@ -21,6 +21,7 @@ from aiohttp import web
 
 from . import appkeys
 from .errors import Problem
+from .fanout import FastFanout, install_websocket_driver
 from .settings import Settings
 from .tokens import Claims, Role
 
@@ -78,10 +79,11 @@ def store_channel(store_id: str) -> str:
     return f"store:{store_id}"
 
 
-class LiveRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
+class LiveRedisManager(FastFanout, socketio.AsyncRedisManager):  # type: ignore[misc]
     """Socket.IO's Redis manager with one client for its lifetime and a real close.
 
-    Upstream builds a new Redis client on every (re)connect, so a publish that runs before
+    Local delivery uses :class:`~live_server.fanout.FastFanout` (one frame per broadcast,
+    no task per recipient). Upstream builds a new Redis client on every (re)connect, so a publish that runs before
     the listener starts leaks a client; here the client is built once (its pool
     reconnects on its own) and :meth:`close` stops the listener and closes it.
     """
@@ -113,7 +115,7 @@ def make_socketio(settings: Settings) -> socketio.AsyncServer:
         redis_options={"socket_connect_timeout": 2, "health_check_interval": 15},
     )
     cors: list[str] | str = "*" if "*" in settings.cors_origins else list(settings.cors_origins)
-    return socketio.AsyncServer(
+    sio = socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=manager,
         json=OrjsonForSocketIO,
@@ -127,6 +129,8 @@ def make_socketio(settings: Settings) -> socketio.AsyncServer:
         http_compression=False,
         compression_threshold=1 << 20,
     )
+    install_websocket_driver(sio.eio)
+    return sio
 
 
 ConnectHook = Callable[[socketio.AsyncServer, str, Claims, dict[str, Any]], Awaitable[None]]

@@ -177,10 +177,9 @@ class LiveRooms:
             payload = {"room_id": room_id, "viewers": total, "ts": now}
             # Local only: every node tells its own viewers; no pub/sub storm.
             for namespace in (LIVE, HOST):
-                await self.rt.sio.manager.emit(
-                    "room.viewers", payload, namespace=namespace, room=room_channel(room_id),
-                    ignore_queue=True,
-                )  # fmt: skip
+                await self.rt.sio.manager.emit_local(
+                    "room.viewers", payload, namespace=namespace, room=room_channel(room_id)
+                )
 
     async def _count_loop(self) -> None:
         while True:

@@ -1,0 +1,77 @@
+"""The fan-out fast path: one frame per broadcast, exact protocol, order kept."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import pytest
+import socketio
+
+from live_server.fanout import FastFanout, text_frame
+from tests.conftest import Api, EventLog, SioFactory
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536, 100_000])
+def test_text_frame_header(size: int) -> None:
+    frame = text_frame(b"x" * size)
+    assert frame[0] == 0x81  # FIN + text, no RSV bits: never compressed
+    if size < 126:
+        assert frame[1] == size and len(frame) == size + 2
+    elif size < 65536:
+        assert frame[1] == 126 and int.from_bytes(frame[2:4], "big") == size
+    else:
+        assert frame[1] == 127 and int.from_bytes(frame[2:10], "big") == size
+
+
+async def test_many_viewers_get_every_broadcast_once_in_order(
+    api: Api, make_room: Any, make_viewer: Any, sio_client: SioFactory
+) -> None:
+    room = await make_room()
+    viewer = await make_viewer(room["room_id"])
+    logs: list[EventLog] = []
+    for _ in range(30):
+        logs.append((await sio_client("/live", viewer["token"]))[1])
+    for log in logs:
+        await log.wait_for("room.state")
+    before = FastFanout.fast_deliveries
+    texts = [f"n{i} " + "长" * (i * 40) for i in range(12)]  # up to >126 and >64K-safe sizes
+    for text in texts[:12]:
+        status, _ = await api.post(
+            f"/api/v1/rooms/{room['room_id']}/announcements", room["host_token"], json={"text": text[:500]}
+        )
+        assert status == 201
+    for log in logs:
+        got = await log.wait_for("room.announcement", count=12)
+        assert [g["text"] for g in got] == [t[:500] for t in texts]
+    assert FastFanout.fast_deliveries - before >= 30 * 12 * 0.5  # most went the fast way
+
+
+async def test_polling_clients_still_receive(
+    api: Api, base_url: str, make_room: Any, make_viewer: Any
+) -> None:
+    room = await make_room()
+    viewer = await make_viewer(room["room_id"])
+    client = socketio.AsyncClient(reconnection=False)
+    log = EventLog()
+    client.on("*", lambda e, d=None: log.add(e, d), namespace="/live")
+    await client.connect(base_url, namespaces=["/live"], transports=["polling"],
+                         auth={"token": viewer["token"]}, wait_timeout=5)  # fmt: skip
+    try:
+        await log.wait_for("room.state")
+        await api.post(f"/api/v1/rooms/{room['room_id']}/announcements", room["host_token"], json={"text": "poll"})
+        (got,) = await log.wait_for("room.announcement")
+        assert got["text"] == "poll"
+    finally:
+        await client.disconnect()
+
+
+async def test_permessage_deflate_is_not_negotiated(base_url: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(
+            f"{base_url}/socket.io/?EIO=4&transport=websocket", compress=15
+        ) as ws:
+            opening = await ws.receive_str()
+            assert opening.startswith("0{")  # engine.io open packet
+            assert ws.compress == 0
+            await ws.send_str("1")  # engine.io close, so the server lets go at once
