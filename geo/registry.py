@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import msgpack
 from redis.exceptions import RedisError
@@ -30,7 +30,7 @@ class StoreRegistry:
         self.poll_interval = poll_interval
         self.version = -1
         self.stores: dict[str, Store] = {}
-        self._listeners: list[object] = []
+        self._listeners: list[Callable[[], None]] = []
         self._task: asyncio.Task[None] | None = None
         self.changed = asyncio.Event()
 
@@ -78,8 +78,19 @@ class StoreRegistry:
         self.version = int(version_raw or 0)
         self._on_change()
 
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` after every reload (indexes built on the registry, e.g.
+        :class:`geo.index.NearestStores`); it is called once right away."""
+        self._listeners.append(listener)
+        listener()
+
     def _on_change(self) -> None:
-        """Hook for indexes built on top of the registry (see geo.index)."""
+        """Tell indexes built on top of the registry, then wake anyone awaiting ``changed``."""
+        for listener in self._listeners:
+            try:
+                listener()
+            except Exception:  # one broken index must not stop the registry
+                log.exception("store registry listener failed")
         self.changed.set()
         self.changed = asyncio.Event()
 

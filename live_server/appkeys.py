@@ -10,9 +10,11 @@ if TYPE_CHECKING:
     import socketio
 
     from coupons.service import CouponService
+    from geo.index import NearestStores
     from geo.registry import StoreRegistry
 
     from .api import Api, Endpoint
+    from .bookings.service import BookingService
     from .metrics import Metrics
     from .questions.outbox import AnswerOutbox
     from .questions.service import QuestionService
@@ -35,6 +37,8 @@ REALTIME: web.AppKey[Realtime] = web.AppKey("realtime")
 ROOMS: web.AppKey[RoomService] = web.AppKey("rooms")
 LIVE_ROOMS: web.AppKey[LiveRooms] = web.AppKey("live_rooms")
 STORES: web.AppKey[StoreRegistry] = web.AppKey("stores")
+NEAREST: web.AppKey[NearestStores] = web.AppKey("nearest")
+BOOKINGS: web.AppKey[BookingService] = web.AppKey("bookings")
 COUPONS: web.AppKey[CouponService] = web.AppKey("coupons")
 
 STORE_FEED: web.AppKey[StoreFeed] = web.AppKey("store_feed")

@@ -83,6 +83,44 @@ def store_acked(store_id: str) -> str:
     return f"{{store:{store_id}}}:acked"
 
 
+# --- bookings (live_server/bookings/): one Lua call on {store:S} per booking/cancel ------
+# Booking ids carry their store: "b_<store>_<10 hex>", so any lookup knows the tag.
+def store_booking(store_id: str, booking_id: str) -> str:
+    """hash: id, status (confirmed|cancelled|arrived), room_id, store_id, viewer_id, slot
+    (ISO-8601, store offset), slot_ts (unix s), slot_end, service, service_name, contact,
+    created_at, cancelled_at, arrived_at (check-in), created_stream_id. Expires
+    BOOKING_RETENTION_S after the slot."""
+    return f"{{store:{store_id}}}:booking:{booking_id}"
+
+
+def store_slot_seats(store_id: str, day: str) -> str:
+    """hash slot_ts (unix s) -> seats taken, for the store's local day YYYY-MM-DD
+    (one HGETALL answers a day's ``remaining``). Expires BOOKING_RETENTION_S after the day."""
+    return f"{{store:{store_id}}}:seats:{day}"
+
+
+def store_slot_holders(store_id: str, day: str) -> str:
+    """hash "<slot_ts>:<viewer_id>" -> booking id of the viewer's active booking for that
+    slot (one active booking per viewer per slot)."""
+    return f"{{store:{store_id}}}:holders:{day}"
+
+
+def store_booking_idempotency(store_id: str, viewer_id: str, key: str) -> str:
+    """hash booking_id, fingerprint (of the request), response (the first 201 body, JSON):
+    a retried POST with the same Idempotency-Key returns it. TTL IDEMPOTENCY_TTL_S."""
+    return f"{{store:{store_id}}}:idem:{viewer_id}:{key}"
+
+
+IDEMPOTENCY_TTL_S = 24 * 3600
+BOOKING_RETENTION_S = 30 * 24 * 3600
+# Customer hash fields the bookings domain writes in customer(viewer) (follow-up step):
+#   bookings, cancellations (counters), last_booking_at (ISO), "active:<store>" (active
+#   bookings at that store; customer_booked_stores(viewer) holds the stores where it is > 0).
+#   "visits" is bumped by the store check-in (store_streams). booking.created reads them.
+# Room funnel fields (room_stats): "total:bookings", "<store>:bookings",
+#   "total:cancellations", "<store>:cancellations" (STAT_BOOKINGS / STAT_CANCELLATIONS).
+
+
 # --- store streams (live_server/store_streams/): consumer groups, dead letters, retention --
 def store_dead_letter(store_id: str) -> str:
     """stream of store-stream entries a consumer group gave up on (delivered more than

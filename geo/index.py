@@ -1,0 +1,436 @@
+"""Nearest stores: a spatial index that prunes candidates, then exact WGS-84 geodesics.
+
+How a query works:
+
+1. Every store is a unit vector on the sphere, bucketed into a 3-D voxel grid (cell size
+   chosen from the data so a cell holds a handful of stores). Unit vectors have no seam:
+   the antimeridian and the poles need no special case.
+2. Cells are visited in rings of growing Chebyshev distance around the query's cell. After
+   ring ``n`` every store closer than ``n * cell`` (chord length) has been seen, so
+   candidates are evaluated in exact spherical order.
+3. The ellipsoid and the sphere (same geodetic coordinates) differ in their metric by the
+   radii of curvature, so for the central angle ``theta``::
+
+       M_EQUATOR * theta  <=  geodesic  <=  N_POLE * theta
+
+   with ``M_EQUATOR = b**2/a`` and ``N_POLE = a**2/b``. The lower bound stops the search
+   as soon as no unseen store can beat the k-th best exact distance (or the radius).
+4. Exact distances: Vincenty's inverse formula on WGS-84 (pure Python, ~10x faster than
+   geographiclib), with geographiclib (what ``geopy.distance.geodesic`` calls) as the
+   fallback whenever Vincenty does not converge or its sub-millimetre error could change
+   a rounded metre or the order of two stores. Results equal geopy's, to the metre and
+   in order (tests compare them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from geographiclib.geodesic import Geodesic
+
+# WGS-84, exactly as geopy's ELLIPSOIDS["WGS-84"] and geographiclib's Geodesic.WGS84.
+WGS84_A = 6378137.0
+WGS84_F = 1 / 298.257223563
+WGS84_B = WGS84_A * (1 - WGS84_F)
+M_EQUATOR = WGS84_B**2 / WGS84_A  # smallest radius of curvature (meridian, equator)
+N_POLE = WGS84_A**2 / WGS84_B  # largest radius of curvature (at the poles)
+LOWER = M_EQUATOR * (1 - 1e-9)  # float slack: the bound must never overshoot
+UPPER = N_POLE * (1 + 1e-9)
+
+# A Vincenty distance closer than this to a rounding boundary (or to a neighbour) is
+# recomputed with geographiclib; Vincenty's error on WGS-84 is far below a millimetre.
+GUARD_M = 1e-3
+EARTH_MAX_M = 20_004_000.0  # half a meridian, a little over
+
+_E2_PRIME = (WGS84_A**2 - WGS84_B**2) / WGS84_B**2
+_GEOD = Geodesic.WGS84
+_DISTANCE = Geodesic.DISTANCE
+
+
+def geodesic_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
+    """Geodesic distance on WGS-84 in metres, exactly what ``geopy.distance.geodesic`` gives."""
+    return float(_GEOD.Inverse(lat1, lng1, lat2, lng2, _DISTANCE)["s12"])
+
+
+def _reduced(lat: float) -> tuple[float, float]:
+    """sin and cos of the reduced latitude (Vincenty's U)."""
+    u = math.atan((1 - WGS84_F) * math.tan(math.radians(lat))) if abs(lat) < 90 else math.copysign(
+        math.pi / 2, lat
+    )
+    return math.sin(u), math.cos(u)
+
+
+def _vincenty(
+    sin_u1: float, cos_u1: float, sin_u2: float, cos_u2: float, dlng: float,
+    sin: Callable[[float], float] = math.sin, cos: Callable[[float], float] = math.cos,
+    sqrt: Callable[[float], float] = math.sqrt, atan2: Callable[[float, float], float] = math.atan2,
+) -> float | None:  # fmt: skip
+    """Vincenty's inverse distance (metres) on WGS-84, or None when it does not converge.
+
+    The hot loop of every query: math functions are bound as defaults (local lookups).
+    """
+    f = WGS84_F
+    ss = sin_u1 * sin_u2
+    cc = cos_u1 * cos_u2
+    sc = cos_u1 * sin_u2
+    cs = sin_u1 * cos_u2
+    lam = dlng
+    for _ in range(60):
+        sin_lam = sin(lam)
+        cos_lam = cos(lam)
+        t1 = cos_u2 * sin_lam
+        t2 = sc - cs * cos_lam
+        sin_sigma = sqrt(t1 * t1 + t2 * t2)
+        if sin_sigma == 0.0:
+            return 0.0  # the same point
+        cos_sigma = ss + cc * cos_lam
+        sigma = atan2(sin_sigma, cos_sigma)
+        sin_alpha = cc * sin_lam / sin_sigma
+        cos2_alpha = 1.0 - sin_alpha * sin_alpha
+        cos_2sm = cos_sigma - 2.0 * ss / cos2_alpha if cos2_alpha != 0.0 else 0.0
+        c = f / 16.0 * cos2_alpha * (4.0 + f * (4.0 - 3.0 * cos2_alpha))
+        previous = lam
+        lam = dlng + (1.0 - c) * f * sin_alpha * (
+            sigma + c * sin_sigma * (cos_2sm + c * cos_sigma * (-1.0 + 2.0 * cos_2sm * cos_2sm))
+        )
+        if -1e-12 < lam - previous < 1e-12:
+            break
+    else:
+        return None
+    if lam > math.pi or lam < -math.pi:
+        return None  # near-antipodal: let geographiclib decide
+    u2 = cos2_alpha * _E2_PRIME
+    big_a = 1.0 + u2 / 16384.0 * (4096.0 + u2 * (-768.0 + u2 * (320.0 - 175.0 * u2)))
+    big_b = u2 / 1024.0 * (256.0 + u2 * (-128.0 + u2 * (74.0 - 47.0 * u2)))
+    c2 = cos_2sm * cos_2sm
+    delta = big_b * sin_sigma * (
+        cos_2sm
+        + big_b / 4.0 * (
+            cos_sigma * (-1.0 + 2.0 * c2)
+            - big_b / 6.0 * cos_2sm * (-3.0 + 4.0 * sin_sigma * sin_sigma) * (-3.0 + 4.0 * c2)
+        )
+    )  # fmt: skip
+    return WGS84_B * big_a * (sigma - delta)
+
+
+def _unit(lat: float, lng: float) -> tuple[float, float, float]:
+    phi, lam = math.radians(lat), math.radians(lng)
+    return math.cos(phi) * math.cos(lam), math.cos(phi) * math.sin(lam), math.sin(phi)
+
+
+def _chord2_for(distance_m: float) -> float:
+    """Squared chord below which a point may lie within ``distance_m`` (lower bound)."""
+    theta = distance_m / LOWER
+    if theta >= math.pi:
+        return math.inf
+    return (2.0 * math.sin(theta / 2.0)) ** 2
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class _Point:
+    lat: float
+    lng: float
+    sin_u: float
+    cos_u: float
+
+
+class SpatialIndex(Generic[T]):
+    """k-nearest items by WGS-84 geodesic distance. Immutable: rebuild to change.
+
+    ``items`` are ``(lat, lng, item)``. :meth:`nearest` returns ``(distance_m, item)``
+    pairs nearest first, where ``distance_m`` is the exact geodesic (unrounded).
+    """
+
+    def __init__(self, items: Iterable[tuple[float, float, T]], *, cell: float | None = None) -> None:
+        self.items: list[T] = []
+        self._points: list[_Point] = []
+        xyz: list[tuple[float, float, float]] = []
+        for lat, lng, item in items:
+            self.items.append(item)
+            su, cu = _reduced(lat)
+            self._points.append(_Point(lat, lng, su, cu))
+            xyz.append(_unit(lat, lng))
+        self._xyz = xyz
+        self.cell = cell if cell is not None else self._pick_cell(xyz)
+        self._build(self.cell)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    # --- building ----------------------------------------------------------------------
+    @staticmethod
+    def _bucket(xyz: Sequence[tuple[float, float, float]], cell: float) -> dict[int, int]:
+        counts: dict[int, int] = {}
+        grid = int(2.0 / cell) + 2
+        for x, y, z in xyz:
+            key = ((int((x + 1) / cell) * grid) + int((y + 1) / cell)) * grid + int((z + 1) / cell)
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    @classmethod
+    def _pick_cell(cls, xyz: Sequence[tuple[float, float, float]]) -> float:
+        """A cell size where the store a query lands next to shares its cell with ~8 others.
+
+        Uniform data: sphere area / n stores per ~4 stores a cell. Clustered data (stores
+        in cities): halve while a typical store's cell is crowded.
+        """
+        n = len(xyz)
+        if n == 0:
+            return 1.0
+        cell = min(0.5, math.sqrt(4 * math.pi * 4 / n))
+        sample = xyz if n <= 20_000 else xyz[:: n // 20_000]
+        scale = len(xyz) / len(sample)
+        while cell > 2e-5:  # ~130 m
+            counts = cls._bucket(sample, cell)
+            crowd = sum(c * c for c in counts.values()) * scale / len(sample)
+            if crowd <= 16:
+                break
+            cell /= 2
+        return cell
+
+    def _build(self, cell: float) -> None:
+        self._grid = int(2.0 / cell) + 2
+        cells: dict[int, list[tuple[float, float, float, int]]] = {}
+        for i, (x, y, z) in enumerate(self._xyz):
+            cells.setdefault(self._key(*self._cell_of(x, y, z)), []).append((x, y, z, i))
+        self._cells = cells
+        self._cell_coords = {key: self._coords(key) for key in cells}
+        self._ring_memo: dict[tuple[int, int], list[int]] = {}
+
+    def _cell_of(self, x: float, y: float, z: float) -> tuple[int, int, int]:
+        c = self.cell
+        return int((x + 1) / c), int((y + 1) / c), int((z + 1) / c)
+
+    def _key(self, ix: int, iy: int, iz: int) -> int:
+        return (ix * self._grid + iy) * self._grid + iz
+
+    def _coords(self, key: int) -> tuple[int, int, int]:
+        g = self._grid
+        return key // (g * g), (key // g) % g, key % g
+
+    def _ring(self, ix: int, iy: int, iz: int, n: int) -> Iterable[int]:
+        """Keys of occupied cells at Chebyshev distance exactly ``n``."""
+        cells, g = self._cells, self._grid
+        if n == 0:
+            key = self._key(ix, iy, iz)
+            if key in cells:
+                yield key
+            return
+        full = range(-n, n + 1)
+        ends = (-n, n)
+        for dx in full:
+            x = ix + dx
+            if x < 0 or x >= g:
+                continue
+            edge_x = dx in ends
+            for dy in full:
+                y = iy + dy
+                if y < 0 or y >= g:
+                    continue
+                base = (x * g + y) * g + iz
+                for dz in full if edge_x or dy in ends else ends:
+                    z = iz + dz
+                    if 0 <= z < g and base + dz in cells:
+                        yield base + dz
+
+    def _ring_keys(self, ix: int, iy: int, iz: int, n: int) -> list[int]:
+        """Occupied cells of a ring, memoised: queries cluster where people are."""
+        memo_key = (self._key(ix, iy, iz), n)
+        keys = self._ring_memo.get(memo_key)
+        if keys is None:
+            if len(self._ring_memo) > 200_000:  # bounded memory
+                self._ring_memo.clear()
+            keys = self._ring_memo[memo_key] = list(self._ring(ix, iy, iz, n))
+        return keys
+
+    # --- querying ------------------------------------------------------------------------
+    def nearest(
+        self,
+        lat: float,
+        lng: float,
+        limit: int = 10,
+        radius_m: float | None = None,
+        accept: Callable[[T], bool] | None = None,
+    ) -> list[tuple[float, T]]:
+        """The ``limit`` nearest accepted items within ``radius_m``, nearest first."""
+        if limit <= 0 or not self.items:
+            return []
+        qx, qy, qz = _unit(lat, lng)
+        q_su, q_cu = _reduced(lat)
+        ix, iy, iz = self._cell_of(qx, qy, qz)
+        cell = self.cell
+        max_ring = int(2.0 / cell) + 2
+        radius = EARTH_MAX_M if radius_m is None else radius_m
+        cells, points, items = self._cells, self._points, self.items
+        radians, vincenty = math.radians, _vincenty
+
+        # Distances are compared as squared chords: 2 - 2 cos(theta) is monotonic in theta.
+        radius_stop2 = _chord2_for(radius + GUARD_M)
+        stop2 = radius_stop2  # beyond this squared chord nothing can qualify any more
+        pending: list[tuple[float, int]] = []  # seen, not evaluated yet
+        best: list[tuple[float, int]] = []  # max-heap by distance: (-distance, index)
+        evaluated: list[tuple[float, int]] = []
+        ring = 0
+        exhausted = False
+        while True:
+            if not exhausted and 24 * ring * ring + 2 > len(cells):
+                # A wider ring would cost more than visiting every occupied cell once.
+                for key, (cx, cy, cz) in self._cell_coords.items():
+                    if max(abs(cx - ix), abs(cy - iy), abs(cz - iz)) >= ring:
+                        pending += [(2.0 - 2.0 * (x * qx + y * qy + z * qz), i) for x, y, z, i in cells[key]]
+                exhausted = True
+            elif not exhausted:
+                for key in self._ring_keys(ix, iy, iz, ring):
+                    pending += [(2.0 - 2.0 * (x * qx + y * qy + z * qz), i) for x, y, z, i in cells[key]]
+            covered = math.inf if exhausted or ring >= max_ring else ring * cell
+            covered2 = covered * covered
+            # Points of later rings are at least ``covered`` away: everything below that
+            # is now in exact spherical order.
+            pending.sort()
+            done = 0
+            for chord2, i in pending:
+                if chord2 >= covered2:
+                    break
+                done += 1
+                if chord2 > stop2:
+                    return self._finish(best, evaluated, lat, lng, limit, radius)
+                item = items[i]
+                if accept is not None and not accept(item):
+                    continue
+                p = points[i]
+                dlng = p.lng - lng
+                if dlng > 180.0:  # across the antimeridian: take the short way round
+                    dlng -= 360.0
+                elif dlng < -180.0:
+                    dlng += 360.0
+                d = vincenty(q_su, q_cu, p.sin_u, p.cos_u, radians(dlng))
+                if d is None:
+                    d = geodesic_m(lat, lng, p.lat, p.lng)
+                evaluated.append((d, i))
+                if d > radius + GUARD_M:
+                    continue
+                if len(best) < limit:
+                    heapq.heappush(best, (-d, i))
+                elif d < -best[0][0]:
+                    heapq.heapreplace(best, (-d, i))
+                else:
+                    continue
+                if len(best) >= limit:
+                    stop2 = min(radius_stop2, _chord2_for(-best[0][0] + GUARD_M))
+            del pending[:done]
+            if covered2 > stop2 or covered == math.inf:
+                # Every pending and unseen point is beyond the stop distance.
+                return self._finish(best, evaluated, lat, lng, limit, radius)
+            ring += 1
+
+    def _finish(
+        self,
+        best: list[tuple[float, int]],
+        evaluated: list[tuple[float, int]],
+        lat: float,
+        lng: float,
+        limit: int,
+        radius: float,
+    ) -> list[tuple[float, T]]:
+        """Order the winners; settle with geographiclib whatever Vincenty leaves ambiguous:
+        a distance near a rounding boundary or the radius, or two within a millimetre."""
+        if not best:
+            return []
+        chosen = sorted((-neg, i) for neg, i in best)
+        rows = list(chosen)
+        if len(chosen) >= limit:
+            cutoff = chosen[-1][0]
+            taken = {i for _, i in chosen}
+            rows += [
+                (d, i) for d, i in evaluated
+                if i not in taken and cutoff <= d <= cutoff + GUARD_M and d <= radius + GUARD_M
+            ]  # fmt: skip
+        needs_exact = {
+            i for d, i in rows
+            if abs(d - math.floor(d) - 0.5) < GUARD_M or abs(d - radius) < GUARD_M
+        }  # fmt: skip
+        rows.sort()
+        for (d1, i1), (d2, i2) in zip(rows, rows[1:], strict=False):
+            if d2 - d1 < GUARD_M:
+                needs_exact.update((i1, i2))
+        if needs_exact:
+            points = self._points
+            rows = [
+                (geodesic_m(lat, lng, points[i].lat, points[i].lng) if i in needs_exact else d, i)
+                for d, i in rows
+            ]
+            rows = [(d, i) for d, i in rows if d <= radius]
+            rows.sort()
+        return [(d, self.items[i]) for d, i in rows[:limit]]
+
+
+# --- the stores' index, kept in step with the registry -----------------------------------
+
+if TYPE_CHECKING:
+    from .models import Store
+    from .registry import StoreRegistry
+
+LARGE_REBUILD = 20_000  # above this many stores, rebuild in a thread (the loop keeps serving)
+
+
+class NearestStores:
+    """The registry's open stores in a :class:`SpatialIndex`, rebuilt when it changes.
+
+    Small registries rebuild synchronously (a query right after an upsert sees it); large
+    ones rebuild in a worker thread while the previous index keeps answering.
+    """
+
+    def __init__(self, registry: StoreRegistry) -> None:
+        self.registry = registry
+        self.index: SpatialIndex[Store] = SpatialIndex([])
+        self.version = -2
+        self._building: asyncio.Future[None] | None = None
+        registry.add_listener(self.refresh)
+
+    @staticmethod
+    def _build(stores: list[Store]) -> SpatialIndex[Store]:
+        # Closed stores take no bookings: they are not offered as nearest.
+        return SpatialIndex((s.lat, s.lng, s) for s in stores if s.status == "open")
+
+    def refresh(self) -> None:
+        stores, version = self.registry.all(), self.registry.version
+        if len(stores) <= LARGE_REBUILD:
+            self.index, self.version = self._build(stores), version
+            return
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(None, self._build, stores)
+
+        def swap(done: asyncio.Future[SpatialIndex[Store]]) -> None:
+            if not done.cancelled() and done.exception() is None and version >= self.version:
+                self.index, self.version = done.result(), version
+
+        future.add_done_callback(swap)
+
+    def nearest(
+        self,
+        lat: float,
+        lng: float,
+        limit: int = 10,
+        radius_m: float | None = None,
+        service: str | None = None,
+        open_at: datetime | None = None,
+    ) -> list[tuple[int, Store]]:
+        """Nearest open-status stores as ``(distance_m rounded to the metre, store)``."""
+
+        def accept(store: Store) -> bool:
+            if service is not None and service not in store.services:
+                return False
+            return open_at is None or store.is_open_at(open_at)
+
+        filtered = service is not None or open_at is not None
+        found = self.index.nearest(lat, lng, limit, radius_m, accept if filtered else None)
+        return [(round(d), s) for d, s in found]

@@ -1,0 +1,1 @@
+"""Bookings: a viewer books a visit to a store from the live room (one Lua call each)."""

@@ -1,0 +1,214 @@
+"""Booking domain: request/response shapes, slot rules, errors. Pure, no I/O."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from geo.models import Store, StoreId
+from live_server.errors import BadRequest, Conflict, NotFound, Unprocessable
+from live_server.rooms.models import FeaturedItem
+
+Day = date  # a field below is named ``date``
+MAX_DAYS_AHEAD = 90
+_BOOKING_ID = re.compile(r"^b_([A-Za-z0-9_.-]{1,64})_([0-9a-f]{10})$")
+_IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+
+
+# --- errors ------------------------------------------------------------------------------
+class SlotFull(Conflict):
+    title, slug = "Slot is full", "slot-full"
+
+
+class AlreadyBooked(Conflict):
+    title, slug = "You already booked this slot", "already-booked"
+
+
+class StoreClosed(Conflict):
+    title, slug = "Store is closed", "store-closed"
+
+
+class NotASlot(BadRequest):
+    title, slug = "Not a slot of this store", "not-a-slot"
+
+
+class SlotInPast(BadRequest):
+    title, slug = "Slot has already started", "slot-in-past"
+
+
+class ServiceNotOffered(BadRequest):
+    title, slug = "Service not offered here", "service-not-offered"
+
+
+class BadIdempotencyKey(BadRequest):
+    title, slug = "Invalid Idempotency-Key", "idempotency-key-invalid"
+
+
+class IdempotencyKeyReused(Unprocessable):
+    title, slug = "Idempotency-Key reused for another request", "idempotency-key-reused"
+
+
+class BookingNotFound(NotFound):
+    title, slug = "Booking not found", "booking-not-found"
+
+
+class StoreNotFound(NotFound):
+    title, slug = "Store not found", "store-not-found"
+
+
+class BookingNotCancellable(Conflict):
+    title, slug = "Booking cannot be cancelled", "booking-not-cancellable"
+
+
+# --- shapes ------------------------------------------------------------------------------
+class BookingRequest(BaseModel):
+    """What the widget sends: the store, the slot (its ``start`` from the slots list, or
+    unix seconds), the product/service (an id from the room's featured list) and an
+    optional phone."""
+
+    model_config = ConfigDict(extra="forbid")
+    store_id: StoreId
+    slot: str | int = Field(description="slot start: ISO-8601 with offset, or unix seconds")
+    service: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    contact: str | None = Field(
+        default=None, max_length=40, pattern=r"^[0-9+()\- ]{3,40}$", description="phone"
+    )
+
+
+class Booking(BaseModel):
+    id: str
+    status: Literal["confirmed", "cancelled", "arrived"]
+    room_id: str
+    store_id: str
+    slot: str = Field(description="slot start, ISO-8601 with the store's UTC offset")
+    slot_end: str
+    service: str
+    service_name: str
+    viewer_id: str
+    contact: str | None = None
+    created_at: str
+    cancelled_at: str | None = None
+    arrived_at: str | None = None
+
+
+class SlotsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    date: Day | None = Field(default=None, description="local day YYYY-MM-DD (default: today)")
+
+
+class Slot(BaseModel):
+    start: str
+    end: str
+    capacity: int
+    remaining: int
+
+
+class DaySlots(BaseModel):
+    store_id: str
+    date: str
+    timezone: str
+    slots: list[Slot]
+
+
+# --- rules -------------------------------------------------------------------------------
+def new_booking_id(store_id: str) -> str:
+    """Booking ids carry their store so a lookup knows the Redis hash tag."""
+    return f"b_{store_id}_{secrets.token_hex(5)}"
+
+
+def store_of_booking(booking_id: str) -> str:
+    match = _BOOKING_ID.match(booking_id)
+    if match is None:
+        raise BookingNotFound(f"no booking {booking_id!r}")
+    return match.group(1)
+
+
+def check_idempotency_key(key: str | None) -> str | None:
+    if key is None:
+        return None
+    if not _IDEMPOTENCY_KEY.match(key):
+        raise BadIdempotencyKey("Idempotency-Key: 1-100 characters of A-Z a-z 0-9 _ . : -")
+    return key
+
+
+def request_fingerprint(req: BookingRequest, slot_ts: int) -> str:
+    """What makes two requests 'the same' for an Idempotency-Key."""
+    text = f"{req.store_id}\x1f{slot_ts}\x1f{req.service}\x1f{req.contact or ''}"
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def parse_slot_time(value: str | int, store: Store) -> datetime:
+    """A request's slot as an aware datetime in the store's timezone."""
+    try:
+        if isinstance(value, int) or value.strip().lstrip("-").isdigit():
+            moment = datetime.fromtimestamp(int(value), UTC)
+        else:
+            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except (ValueError, OverflowError, OSError) as exc:
+        raise NotASlot(f"slot {value!r}: use the slot's start (ISO-8601) or unix seconds") from exc
+    if moment.tzinfo is None:
+        raise NotASlot(f"slot {value!r} has no UTC offset; use the start the slots list gives")
+    return moment.astimezone(store.tz)
+
+
+def check_slot(store: Store, start: datetime, now: datetime) -> datetime:
+    """The slot's end, or the reason the slot cannot be booked."""
+    if store.status != "open":
+        raise StoreClosed(f"store {store.id!r} is closed and takes no bookings")
+    if start not in store.slot_starts(start.date()):
+        raise NotASlot(
+            f"{start.isoformat()} is not a slot start of store {store.id!r} "
+            f"(GET /api/v1/stores/{store.id}/slots lists them)"
+        )
+    if start <= now:
+        raise SlotInPast(f"the slot {start.isoformat()} has already started")
+    if start - now > timedelta(days=MAX_DAYS_AHEAD):
+        raise NotASlot(f"bookings open at most {MAX_DAYS_AHEAD} days ahead")
+    return start + timedelta(minutes=store.slot_minutes)
+
+
+def resolve_service(store: Store, service: str, featured: list[FeaturedItem]) -> str:
+    """The display name of the booked product/service, or ServiceNotOffered.
+
+    A service must be one the store offers; a featured *product* of the room can be
+    booked at any store (try it, pick it up).
+    """
+    item = next((f for f in featured if f.id == service), None)
+    if service in store.services or (item is not None and item.kind == "product"):
+        return item.name if item is not None else service
+    offered = ", ".join(store.services) or "none"
+    raise ServiceNotOffered(f"store {store.id!r} does not offer {service!r} (offers: {offered})")
+
+
+def day_slots(store: Store, day: date, now: datetime, taken: dict[int, int]) -> list[Slot]:
+    """The bookable slots of a local day: none in the past, none while closed."""
+    slots = []
+    step = timedelta(minutes=store.slot_minutes)
+    for start in store.slot_starts(day):
+        if start <= now:
+            continue
+        used = taken.get(int(start.timestamp()), 0)
+        slots.append(
+            Slot(
+                start=start.isoformat(), end=(start + step).isoformat(),
+                capacity=store.capacity, remaining=max(0, store.capacity - used),
+            )  # fmt: skip
+        )
+    return slots
+
+
+def booking_from_hash(raw: dict[bytes, bytes]) -> Booking:
+    text: dict[str, Any] = {k.decode(): v.decode() for k, v in raw.items()}
+    return Booking(
+        id=text["id"], status=text["status"], room_id=text["room_id"],
+        store_id=text["store_id"], slot=text["slot"], slot_end=text.get("slot_end", ""),
+        service=text["service"], service_name=text.get("service_name", text["service"]),
+        viewer_id=text["viewer_id"], contact=text.get("contact") or None,
+        created_at=text["created_at"], cancelled_at=text.get("cancelled_at") or None,
+        arrived_at=text.get("arrived_at") or None,
+    )  # fmt: skip

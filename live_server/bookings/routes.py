@@ -1,0 +1,65 @@
+"""HTTP surface of bookings: slots of a day, book, look up, cancel."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from live_server import appkeys
+from live_server.api import Api, Call
+from live_server.errors import Forbidden
+from live_server.tokens import Role
+
+from .models import Booking, BookingRequest, DaySlots, SlotsQuery, check_idempotency_key
+
+api = Api()
+TAG = "bookings"
+
+
+@api.get(
+    "/api/v1/stores/{store}/slots", summary="A store's slots of a day with remaining seats",
+    tag=TAG, query=SlotsQuery, response=DaySlots, errors=[404],
+)  # fmt: skip
+async def store_slots(call: Call[None, SlotsQuery]) -> DaySlots:
+    """Slots from the opening hours in the store's timezone; ``start`` (ISO-8601 with the
+    store's offset) is what a booking's ``slot`` names. No slots in the past or while the
+    store is closed."""
+    return await call.app[appkeys.BOOKINGS].slots(call.path("store"), call.query.date)
+
+
+@api.post(
+    "/api/v1/rooms/{room}/bookings", summary="Book a visit", tag=TAG, roles=[Role.VIEWER],
+    scope="room", body=BookingRequest, response=Booking, status=201,
+    errors=[404, 409, 410, 422], headers=["Idempotency-Key"],
+)  # fmt: skip
+async def create_booking(call: Call[BookingRequest, None]) -> web.Response:
+    """One atomic step: the slot has a seat and the viewer holds no other booking of it;
+    the seat is taken, the booking stored and ``booking.created`` appended to the store's
+    stream. 409 slot full / already booked / store closed; 410 room ended; 409 room not
+    live. A repeated ``Idempotency-Key`` answers the first 201 again."""
+    if call.who.role is not Role.VIEWER:
+        raise Forbidden("bookings are made with the viewer's own token")
+    key = check_idempotency_key(call.request.headers.get("Idempotency-Key"))
+    result = await call.app[appkeys.BOOKINGS].book(
+        call.path("room"), call.who.subject, call.body, key
+    )
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else None
+    return web.Response(body=result.body, status=201, content_type="application/json", headers=headers)
+
+
+@api.get(
+    "/api/v1/bookings/{booking}", summary="One booking", tag=TAG,
+    roles=[Role.VIEWER, Role.STAFF], response=Booking, errors=[404],
+)  # fmt: skip
+async def get_booking(call: Call[None, None]) -> Booking:
+    """For the viewer who made it, the staff of its store, and ops."""
+    return await call.app[appkeys.BOOKINGS].get(call.path("booking"), call.who)
+
+
+@api.delete(
+    "/api/v1/bookings/{booking}", summary="Cancel a booking", tag=TAG,
+    roles=[Role.VIEWER], response=Booking, errors=[404, 409],
+)  # fmt: skip
+async def cancel_booking(call: Call[None, None]) -> Booking:
+    """The owner cancels before the slot starts: the seat is freed and
+    ``booking.cancelled`` appended to the store's stream."""
+    return await call.app[appkeys.BOOKINGS].cancel(call.path("booking"), call.who)

@@ -1,0 +1,245 @@
+"""Booking orchestration: validate against the registry and the room, one Lua call, then
+the follow-ups (funnel and customer counters, host channel, coalesced count)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import msgpack
+from redis.exceptions import RedisError
+
+from geo.models import Store
+from geo.registry import StoreRegistry
+from live_server import keys
+from live_server.api import dump_json
+from live_server.realtime import Realtime
+from live_server.redis_conn import RedisClient
+from live_server.rooms.models import FeaturedItem, RoomNotFound, RoomStatus, require_live
+from live_server.tokens import Claims, Role
+
+from .models import (
+    AlreadyBooked,
+    Booking,
+    BookingNotCancellable,
+    BookingNotFound,
+    BookingRequest,
+    DaySlots,
+    IdempotencyKeyReused,
+    SlotFull,
+    StoreNotFound,
+    booking_from_hash,
+    check_slot,
+    day_slots,
+    new_booking_id,
+    parse_slot_time,
+    request_fingerprint,
+    resolve_service,
+    store_of_booking,
+)
+from .store import BookingStore
+
+log = logging.getLogger(__name__)
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True, slots=True)
+class BookingResult:
+    """The 201 body (bytes, so a retried key answers byte for byte the same)."""
+
+    body: bytes
+    replayed: bool
+
+
+class BookingService:
+    def __init__(self, redis: RedisClient, stores: StoreRegistry, realtime: Realtime) -> None:
+        self.store = BookingStore(redis)
+        self.stores = stores
+        self.realtime = realtime
+
+    def _store(self, store_id: str) -> Store:
+        store = self.stores.get(store_id)
+        if store is None:
+            raise StoreNotFound(f"no store {store_id!r}")
+        return store
+
+    async def slots(self, store_id: str, day: date | None) -> DaySlots:
+        """The day's slots with ``remaining`` seats (none past, none while closed)."""
+        store = self._store(store_id)
+        now = datetime.now(store.tz)
+        day = day or now.date()
+        taken = await self.store.seats_taken(store_id, day.isoformat())
+        return DaySlots(
+            store_id=store_id, date=day.isoformat(), timezone=store.timezone,
+            slots=day_slots(store, day, now, taken),
+        )  # fmt: skip
+
+    async def book(
+        self, room_id: str, viewer_id: str, req: BookingRequest, idempotency_key: str | None
+    ) -> BookingResult:
+        store = self._store(req.store_id)
+        start = parse_slot_time(req.slot, store)
+        slot_ts = int(start.timestamp())
+        fingerprint = request_fingerprint(req, slot_ts)
+        ctx = await self.store.context(room_id, viewer_id, store.id, idempotency_key)
+        if ctx.prior:
+            return self._replay(ctx.prior[b"fingerprint"].decode(), fingerprint, ctx.prior[b"response"])
+        if not ctx.room:
+            raise RoomNotFound(f"no room {room_id!r}")
+        require_live(RoomStatus(ctx.room[b"status"].decode()))
+        now = datetime.now(store.tz)
+        end = check_slot(store, start, now)
+        featured = [FeaturedItem(**f) for f in msgpack.unpackb(ctx.room.get(b"featured", b"\x90"))]
+        service_name = resolve_service(store, req.service, featured)
+
+        booking_id = new_booking_id(store.id)
+        booking = Booking(
+            id=booking_id, status="confirmed", room_id=room_id, store_id=store.id,
+            slot=start.isoformat(), slot_end=end.isoformat(), service=req.service,
+            service_name=service_name, viewer_id=viewer_id, contact=req.contact,
+            created_at=iso(now),
+        )  # fmt: skip
+        body = dump_json(booking)
+        customer = _customer_context(viewer_id, ctx.customer)
+        event = {
+            **booking.model_dump(),
+            "booking_id": booking_id,
+            "slot_ts": slot_ts,
+            "room": {"id": room_id, "title": ctx.room.get(b"title", b"").decode()},
+            "customer": customer,
+            "coupon": None,  # no viewer -> held coupon lookup offered by coupons yet
+        }
+        day = start.date().isoformat()
+        expire_at = int((start + timedelta(days=1)).timestamp()) + keys.BOOKING_RETENTION_S
+        fields = {k: v for k, v in booking.model_dump().items() if v is not None}
+        fields |= {"slot_ts": str(slot_ts)}
+        outcome = await self.store.book(
+            store_id=store.id, day=day, slot_ts=slot_ts, capacity=store.capacity,
+            viewer_id=viewer_id, booking_id=booking_id, idempotency_key=idempotency_key,
+            fingerprint=fingerprint, response=body, event=event,
+            now_ms=int(time.time() * 1000), expire_at=expire_at, fields=fields,
+        )  # fmt: skip
+        if outcome.outcome == "dup":
+            return self._replay(outcome.fingerprint, fingerprint, outcome.response)
+        if outcome.outcome == "held":
+            raise AlreadyBooked(
+                f"you already hold booking {outcome.booking_id} for this slot",
+                booking_id=outcome.booking_id,
+            )
+        if outcome.outcome == "full":
+            raise SlotFull(
+                f"all {store.capacity} seats of {start.isoformat()} at {store.name} are taken; "
+                "pick another slot", capacity=store.capacity,
+            )  # fmt: skip
+        await self._after_booking(booking, event, outcome.stream_id, outcome.seats_taken, store)
+        return BookingResult(body=body, replayed=False)
+
+    @staticmethod
+    def _replay(stored_fingerprint: str, fingerprint: str, response: bytes) -> BookingResult:
+        if stored_fingerprint != fingerprint:
+            raise IdempotencyKeyReused(
+                "this Idempotency-Key was used for a different booking request; use a new key"
+            )
+        return BookingResult(body=response, replayed=True)
+
+    async def _after_booking(
+        self, booking: Booking, event: dict[str, Any], stream_id: str, seats_taken: int, store: Store
+    ) -> None:
+        """Follow-ups on other tags; a failure here leaves the booking (and its event) intact."""
+        try:
+            total = await self.store.count_booking(
+                booking.room_id, booking.store_id, booking.viewer_id, booking.created_at
+            )
+        except RedisError:
+            log.exception("booking %s: funnel counters not updated", booking.id)
+            return
+        rt = self.realtime
+        rt.counter(booking.room_id, "booking.count", "all", {"room_id": booking.room_id, "bookings": total})
+        host_event = {
+            **event, "stream_id": stream_id,
+            "remaining": max(0, store.capacity - seats_taken),
+        }  # fmt: skip
+        try:
+            await rt.to_host(booking.room_id, "booking.created", host_event)
+        except Exception:  # the booking stands; the host channel is best effort
+            log.exception("booking %s: host channel emit failed", booking.id)
+
+    async def get(self, booking_id: str, who: Claims) -> Booking:
+        """The booking, for its owner, the staff of its store, or ops (404 for anyone else)."""
+        store_id = store_of_booking(booking_id)
+        raw = await self.store.get(store_id, booking_id)
+        if not raw:
+            raise BookingNotFound(f"no booking {booking_id!r}")
+        booking = booking_from_hash(raw)
+        allowed = (
+            who.role is Role.OPS
+            or (who.role is Role.VIEWER and who.subject == booking.viewer_id)
+            or (who.role is Role.STAFF and who.scope == booking.store_id)
+        )
+        if not allowed:
+            raise BookingNotFound(f"no booking {booking_id!r}")
+        return booking
+
+    async def cancel(self, booking_id: str, who: Claims) -> Booking:
+        """Cancel before the slot starts: frees the seat, appends ``booking.cancelled``.
+        Cancelling a cancelled booking answers it again (idempotent)."""
+        booking = await self.get(booking_id, who)
+        if who.role is Role.STAFF:
+            raise BookingNotFound(f"no booking {booking_id!r}")  # staff do not cancel
+        if booking.status == "cancelled":
+            return booking
+        if booking.status != "confirmed":
+            raise BookingNotCancellable(f"the booking is {booking.status}; it cannot be cancelled")
+        start = datetime.fromisoformat(booking.slot)
+        now = datetime.now(UTC)
+        if start <= now:
+            raise BookingNotCancellable("the slot has already started; it cannot be cancelled")
+        cancelled_at = iso(now.astimezone(start.tzinfo))
+        event = {
+            "id": booking.id, "booking_id": booking.id, "status": "cancelled",
+            "room_id": booking.room_id, "store_id": booking.store_id, "slot": booking.slot,
+            "service": booking.service, "viewer_id": booking.viewer_id,
+            "cancelled_at": cancelled_at,
+        }  # fmt: skip
+        outcome, stream_id = await self.store.cancel(
+            store_id=booking.store_id, day=start.date().isoformat(), booking_id=booking.id,
+            cancelled_at=cancelled_at, event=event, now_ms=int(time.time() * 1000),
+        )  # fmt: skip
+        if outcome == "missing":
+            raise BookingNotFound(f"no booking {booking_id!r}")
+        if outcome == "state":
+            raise BookingNotCancellable("the booking changed meanwhile; it cannot be cancelled")
+        if outcome == "ok":
+            try:
+                await self.store.count_cancellation(booking.room_id, booking.store_id, booking.viewer_id)
+                await self.realtime.to_host(
+                    booking.room_id, "booking.cancelled", {**event, "stream_id": stream_id}
+                )
+            except Exception:
+                log.exception("booking %s: cancellation follow-ups failed", booking.id)
+        return booking_from_hash(await self.store.get(booking.store_id, booking.id))
+
+
+def _customer_context(viewer_id: str, raw: dict[bytes, bytes]) -> dict[str, Any]:
+    """OneID: the same customer across rooms; what staff see with a booking."""
+
+    def count(name: str) -> int:
+        try:
+            return int(raw.get(name.encode(), b"0"))
+        except ValueError:
+            return 0
+
+    return {
+        "viewer_id": viewer_id,
+        "earlier_bookings": count("bookings"),
+        "visits": count("visits"),
+        "cancellations": count("cancellations"),
+        "returning": count("bookings") > 0 or count("visits") > 0,
+        "since": raw.get(b"created_at", b"").decode() or None,
+    }

@@ -1,0 +1,140 @@
+"""Redis access of bookings: the day's seats, the two Lua scripts, the follow-up counters.
+
+Every key of one booking step carries the store's tag ``{store:S}`` (cluster rule); the
+room funnel (``{room:R}``) and the customer (``{cust:V}``) are idempotent-enough
+follow-ups run once, by the request whose Lua call made the change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgpack
+
+from live_server import keys
+from live_server.redis_conn import RedisClient
+
+_HERE = Path(__file__).parent
+
+
+def _text(value: bytes | str | None) -> str:
+    if value is None:
+        return ""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What one pipelined read returns before a booking: the room and the customer."""
+
+    room: dict[bytes, bytes]
+    customer: dict[bytes, bytes]
+    prior: dict[bytes, bytes]  # idempotency record, if any
+
+
+@dataclass(frozen=True, slots=True)
+class BookOutcome:
+    outcome: str  # ok | dup | held | full
+    seats_taken: int = 0
+    stream_id: str = ""
+    booking_id: str = ""
+    fingerprint: str = ""
+    response: bytes = b""
+
+
+class BookingStore:
+    def __init__(self, redis: RedisClient) -> None:
+        self.redis = redis
+        self._book = redis.register_script((_HERE / "book.lua").read_text())
+        self._cancel = redis.register_script((_HERE / "cancel.lua").read_text())
+
+    async def seats_taken(self, store_id: str, day: str) -> dict[int, int]:
+        raw = await self.redis.hgetall(keys.store_slot_seats(store_id, day))
+        return {int(k): int(v) for k, v in raw.items()}
+
+    async def context(
+        self, room_id: str, viewer_id: str, store_id: str, idempotency_key: str | None
+    ) -> Context:
+        """Room record, customer profile and any earlier result for the key: one round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(keys.room(room_id))
+            pipe.hgetall(keys.customer(viewer_id))
+            if idempotency_key is not None:
+                pipe.hgetall(keys.store_booking_idempotency(store_id, viewer_id, idempotency_key))
+            results = await pipe.execute()
+        prior = results[2] if idempotency_key is not None else {}
+        return Context(room=results[0], customer=results[1], prior=prior)
+
+    async def book(
+        self, *, store_id: str, day: str, slot_ts: int, capacity: int, viewer_id: str,
+        booking_id: str, idempotency_key: str | None, fingerprint: str, response: bytes,
+        event: dict[str, Any], now_ms: int, expire_at: int, fields: dict[str, str],
+    ) -> BookOutcome:  # fmt: skip
+        """The one atomic step: seat check, one booking per viewer per slot, take the seat,
+        store the booking, remember the key, append ``booking.created``."""
+        idem_key = keys.store_booking_idempotency(store_id, viewer_id, idempotency_key or "-")
+        args: list[Any] = [
+            slot_ts, capacity, viewer_id, booking_id, fingerprint if idempotency_key else "",
+            response, msgpack.packb(event), now_ms, keys.IDEMPOTENCY_TTL_S, expire_at,
+        ]  # fmt: skip
+        for name, value in fields.items():
+            args += [name, value]
+        result = await self._book(
+            keys=[
+                keys.store_slot_seats(store_id, day), keys.store_slot_holders(store_id, day),
+                keys.store_booking(store_id, booking_id), idem_key, keys.store_stream(store_id),
+            ],
+            args=args,
+        )  # fmt: skip
+        outcome = _text(result[0])
+        if outcome == "ok":
+            return BookOutcome("ok", seats_taken=int(result[1]), stream_id=_text(result[2]))
+        if outcome == "dup":
+            return BookOutcome(
+                "dup", booking_id=_text(result[1]), fingerprint=_text(result[2]),
+                response=result[3] if isinstance(result[3], bytes) else _text(result[3]).encode(),
+            )  # fmt: skip
+        if outcome == "held":
+            return BookOutcome("held", booking_id=_text(result[1]))
+        return BookOutcome("full", seats_taken=int(result[1]))
+
+    async def get(self, store_id: str, booking_id: str) -> dict[bytes, bytes]:
+        return await self.redis.hgetall(keys.store_booking(store_id, booking_id))
+
+    async def cancel(
+        self, *, store_id: str, day: str, booking_id: str, cancelled_at: str,
+        event: dict[str, Any], now_ms: int,
+    ) -> tuple[str, str]:  # fmt: skip
+        result = await self._cancel(
+            keys=[
+                keys.store_booking(store_id, booking_id), keys.store_slot_seats(store_id, day),
+                keys.store_slot_holders(store_id, day), keys.store_stream(store_id),
+            ],
+            args=[booking_id, cancelled_at, msgpack.packb(event), now_ms],
+        )  # fmt: skip
+        return _text(result[0]), _text(result[1]) if len(result) > 1 else ""
+
+    async def count_booking(self, room_id: str, store_id: str, viewer_id: str, at: str) -> int:
+        """Follow-up after a booking (other tags): room funnel and customer counters.
+        Returns the room's total bookings."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hincrby(keys.room_stats(room_id), f"total:{keys.STAT_BOOKINGS}", 1)
+            pipe.hincrby(keys.room_stats(room_id), f"{store_id}:{keys.STAT_BOOKINGS}", 1)
+            pipe.hincrby(keys.customer(viewer_id), "bookings", 1)
+            pipe.hincrby(keys.customer(viewer_id), f"active:{store_id}", 1)
+            pipe.hset(keys.customer(viewer_id), "last_booking_at", at)
+            pipe.sadd(keys.customer_booked_stores(viewer_id), store_id)
+            results = await pipe.execute()
+        return int(results[0])
+
+    async def count_cancellation(self, room_id: str, store_id: str, viewer_id: str) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hincrby(keys.room_stats(room_id), f"total:{keys.STAT_CANCELLATIONS}", 1)
+            pipe.hincrby(keys.room_stats(room_id), f"{store_id}:{keys.STAT_CANCELLATIONS}", 1)
+            pipe.hincrby(keys.customer(viewer_id), "cancellations", 1)
+            pipe.hincrby(keys.customer(viewer_id), f"active:{store_id}", -1)
+            results = await pipe.execute()
+        if int(results[3]) <= 0:
+            await self.redis.srem(keys.customer_booked_stores(viewer_id), store_id)
