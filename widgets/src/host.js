@@ -14,13 +14,13 @@ const app = document.getElementById("app");
 const scopeKey = `host:${room}`;
 
 const VIEWS = [
-  { id: "live", label: "待回答 Live", statuses: ["open", "pinned", "new", "approved"] },
-  { id: "held", label: "待审核 Held", statuses: ["held", "review", "pending"] },
+  { id: "live", label: "待回答 Live", statuses: ["new", "pinned"] },
+  { id: "held", label: "待审核 Held", statuses: ["held"] },
   { id: "archive", label: "已处理 Archive", statuses: ["answered", "dismissed"] },
 ];
 
 const STATUS_TEXT = {
-  open: "待回答 open",
+  new: "待回答 new",
   pinned: "置顶中 pinned",
   answered: "已回答 answered",
   dismissed: "已忽略 dismissed",
@@ -152,19 +152,11 @@ async function load() {
     if (err instanceof ApiError && (err.status === 401 || err.status === 403)) return signOut(err.message);
   }
   try {
-    const body = await http.get(`/api/v1/rooms/${encodeURIComponent(room)}/questions`, { query: { sort: S.sort } });
-    const list = Array.isArray(body) ? body : (body && (body.questions || body.items)) || [];
+    const body = await http.get(`/api/v1/rooms/${encodeURIComponent(room)}/questions`, {
+      query: { status: "new,pinned,held,answered,dismissed", sort: S.sort, limit: 500 },
+    });
+    const list = Array.isArray(body) ? body : (body && body.questions) || [];
     for (const q of list) S.questions.set(q.id, { ...S.questions.get(q.id), ...q });
-    // Archived and held cards are not always in the default listing: ask for them too.
-    for (const status of ["answered", "dismissed", "held"]) {
-      try {
-        const more = await http.get(`/api/v1/rooms/${encodeURIComponent(room)}/questions`, { query: { status, sort: S.sort } });
-        const extra = Array.isArray(more) ? more : (more && (more.questions || more.items)) || [];
-        for (const q of extra) S.questions.set(q.id, { ...S.questions.get(q.id), ...q });
-      } catch (_) {
-        /* a status this server does not know: fine */
-      }
-    }
   } catch (err) {
     if (err instanceof ApiError && err.status !== 404) say(`加载问题失败 Could not load questions: ${err.message}`);
   }
@@ -184,7 +176,7 @@ function say(text) {
 
 function visible() {
   const view = VIEWS.find((v) => v.id === S.view);
-  const list = [...S.questions.values()].filter((q) => view.statuses.includes(q.status || "open"));
+  const list = [...S.questions.values()].filter((q) => view.statuses.includes(q.status || "new"));
   const score = (q) => (q.score ?? 0) || (q.askers || 0) * 3 + (q.votes || 0) + (q.groups_count || count(q.groups));
   const newest = (q) => Date.parse(q.last_asked_at || q.updated_at || q.created_at || 0) || q.ts || 0;
   list.sort((a, b) => {
@@ -218,7 +210,7 @@ function renderToolbar() {
           type: "button",
           "aria-pressed": String(S.view === v.id),
           "data-view": v.id,
-          text: `${v.label} (${[...S.questions.values()].filter((q) => v.statuses.includes(q.status || "open")).length})`,
+          text: `${v.label} (${[...S.questions.values()].filter((q) => v.statuses.includes(q.status || "new")).length})`,
           onclick: () => {
             S.view = v.id;
             S.selected = null;
@@ -305,7 +297,7 @@ function renderList() {
 function renderCard(q) {
   const askers = q.askers ?? 1;
   const groups = count(q.groups);
-  const status = q.status || "open";
+  const status = q.status || "new";
   const archived = status === "answered" || status === "dismissed";
   return h(
     "li",
@@ -329,7 +321,8 @@ function renderCard(q) {
       " ",
       h("span", { text: groups ? `${askers} 人 / ${groups} 个群提问 · asked by ${askers} in ${groups} groups` : `${askers} 人提问 · asked by ${askers}` }),
       q.votes ? h("span", { text: ` · 👍 ${q.votes}` }) : null,
-      q.store_name || q.store_id ? h("span", { text: ` · ${q.store_name || q.store_id}` }) : null
+      Array.isArray(q.store_ids) && q.store_ids.length ? h("span", { text: ` · ${q.store_ids.slice(0, 3).join(", ")}` }) : null,
+      q.held_reason ? h("span", { class: "error", text: ` · ${q.held_reason}` }) : null
     ),
     h(
       "div",
@@ -343,7 +336,7 @@ function renderCard(q) {
   );
 }
 
-const OPTIMISTIC = { pin: "pinned", answer: "answered", dismiss: "dismissed", restore: "open", approve: "open" };
+const OPTIMISTIC = { pin: "pinned", answer: "answered", dismiss: "dismissed", restore: "new", approve: "new" };
 
 async function act(id, action) {
   const before = S.questions.get(id);
@@ -355,7 +348,7 @@ async function act(id, action) {
     if (action === "pin") {
       // Only one card is pinned at a time: the previous one goes back to the feed.
       for (const [otherId, q] of S.questions) {
-        if (otherId !== id && q.status === "pinned") S.questions.set(otherId, { ...q, status: "open" });
+        if (otherId !== id && q.status === "pinned") S.questions.set(otherId, { ...q, status: "new" });
       }
     }
     say(`${OPTIMISTIC[action]}: ${(before.text || "").slice(0, 40)}`);

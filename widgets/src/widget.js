@@ -994,6 +994,9 @@ function mount(script) {
       const id = (d.question || d).id;
       if (S.pinned && S.pinned.id === id) S.pinned = null;
     });
+    on("question.unpinned", (d) => {
+      if (S.pinned && S.pinned.id === d.id) S.pinned = null;
+    });
     on("room.announcement", (d) => (S.announcement = d.text || ""));
     on("room.started", () => (S.roomStatus = "live"));
     on("room.viewers", () => {});
