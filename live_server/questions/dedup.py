@@ -444,40 +444,56 @@ def is_duplicate(a: Fingerprint, b: Fingerprint, th: Thresholds = THRESHOLDS) ->
 
 
 class DedupIndex:
-    """The cards of one room, searchable by shared tokens (an inverted index).
+    """The cards of one room, searchable by shared tokens.
 
-    ``add`` registers a card's fingerprint under a lane ("open" questions and "held"
-    spam never merge into each other); ``best_match`` returns the most similar
-    duplicate card in the same lane, if any.
+    Cards are bucketed by lane ("open" questions and "held" spam never merge) and by their
+    hard guards (products, places, polar side, numbers, negation): only cards that could
+    ever be duplicates share a bucket, and each bucket has its own inverted index.
     """
 
     MAX_CANDIDATES = 300
 
     def __init__(self) -> None:
         self.cards: dict[str, tuple[str, Fingerprint]] = {}
-        self._postings: dict[str, set[str]] = {}
+        self._buckets: dict[tuple[object, ...], dict[str, set[str]]] = {}
         self.length = 0  # entries of the room's Redis index list already applied
 
-    def add(self, card_id: str, lane: str, text: str) -> None:
-        fp = fingerprint(text)
+    @staticmethod
+    def _bucket(fp: Fingerprint, lane: str) -> tuple[object, ...]:
+        hard = tuple(g for i, g in enumerate(fp.guards) if i != _TIME)
+        return (lane, fp.negated, *hard)
+
+    def add(self, card_id: str, lane: str, text: str, fp: Fingerprint | None = None) -> None:
+        fp = fp or fingerprint(text)
         self.cards[card_id] = (lane, fp)
+        postings = self._buckets.setdefault(self._bucket(fp, lane), {})
         for token in fp.tokens:
-            self._postings.setdefault(token, set()).add(card_id)
+            postings.setdefault(token, set()).add(card_id)
 
     def best_match(self, fp: Fingerprint, lane: str) -> str | None:
+        """The most similar card that is a duplicate of ``fp`` in ``lane``, if any."""
+        postings = self._buckets.get(self._bucket(fp, lane))
+        if not postings:
+            return None
         counts: Counter[str] = Counter()
         for token in fp.tokens:
-            counts.update(self._postings.get(token, ()))
+            counts.update(postings.get(token, ()))
         best: tuple[float, str] | None = None
         for card_id, _shared in counts.most_common(self.MAX_CANDIDATES):
-            card_lane, other = self.cards[card_id]
-            if card_lane != lane or not is_duplicate(fp, other):
+            other = self.cards[card_id][1]
+            if not is_duplicate(fp, other):
                 continue
             score = similarity(fp, other)[0]
             if best is None or score > best[0] or (score == best[0] and card_id < best[1]):
                 best = (score, card_id)
         return best[1] if best else None
 
-    def extend(self, entries: Iterable[tuple[str, str, str]]) -> None:
-        for card_id, lane, text in entries:
-            self.add(card_id, lane, text)
+    def apply(
+        self, start: int, entries: Iterable[tuple[str, str, str]], fp: Fingerprint | None = None
+    ) -> None:
+        """Apply entries of the room's index list read from position ``start``; those
+        already applied (by a concurrent reader in this process) are skipped."""
+        for position, (card_id, lane, text) in enumerate(entries, start):
+            if position == self.length:
+                self.add(card_id, lane, text, fp)
+                self.length += 1

@@ -8,7 +8,7 @@
 --       12 replay ttl s, 13 author limit (0 none), 14 author window ms, 15 group limit,
 --       16 group window ms, 17 index entry (msgpack [id, lane, text])
 -- Returns {code, ...}: {'dup', id} | {'noroom'} | {'notlive', status} | {'rl', who, pttl}
---       | {'stale'} | {'gone'} | {'created', id, askers} | {'merged', id, askers, new_asker}
+--       | {'stale', entries since ARGV[2]} | {'gone'} | {'created', id, askers} | {'merged', id, askers, new_asker}
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'noroom'} end
 if ARGV[11] == '1' then
@@ -27,8 +27,12 @@ if over(KEYS[4], ARGV[15]) then return {'rl', 'group', redis.call('PTTL', KEYS[4
 
 local mode, qid, now = ARGV[1], ARGV[3], ARGV[10]
 if mode == 'new' then
-  if redis.call('LLEN', KEYS[5]) ~= tonumber(ARGV[2]) then return {'stale'} end
-  if redis.call('EXISTS', KEYS[6]) == 1 then return {'stale'} end
+  -- Optimistic version check: cards created since the caller's index copy come back
+  -- with the refusal, so it can match again without another round trip.
+  if redis.call('LLEN', KEYS[5]) ~= tonumber(ARGV[2]) then
+    return {'stale', redis.call('LRANGE', KEYS[5], ARGV[2], -1)}
+  end
+  if redis.call('EXISTS', KEYS[6]) == 1 then return {'stale', {}} end
 else
   if redis.call('EXISTS', KEYS[6]) == 0 then return {'gone'} end
 end

@@ -13,7 +13,7 @@ import os
 import re
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -327,7 +327,6 @@ class QuestionConfig:
     webhook_timeout_s: float = 5.0
     outbox_poll_s: float = 1.0
     half_life_s: float = 600.0
-    extra_names: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, extra: Mapping[str, str], env: Mapping[str, str] | None = None) -> QuestionConfig:
@@ -391,8 +390,12 @@ class Verdict:
 def moderate(text: str, config: QuestionConfig) -> Verdict:
     """Clean and check a question. Raises :class:`QuestionRejected` (nothing stored) for
     empty, too long or blocklisted text; returns a held verdict for likely spam."""
-    cleaned = " ".join(unicodedata.normalize("NFC", text).split())
-    cleaned = "".join(ch for ch in cleaned if unicodedata.category(ch) not in ("Cc", "Cf"))
+    # Control and format characters (zero-width, bidi overrides) go; newlines become spaces.
+    visible = "".join(
+        ch if unicodedata.category(ch) not in ("Cc", "Cf") else (" " if ch in "\n\r\t" else "")
+        for ch in unicodedata.normalize("NFC", text)
+    )
+    cleaned = " ".join(visible.split())
     if len(cleaned) < config.min_chars:
         raise QuestionRejected(f"a question needs at least {config.min_chars} characters")
     if len(cleaned) > config.max_chars:
@@ -410,7 +413,7 @@ def moderate(text: str, config: QuestionConfig) -> Verdict:
 
 # --- ranking -----------------------------------------------------------------------------
 
-W_ASKERS, W_VOTES, W_GROUPS = 1.0, 0.6, 0.8
+W_ASKERS, W_VOTES, W_GROUPS = 1.0, 0.4, 0.8
 
 
 def rank_score(askers: int, votes: int, groups: int, last_asked_ms: int, now_ms: int, half_life_s: float) -> float:

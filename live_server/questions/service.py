@@ -37,11 +37,11 @@ from .models import (
     parse_question_id,
     verify_signature,
 )
-from .store import QuestionStore, card_event, public_event
+from .store import IngestOutcome, QuestionStore, card_event, public_event
 
 log = logging.getLogger(__name__)
 
-MAX_MATCH_RETRIES = 8
+MAX_MATCH_RETRIES = 20
 
 
 def now_ms() -> int:
@@ -63,6 +63,7 @@ class QuestionService:
         self.config = config
         self.on_answer = on_answer
         self._indexes: dict[str, DedupIndex] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
         self._dirty: dict[str, set[int]] = {}
         self._flusher: asyncio.Task[None] | None = None
         self.intake_total = metrics.counter(
@@ -103,6 +104,12 @@ class QuestionService:
             source="viewer",
         )  # fmt: skip
 
+    def _create_lock(self, room_id: str) -> asyncio.Lock:
+        lock = self._locks.get(room_id)
+        if lock is None:
+            lock = self._locks[room_id] = asyncio.Lock()
+        return lock
+
     def _index(self, room_id: str) -> DedupIndex:
         index = self._indexes.get(room_id)
         if index is None:
@@ -121,28 +128,43 @@ class QuestionService:
             raise
         fp = fingerprint(verdict.text)
         index = self._index(room_id)
-        seq: int | None = None
-        for _attempt in range(MAX_MATCH_RETRIES):
-            await self.store.sync_index(room_id, index)
-            match = index.best_match(fp, verdict.lane)
-            if match is not None:
-                mode, target = "merge", parse_question_id(match)[1]
-            else:
-                if seq is None:
-                    seq = await self.store.next_seq(room_id)
-                mode, target = "new", seq
-            outcome = await self.store.ingest(
-                room_id=room_id, seq=target, mode=mode, expected_length=index.length,
+        def ingest(mode: str, target: int, expected: int) -> Awaitable[IngestOutcome]:
+            return self.store.ingest(
+                room_id=room_id, seq=target, mode=mode, expected_length=expected,
                 text=verdict.text, lane=verdict.lane, held_reason=verdict.reason or "",
                 asker=asker, group_id=group_id, store_id=store_id, message_id=message_id,
                 now_ms=now_ms(), author_limit=(self.config.author_rate.count, self.config.author_rate.window_s),
                 group_limit=(self.config.group_rate.count, self.config.group_rate.window_s),
             )  # fmt: skip
-            if outcome.code in ("stale", "gone"):
-                continue  # another worker created a card meanwhile: match again
-            break
-        else:
-            raise RuntimeError(f"question intake kept racing in room {room_id}")
+
+        # Merges run concurrently. Creating a card is serialised per room in this process,
+        # against the in-memory index (no round trip but the create itself); a card created
+        # meanwhile by another worker makes ingest.lua answer "stale" with the new entries,
+        # and the match is redone.
+        await self.store.sync_index(room_id, index)
+        match = index.best_match(fp, verdict.lane)
+        outcome: IngestOutcome | None = None
+        if match is not None:
+            outcome = await ingest("merge", parse_question_id(match)[1], 0)
+        if outcome is None or outcome.code in ("stale", "gone"):
+            seq = await self.store.next_seq(room_id)
+            async with self._create_lock(room_id):
+                for _attempt in range(MAX_MATCH_RETRIES):
+                    match = index.best_match(fp, verdict.lane)
+                    if match is not None:
+                        outcome = await ingest("merge", parse_question_id(match)[1], 0)
+                    else:
+                        expected = index.length
+                        outcome = await ingest("new", seq, expected)
+                        if outcome.code == "stale":
+                            index.apply(expected, outcome.entries)
+                        elif outcome.code == "created":
+                            index.apply(expected, [(outcome.question_id, verdict.lane, verdict.text)], fp)
+                    if outcome.code not in ("stale", "gone"):
+                        break
+                else:
+                    raise RuntimeError(f"question intake kept racing in room {room_id}")
+        assert outcome is not None
         if outcome.code == "noroom":
             raise RoomNotFound(f"no room {room_id!r}")
         if outcome.code == "notlive":

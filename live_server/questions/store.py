@@ -3,7 +3,8 @@ that must be atomic; each script touches one hash tag ({room:R}) only."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,8 @@ from .dedup import DedupIndex
 from .models import Group, QuestionCard, QuestionStatus, iso_ms, question_id, rank_score
 
 _HERE = Path(__file__).parent
-REPLAY_TTL_S = 900  # > the 5 min signature window: a replayed message_id is refused for good
+REPLAY_TTL_S = 900
+GROUP_CACHE_S = 5.0  # > the 5 min signature window: a replayed message_id is refused for good
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +31,7 @@ class IngestOutcome:
     new_asker: bool = False
     detail: str = ""
     retry_after_ms: int = 0
+    entries: list[Any] = field(default_factory=list)  # stale: index entries created meanwhile
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,29 +52,36 @@ class QuestionStore:
 
     def __init__(self, redis: RedisClient) -> None:
         self.redis = redis
+        self._groups: dict[str, tuple[float, Group | None]] = {}
         self._ingest = redis.register_script((_HERE / "ingest.lua").read_text())
         self._transition = redis.register_script((_HERE / "transition.lua").read_text())
         self._vote = redis.register_script((_HERE / "vote.lua").read_text())
 
     # --- groups ----------------------------------------------------------------------
     async def group(self, group_id: str) -> Group | None:
+        """The group record, cached GROUP_CACHE_S in this process (one HGET per message
+        saved; a changed secret or callback_url applies everywhere within that time)."""
+        now = time.monotonic()
+        cached = self._groups.get(group_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
         raw = await self.redis.hget(keys.GROUPS, group_id)
-        return Group.from_record(msgpack.unpackb(raw)) if raw else None
+        group = Group.from_record(msgpack.unpackb(raw)) if raw else None
+        if len(self._groups) > 10_000:
+            self._groups.clear()
+        self._groups[group_id] = (now + GROUP_CACHE_S, group)
+        return group
 
     async def put_group(self, group: Group) -> None:
         await self.redis.hset(keys.GROUPS, group.id, msgpack.packb(group.record()))
+        self._groups.pop(group.id, None)
 
     # --- dedup index -------------------------------------------------------------------
     async def sync_index(self, room_id: str, index: DedupIndex) -> None:
         """Apply the room's index entries this process has not seen yet."""
         start = index.length
         entries = await self.redis.lrange(keys.question_index(room_id), start, -1)
-        skip = index.length - start  # a concurrent sync in this process applied some already
-        fresh = entries[skip:] if skip >= 0 else []
-        for raw in fresh:
-            qid, lane, text = msgpack.unpackb(raw)
-            index.add(qid, lane, text)
-        index.length += len(fresh)
+        index.apply(start, (msgpack.unpackb(raw) for raw in entries))
 
     async def next_seq(self, room_id: str) -> int:
         return int(await self.redis.incr(keys.question_seq(room_id)))
@@ -111,6 +121,8 @@ class QuestionStore:
             return IngestOutcome(
                 code, _s(result[1]), int(result[2]), new_asker=code == "created" or int(result[3]) == 1
             )
+        if code == "stale":
+            return IngestOutcome(code, entries=[msgpack.unpackb(raw) for raw in result[1]])
         if code == "dup":
             return IngestOutcome(code, _s(result[1]))
         if code == "notlive":
