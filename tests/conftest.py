@@ -33,10 +33,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The session's Redis: REDIS_URL if set, else a fresh embedded Valkey."""
+def redis_cluster(pytestconfig: pytest.Config) -> bool:
+    """True with ``--redis-cluster`` or LIVE_TEST_CLUSTER=1: Redis is a 3-master cluster."""
+    return bool(pytestconfig.getoption("--redis-cluster")) or os.environ.get("LIVE_TEST_CLUSTER") == "1"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory, redis_cluster: bool) -> Iterator[str]:
+    """The session's Redis: REDIS_URL if set (a cluster seed with --redis-cluster), else a
+    fresh embedded Valkey, or a fresh local 3-master Valkey cluster (live_server/cluster.py)."""
     if os.environ.get("REDIS_URL"):
         yield os.environ["REDIS_URL"]
+        return
+    if redis_cluster:
+        from live_server.cluster import LocalCluster
+
+        cluster = LocalCluster(tmp_path_factory.mktemp("valkey-cluster"))
+        yield cluster.start()
+        cluster.stop()
         return
     server = EmbeddedRedis(tmp_path_factory.mktemp("valkey"), persistent=False)
     yield server.start()
@@ -44,7 +58,15 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def clean_redis(redis_url: str) -> Iterator[sync_redis.Redis]:
+def clean_redis(redis_url: str, redis_cluster: bool) -> Iterator[sync_redis.Redis]:
+    if redis_cluster:  # flush every primary; the client routes each key to its node
+        from live_server.cluster import flush_cluster
+
+        flush_cluster(redis_url)
+        cluster_client: Any = sync_redis.RedisCluster.from_url(redis_url)
+        yield cluster_client
+        cluster_client.close()
+        return
     client = sync_redis.Redis.from_url(redis_url)
     client.flushdb()
     yield client
@@ -52,9 +74,12 @@ def clean_redis(redis_url: str) -> Iterator[sync_redis.Redis]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, redis_url: str, clean_redis: sync_redis.Redis) -> Settings:
+def settings(
+    tmp_path: Path, redis_url: str, clean_redis: sync_redis.Redis, redis_cluster: bool
+) -> Settings:
     return Settings.from_env(
-        {}, data_dir=tmp_path, redis_url=redis_url, secret=TEST_SECRET, access_log=False
+        {}, data_dir=tmp_path, redis_url=redis_url, secret=TEST_SECRET, access_log=False,
+        redis_cluster=redis_cluster or None,
     )
 
 
