@@ -1,0 +1,77 @@
+"""Per-process state of one load run: options, demo data, profile, measurements.
+
+Locust builds users from classes, so what they share lives here, set once by the
+locustfile's ``init`` listener (:func:`setup`) and read through :func:`current`.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .acked import AckedLog
+from .demo import Demo
+from .profiles import PROFILES, Profile
+
+
+@dataclass
+class Run:
+    demo: Demo
+    profile: Profile
+    acked: AckedLog
+    request_event: Any
+    rng: random.Random = field(default_factory=random.Random)
+    started_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def fixed_users(self) -> int:
+        """The cast on top of the viewers: host, group bots, store dashboards."""
+        return 1 + len(self.demo.groups) + min(self.profile.store_dashboards, len(self.demo.stores))
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started_at
+
+    def fire(
+        self, request_type: str, name: str, ms: float, exception: BaseException | None = None,
+        length: int = 0,
+    ) -> None:  # fmt: skip
+        """Report a non-HTTP measurement as a locust request (it gets percentiles, CSV, HTML)."""
+        self.request_event.fire(
+            request_type=request_type, name=name, response_time=max(0.0, ms),
+            response_length=length, exception=exception, context={},
+        )  # fmt: skip
+
+
+_RUN: Run | None = None
+
+
+def setup(options: Any, request_event: Any) -> Run:
+    """Build the run from locust's parsed options (``--demo-file``, ``--profile``, ...)."""
+    global _RUN
+    if not options.demo_file:
+        raise SystemExit("loadtest: --demo-file DATA/demo.json is required (written by `live-server serve --demo`)")
+    try:
+        profile = PROFILES[options.load_profile]
+    except KeyError:
+        raise SystemExit(f"loadtest: --load-profile must be one of {', '.join(PROFILES)}") from None
+    if options.scale != 1.0:
+        profile = profile.scaled(options.scale)
+    _RUN = Run(
+        demo=Demo.load(options.demo_file), profile=profile,
+        acked=AckedLog(options.acked_file or None), request_event=request_event,
+    )  # fmt: skip
+    return _RUN
+
+
+def current() -> Run:
+    if _RUN is None:
+        raise RuntimeError("the load run is not set up (the locustfile's init listener sets it)")
+    return _RUN
+
+
+def restart_clock() -> None:
+    """test_start: the profile's clock (coupon drops) starts with the users."""
+    if _RUN is not None:
+        _RUN.started_at = time.monotonic()
