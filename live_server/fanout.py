@@ -24,7 +24,6 @@ driver's ``WebSocket`` class, which we subclass to keep a reference to the respo
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import struct
 from typing import Any
@@ -75,13 +74,6 @@ def install_websocket_driver(eio_server: Any) -> None:
     eio_server._async = {**eio_server._async, "websocket": LiveWebSocket}
 
 
-def _writer_is_idle(queue: asyncio.Queue[Any]) -> bool:
-    if not queue.empty():
-        return False
-    getters = getattr(queue, "_getters", None)
-    return bool(getters) and not any(g.done() for g in getters)
-
-
 class FastFanout:
     """Mixin for a socketio client manager: local room emits go out as one frame."""
 
@@ -101,30 +93,35 @@ class FastFanout:
         ).encode()
         frame = text_frame(("4" + encoded).encode())
         eio_pkt: eio_packet.Packet | None = None
-        sockets = self.server.eio.sockets
+        sockets_get = self.server.eio.sockets.get
         fast = queued = 0
         for sid, eio_sid in self.get_participants(namespace, room):  # type: ignore[attr-defined]
             if sid in skip:
                 continue
-            sock = sockets.get(eio_sid)
+            sock = sockets_get(eio_sid)
             if sock is None or sock.closed:
                 continue
             ws = getattr(sock, "live_ws", None)
-            transport = ws._writer.transport if ws is not None and ws._writer is not None else None
-            if (
-                transport is not None
-                and sock.upgraded
-                and not transport.is_closing()
-                and transport.get_write_buffer_size() < SLOW_CLIENT_BUFFER
-                and _writer_is_idle(sock.queue)
-            ):
-                transport.write(frame)
-                fast += 1
-            else:
-                if eio_pkt is None:
-                    eio_pkt = eio_packet.Packet(eio_packet.MESSAGE, encoded)
-                sock.queue.put_nowait(eio_pkt)
-                queued += 1
+            writer = ws._writer if ws is not None else None
+            if writer is not None and sock.upgraded:
+                transport = writer.transport
+                queue = sock.queue
+                # Straight to the socket only when nothing is queued before us and the
+                # engine.io writer is parked on its queue (so it holds no packet either).
+                if (
+                    not queue._queue
+                    and queue._getters
+                    and not queue._getters[0].done()
+                    and not transport.is_closing()
+                    and transport.get_write_buffer_size() < SLOW_CLIENT_BUFFER
+                ):
+                    transport.write(frame)
+                    fast += 1
+                    continue
+            if eio_pkt is None:
+                eio_pkt = eio_packet.Packet(eio_packet.MESSAGE, encoded)
+            sock.queue.put_nowait(eio_pkt)
+            queued += 1
         FastFanout.fast_deliveries += fast
         FastFanout.queued_deliveries += queued
 
