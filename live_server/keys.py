@@ -239,7 +239,8 @@ def customer_booked_stores(viewer_id: str) -> str:
 
 
 def question_seq(room_id: str) -> str:
-    """int: last question number handed out in the room (ids are q.<room>.<n>)."""
+    """int: last question number reserved in the room (ids are q.<room>.<n>; each worker
+    reserves numbers in blocks with INCRBY)."""
     return f"{{room:{room_id}}}:q:seq"
 
 

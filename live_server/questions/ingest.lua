@@ -8,7 +8,8 @@
 --       12 replay ttl s, 13 author limit (0 none), 14 author window ms, 15 group limit,
 --       16 group window ms, 17 index entry (msgpack [id, lane, text])
 -- Returns {code, ...}: {'dup', id} | {'noroom'} | {'notlive', status} | {'rl', who, pttl}
---       | {'stale', entries since ARGV[2]} | {'gone'} | {'created', id, askers} | {'merged', id, askers, new_asker}
+--       | {'stale', entries since ARGV[2]} | {'gone'}
+--       | {'created'|'merged', id, askers, new asker (1|0), card hash (flat), group ids, store ids}
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'noroom'} end
 if ARGV[11] == '1' then
@@ -63,11 +64,14 @@ if mode == 'new' then
   redis.call('RPUSH', KEYS[5], ARGV[17])
   redis.call('ZADD', KEYS[10], now, qid)
   redis.call('HINCRBY', KEYS[11], 'total:question_cards', 1)
-  return {'created', qid, 1}
+  return {'created', qid, 1, 1, redis.call('HGETALL', KEYS[6]), redis.call('SMEMBERS', KEYS[8]),
+    redis.call('SMEMBERS', KEYS[9])}
 end
 local askers = tonumber(redis.call('HGET', KEYS[6], 'askers') or '0')
 if new_asker == 1 then
   askers = redis.call('HINCRBY', KEYS[6], 'askers', 1)
   redis.call('HSET', KEYS[6], 'updated_ms', now, 'asked_ms', now)
 end
-return {'merged', qid, askers, new_asker}
+-- The card comes back with the answer: no second round trip to publish it.
+return {'merged', qid, askers, new_asker, redis.call('HGETALL', KEYS[6]),
+  redis.call('SMEMBERS', KEYS[8]), redis.call('SMEMBERS', KEYS[9])}

@@ -42,6 +42,7 @@ from .store import IngestOutcome, QuestionStore, card_event, public_event
 log = logging.getLogger(__name__)
 
 MAX_MATCH_RETRIES = 20
+LIVE_ROOM_CACHE_S = 1.0
 
 
 def now_ms() -> int:
@@ -64,6 +65,7 @@ class QuestionService:
         self.on_answer = on_answer
         self._indexes: dict[str, DedupIndex] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._live_rooms: dict[str, tuple[float, str | None]] = {}
         self._dirty: dict[str, set[int]] = {}
         self._flusher: asyncio.Task[None] | None = None
         self.intake_total = metrics.counter(
@@ -85,7 +87,7 @@ class QuestionService:
         if group is None:
             raise GroupNotFound(f"no group {group_id!r}")
         verify_signature(group.secret, timestamp, signature, raw_body, time.time())
-        room_id = await self.rooms.live_room_for_brand(group.brand)
+        room_id = await self._live_room(group.brand)
         if room_id is None:
             self.intake_total.labels("group", "no_live_room").inc()
             raise NoLiveRoom(
@@ -96,6 +98,17 @@ class QuestionService:
             room_id, message.text, asker=f"g:{group.id}:{message.author_id}", group_id=group.id,
             store_id=group.store_id, message_id=message.message_id, source="group",
         )  # fmt: skip
+
+    async def _live_room(self, brand: str) -> str | None:
+        """The brand's live room, cached LIVE_ROOM_CACHE_S (ingest.lua re-checks the room is
+        live; a "not live" answer drops the cache entry)."""
+        now = time.monotonic()
+        cached = self._live_rooms.get(brand)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        room_id = await self.rooms.live_room_for_brand(brand)
+        self._live_rooms[brand] = (now + LIVE_ROOM_CACHE_S, room_id)
+        return room_id
 
     async def ask_viewer(self, room_id: str, viewer_id: str, text: str) -> IntakeResult:
         """A question typed in the widget by a viewer of the room."""
@@ -141,7 +154,10 @@ class QuestionService:
         # against the in-memory index (no round trip but the create itself); a card created
         # meanwhile by another worker makes ingest.lua answer "stale" with the new entries,
         # and the match is redone.
-        await self.store.sync_index(room_id, index)
+        if index.length == 0:
+            await self.store.sync_index(room_id, index)  # first question here: load the room
+        # No sync per message: cards other workers created meanwhile come back with the
+        # "stale" answer to a create, which is the only step that needs them.
         match = index.best_match(fp, verdict.lane)
         outcome: IngestOutcome | None = None
         if match is not None:
@@ -170,6 +186,7 @@ class QuestionService:
         if outcome.code == "notlive":
             self.intake_total.labels(source, "not_live").inc()
             if source == "group":
+                self._live_rooms.clear()
                 raise NoLiveRoom(f"room {room_id} is {outcome.detail}; the question was not stored")
             require_live(RoomStatus(outcome.detail))
         if outcome.code == "rl":
@@ -179,13 +196,15 @@ class QuestionService:
                 f"{who} has sent too many questions; try again shortly",
                 retry_after=max(1.0, outcome.retry_after_ms / 1000),
             )
-        qseq = parse_question_id(outcome.question_id)[1]
-        card = await self.store.card(room_id, qseq, now_ms(), self.config.half_life_s)
-        if card is None:  # pragma: no cover - cards are never deleted
-            raise QuestionNotFound(f"no question {outcome.question_id!r}")
         if outcome.code == "dup":
             self.intake_total.labels(source, "duplicate").inc()
-            return _result(card, merged=False, duplicate=True)
+            qseq = parse_question_id(outcome.question_id)[1]
+            first = await self.store.card(room_id, qseq, now_ms(), self.config.half_life_s)
+            if first is None:  # pragma: no cover - cards are never deleted
+                raise QuestionNotFound(f"no question {outcome.question_id!r}")
+            return _result(first, merged=False, duplicate=True)
+        card = outcome.card_at(room_id, now_ms(), self.config.half_life_s)
+        assert card is not None, outcome.code
         if outcome.code == "created":
             await self.rt.to_host(room_id, "question.new", card_event(card))
         elif outcome.new_asker or group_id:

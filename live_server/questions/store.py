@@ -18,7 +18,8 @@ from .models import Group, QuestionCard, QuestionStatus, iso_ms, question_id, ra
 
 _HERE = Path(__file__).parent
 REPLAY_TTL_S = 900
-GROUP_CACHE_S = 5.0  # > the 5 min signature window: a replayed message_id is refused for good
+GROUP_CACHE_S = 5.0
+SEQ_BLOCK = 16  # > the 5 min signature window: a replayed message_id is refused for good
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,13 @@ class IngestOutcome:
     detail: str = ""
     retry_after_ms: int = 0
     entries: list[Any] = field(default_factory=list)  # stale: index entries created meanwhile
+    card: tuple[dict[bytes, bytes], set[bytes], set[bytes]] | None = None  # created|merged
+
+    def card_at(self, room_id: str, now_ms: int, half_life_s: float) -> QuestionCard | None:
+        """The card as ingest.lua returned it (created or merged outcomes)."""
+        if self.card is None:
+            return None
+        return _card(room_id, *self.card, now_ms, half_life_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +61,7 @@ class QuestionStore:
     def __init__(self, redis: RedisClient) -> None:
         self.redis = redis
         self._groups: dict[str, tuple[float, Group | None]] = {}
+        self._seq_blocks: dict[str, list[int]] = {}
         self._ingest = redis.register_script((_HERE / "ingest.lua").read_text())
         self._transition = redis.register_script((_HERE / "transition.lua").read_text())
         self._vote = redis.register_script((_HERE / "vote.lua").read_text())
@@ -84,7 +93,17 @@ class QuestionStore:
         index.apply(start, (msgpack.unpackb(raw) for raw in entries))
 
     async def next_seq(self, room_id: str) -> int:
-        return int(await self.redis.incr(keys.question_seq(room_id)))
+        """A question number unique in the room. Numbers are reserved SEQ_BLOCK at a time
+        per process (one INCRBY per block), so ids are unique but not dense or ordered
+        across workers; the timeline orders cards by creation time."""
+        block = self._seq_blocks.get(room_id)
+        if block is None or block[0] > block[1]:
+            last = int(await self.redis.incrby(keys.question_seq(room_id), SEQ_BLOCK))
+            block = [last - SEQ_BLOCK + 1, last]
+            self._seq_blocks[room_id] = block
+        seq = block[0]
+        block[0] += 1
+        return seq
 
     # --- intake ------------------------------------------------------------------------
     async def ingest(
@@ -118,9 +137,12 @@ class QuestionStore:
         )
         code = _s(result[0])
         if code in ("created", "merged"):
+            flat = result[4]
+            raw = dict(zip(flat[::2], flat[1::2], strict=True))
             return IngestOutcome(
-                code, _s(result[1]), int(result[2]), new_asker=code == "created" or int(result[3]) == 1
-            )
+                code, _s(result[1]), int(result[2]), new_asker=int(result[3]) == 1,
+                card=(raw, set(result[5]), set(result[6])),
+            )  # fmt: skip
         if code == "stale":
             return IngestOutcome(code, entries=[msgpack.unpackb(raw) for raw in result[1]])
         if code == "dup":
