@@ -7,6 +7,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from live_server.metrics import Metrics
 from live_server.realtime import Realtime
@@ -244,6 +245,14 @@ class QuestionService:
         if claims.role is not Role.OPS and claims.scope != room_id:
             raise NotYourRoom("this question belongs to another room than your token")
         return room_id, seq
+
+    async def pinned_state(self, room_id: str, claims: Claims) -> dict[str, Any]:
+        """The ``pinned`` part of room.state: the pinned question (viewer shape) or None."""
+        pinned = await self.store.pinned(room_id)
+        if not pinned:
+            return {"pinned": None}
+        card = await self.store.card(room_id, parse_question_id(pinned)[1], now_ms(), self.config.half_life_s)
+        return {"pinned": public_event(card) if card is not None else None}
 
     # --- host actions --------------------------------------------------------------------
     async def act(self, claims: Claims, qid: str, action: HostAction) -> QuestionCard:

@@ -27,6 +27,8 @@ async def questions_ctx(app: web.Application) -> AsyncIterator[None]:
         on_answer=outbox.enqueued,
     )  # fmt: skip
     app[appkeys.QUESTIONS] = service
+    if appkeys.LIVE_ROOMS in app:  # room.state shows the pinned question to joining viewers
+        app[appkeys.LIVE_ROOMS].state_contributors.append(service.pinned_state)
     app[appkeys.QUESTION_OUTBOX] = outbox
     await outbox.start()
     yield

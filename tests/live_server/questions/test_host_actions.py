@@ -35,6 +35,9 @@ async def test_pin_answer_dismiss_restore_with_events(
     assert pinned["id"] == a and pinned["text"] == "欧包是当天现烤的吗" and "ts" in pinned
     assert "group_ids" not in pinned
     assert clean_redis.hget(keys.room(room_id), "pinned") == a.encode()
+    _, late_log = await sio_client("/live", (await make_viewer(room_id))["token"])
+    (state,) = await late_log.wait_for("room.state")
+    assert state["pinned"]["id"] == a and state["pinned"]["text"] == "欧包是当天现烤的吗"
 
     status, card = await api.post(f"/api/v1/questions/{b}/pin", host)
     assert status == 200 and card["status"] == "pinned"
