@@ -34,11 +34,15 @@ LOCUST_GRACE_S = 90.0  # startup, the last users' stop, the integrity check
 
 def configure(p: argparse.ArgumentParser) -> None:
     """run a load profile against a fresh local server and judge it (PASS/FAIL)"""
-    p.add_argument("--profile", choices=sorted(PROFILES), default="smoke",
-                   help="smoke: 60 s, a few dozen viewers (CI); peak: 150 s, 200-320 viewers")  # fmt: skip
+    p.add_argument(
+        "--profile", choices=sorted(PROFILES), default="smoke",
+        help="smoke: 60 s, a few dozen viewers (CI); peak: 150 s, 200-320 viewers",
+    )  # fmt: skip
     p.add_argument("--scale", type=float, default=1.0, help="multiply the profile's viewers")
     p.add_argument("--workers", type=int, default=1, help="server worker processes (default 1)")
-    p.add_argument("--thresholds", type=Path, help="pass/fail rules (default loadtest/thresholds.toml)")
+    p.add_argument(
+        "--thresholds", type=Path, help="pass/fail rules (default loadtest/thresholds.toml)"
+    )
     p.add_argument("--out", type=Path, help="copy the reports (CSV, HTML, JSON, logs) here")
     p.add_argument("--keep-data", action="store_true",
                    help="keep the temporary data dir (Redis data, demo.json, reports)")  # fmt: skip
@@ -59,12 +63,17 @@ def loadtest(args: argparse.Namespace) -> int:
         redis_url = redis.start()
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        print(f"loadtest: profile {profile.name} ({profile.notes}), server {base}, data {work}", flush=True)
+        print(
+            f"loadtest: profile {profile.name} ({profile.notes}), server {base}, data {work}",
+            flush=True,
+        )
         server = _start_server(data, port, redis_url, args.workers, reports / "server.log")
         _wait_ready(server, base, data / "demo.json")
         code = _run_locust(args, profile.duration_s, base, data, redis_url, reports)
         report = _read_report(reports / "report.json")
-        passed = code == 0 and report.get("verdict") == "PASS" and report["integrity"].get("ran", False)
+        passed = (
+            code == 0 and report.get("verdict") == "PASS" and report["integrity"].get("ran", False)
+        )
         _print_summary(report, code, passed)
         if args.out:
             shutil.copytree(reports, args.out, dirs_exist_ok=True)
@@ -85,7 +94,9 @@ def loadtest(args: argparse.Namespace) -> int:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _start_server(data: Path, port: int, redis_url: str, workers: int, log: Path) -> subprocess.Popen[bytes]:
+def _start_server(
+    data: Path, port: int, redis_url: str, workers: int, log: Path
+) -> subprocess.Popen[bytes]:
     env = {**os.environ, "LIVE_LOG_LEVEL": "WARNING"}  # no access log: its cost is not the server's
     env.pop("LIVE_ENV", None)
     with log.open("wb") as out:
@@ -115,7 +126,12 @@ def _wait_ready(server: subprocess.Popen[bytes], base: str, demo: Path) -> None:
 
 
 def _run_locust(
-    args: argparse.Namespace, duration_s: float, base: str, data: Path, redis_url: str, reports: Path
+    args: argparse.Namespace,
+    duration_s: float,
+    base: str,
+    data: Path,
+    redis_url: str,
+    reports: Path,
 ) -> int:
     cmd = [
         sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--host", base, "--headless",
@@ -161,12 +177,13 @@ def _print_summary(report: dict[str, Any], locust_code: int, passed: bool) -> No
     rows = [r for r in report["requests"] if r["type"] != "OUTCOME"]
     width = max([len(f"{r['type']} {r['name']}") for r in rows] + [20])
     print()
-    print(f"{'request':<{width}} {'count':>7} {'fail':>5} {'rps':>7} {'p50':>6} {'p95':>6} {'p99':>6} {'max':>7}")
+    head = ("count", 7), ("fail", 5), ("rps", 7), ("p50", 6), ("p95", 6), ("p99", 6), ("max", 7)
+    print(f"{'request':<{width}} " + " ".join(f"{name:>{w}}" for name, w in head))
     for r in [*rows, {**report["total"], "type": "", "name": "all"}]:
         label = f"{r['type']} {r['name']}".strip()
         print(
-            f"{label:<{width}} {r['count']:>7} {r['failures']:>5} {r['rps']:>7.1f} {r['p50']:>6.0f} "
-            f"{r['p95']:>6.0f} {r['p99']:>6.0f} {r['max']:>7.0f}"
+            f"{label:<{width}} {r['count']:>7} {r['failures']:>5} {r['rps']:>7.1f} "
+            f"{r['p50']:>6.0f} {r['p95']:>6.0f} {r['p99']:>6.0f} {r['max']:>7.0f}"
         )
     outcomes = [f"{r['name']}: {r['count']}" for r in report["requests"] if r["type"] == "OUTCOME"]
     if outcomes:

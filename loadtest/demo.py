@@ -44,13 +44,16 @@ class Demo:
                 base_url=raw["base_url"], ops_token=raw["ops_token"], room_id=raw["room_id"],
                 host_token=raw["host_token"],
                 stores=tuple(
-                    DemoStore(s["id"], s["name"], float(s["lat"]), float(s["lng"]), s["staff_token"])
+                    DemoStore(s["id"], s["name"], float(s["lat"]), float(s["lng"]),
+                              s["staff_token"])
                     for s in raw["stores"]
                 ),
                 groups=tuple(DemoGroup(g["id"], g["store_id"], g["secret"]) for g in raw["groups"]),
             )  # fmt: skip
         except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{path}: not a demo.json written by `live-server serve --demo` ({exc})") from exc
+            raise ValueError(
+                f"{path}: not a demo.json written by `live-server serve --demo` ({exc})"
+            ) from exc
 
     def somewhere_near_a_store(self, rng: random.Random) -> tuple[float, float]:
         """A viewer's position: within a few km of one of the stores."""

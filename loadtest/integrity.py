@@ -100,7 +100,9 @@ def check(client: Any, room_id: str, acked: Acknowledged) -> IntegrityReport:
         if store_id not in stores:
             report.violate(f"acknowledged booking {booking_id}: unknown store {store_id}")
     for store_id, store in stores.items():
-        _check_store(client, store_id, int(store.get("capacity", 0)), acked, acked_by_store[store_id], report)
+        _check_store(
+            client, store_id, int(store.get("capacity", 0)), acked, acked_by_store[store_id], report
+        )
     report.checked["stores"] = len(stores)
     _check_coupons(client, room_id, acked, report)
     return report
@@ -152,11 +154,16 @@ def _check_store(
         report.checked["bookings"] += 1
         where = f"{store_id}: booking {booking_id}"
         if not raw:
-            report.violate(f"{where} is missing from Redis" + (" (acknowledged 201)" if booking_id in acked.bookings else ""))
+            report.violate(
+                f"{where} is missing from Redis"
+                + (" (acknowledged 201)" if booking_id in acked.bookings else "")
+            )
             continue
         stream_id = _s(raw.get(b"created_stream_id", b""))
         if stream_id not in stream_ids or created.get(booking_id, ("",))[0] != stream_id:
-            report.violate(f"{where} has no booking.created entry {stream_id or '(none)'} in the store stream")
+            report.violate(
+                f"{where} has no booking.created entry {stream_id or '(none)'} in the store stream"
+            )
         status = _s(raw.get(b"status", b""))
         gone = booking_id in cancelled or booking_id in acked.cancelled
         if gone and status != "cancelled":
@@ -177,7 +184,9 @@ def _check_store(
             slot_ts, taken = int(slot_raw), int(taken_raw)
             report.checked["slots"] += 1
             if taken > capacity:
-                report.violate(f"{store_id} {day} slot {slot_ts}: {taken} seats taken > capacity {capacity}")
+                report.violate(
+                    f"{store_id} {day} slot {slot_ts}: {taken} seats taken > capacity {capacity}"
+                )
             if taken != active[(day, slot_ts)]:
                 report.violate(
                     f"{store_id} {day} slot {slot_ts}: seats say {taken}, the stream accounts "
@@ -187,10 +196,14 @@ def _check_store(
             booking_id = _s(booking_raw)
             report.checked["holders"] += 1
             if booking_id not in created:
-                report.violate(f"{store_id} {day}: holder {_s(holder)} -> {booking_id} has no stream entry")
+                report.violate(
+                    f"{store_id} {day}: holder {_s(holder)} -> {booking_id} has no stream entry"
+                )
     for (day, slot_ts), count in active.items():
         if count > capacity:
-            report.violate(f"{store_id} {day} slot {slot_ts}: {count} active bookings > capacity {capacity}")
+            report.violate(
+                f"{store_id} {day} slot {slot_ts}: {count} active bookings > capacity {capacity}"
+            )
 
 
 def _nonce_of(code: str) -> tuple[str, str]:
@@ -224,12 +237,15 @@ def _check_coupons(client: Any, room_id: str, acked: Acknowledged, report: Integ
         live = sum(1 for r in records.values() if r.get("s") != "void")
         report.checked["codes"] += len(records)
         if claimed > quantity or len(records) > quantity or live > quantity:
-            report.violate(f"{where}: {len(records)} codes / {claimed} claimed for a quantity of {quantity}")
+            report.violate(
+                f"{where}: {len(records)} codes / {claimed} claimed for a quantity of {quantity}"
+            )
         if remaining < 0:
             report.violate(f"{where}: remaining is {remaining}")
         if remaining + claimed + released != quantity:
             report.violate(
-                f"{where}: remaining {remaining} + claimed {claimed} + released {released} != quantity {quantity}"
+                f"{where}: remaining {remaining} + claimed {claimed} + released {released} "
+                f"!= quantity {quantity}"
             )
         if len(records) != claimed:
             report.violate(f"{where}: {len(records)} code records for {claimed} claims")
@@ -242,7 +258,10 @@ def _check_coupons(client: Any, room_id: str, acked: Acknowledged, report: Integ
         per_viewer = Counter(r.get("v") for r in records.values())
         for viewer, n in per_viewer.items():
             if held.get(str(viewer), 0) != n:
-                report.violate(f"{where}: viewer {viewer} has {n} code records, owners says {held.get(str(viewer), 0)}")
+                report.violate(
+                    f"{where}: viewer {viewer} has {n} code records, "
+                    f"owners says {held.get(str(viewer), 0)}"
+                )
         seen: dict[str, str] = {}
         for code, viewer in acked_codes.get(campaign_id, []):
             report.checked["acknowledged_codes"] += 1
@@ -251,17 +270,25 @@ def _check_coupons(client: Any, room_id: str, acked: Acknowledged, report: Integ
             if ref != campaign_id or record is None:
                 report.violate(f"{where}: code {code} given to {viewer} does not exist")
             elif record.get("v") != viewer:
-                report.violate(f"{where}: code {code} given to {viewer} belongs to {record.get('v')}")
+                report.violate(
+                    f"{where}: code {code} given to {viewer} belongs to {record.get('v')}"
+                )
             if seen.setdefault(nonce, viewer) != viewer:
-                report.violate(f"{where}: code {code} given to two viewers ({seen[nonce]}, {viewer})")
+                report.violate(
+                    f"{where}: code {code} given to two viewers ({seen[nonce]}, {viewer})"
+                )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m loadtest.integrity", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtest.integrity", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--redis-url", required=True)
     parser.add_argument("--redis-cluster", action="store_true")
     parser.add_argument("--room", required=True, help="room id of the run (demo: r_demo)")
-    parser.add_argument("--acked", type=Path, action="append", default=[], help="acked log (repeatable)")
+    parser.add_argument(
+        "--acked", type=Path, action="append", default=[], help="acked log (repeatable)"
+    )
     args = parser.parse_args(argv)
     client = connect(args.redis_url, args.redis_cluster)
     try:

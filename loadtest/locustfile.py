@@ -40,14 +40,28 @@ log = logging.getLogger("loadtest")
 @events.init_command_line_parser.add_listener
 def _arguments(parser: Any) -> None:
     group = parser.add_argument_group("live companion broadcast")
-    group.add_argument("--demo-file", default="", help="demo.json written by `live-server serve --demo`")
-    group.add_argument("--load-profile", default="smoke", choices=sorted(PROFILES), help="broadcast shape")
+    group.add_argument(
+        "--demo-file", default="", help="demo.json written by `live-server serve --demo`"
+    )
+    group.add_argument(
+        "--load-profile", default="smoke", choices=sorted(PROFILES), help="broadcast shape"
+    )
     group.add_argument("--scale", type=float, default=1.0, help="multiply the profile's viewers")
-    group.add_argument("--thresholds", default="", help="pass/fail rules (default loadtest/thresholds.toml)")
-    group.add_argument("--acked-file", default="", help="append acknowledged bookings/codes here (JSON lines)")
-    group.add_argument("--redis-url", default="", help="check integrity in this Redis when the run ends")
-    group.add_argument("--redis-cluster", action="store_true", default=False, help="--redis-url is a cluster seed")
-    group.add_argument("--report-json", default="", help="write stats, checks, integrity and verdict here")
+    group.add_argument(
+        "--thresholds", default="", help="pass/fail rules (default loadtest/thresholds.toml)"
+    )
+    group.add_argument(
+        "--acked-file", default="", help="append acknowledged bookings/codes here (JSON lines)"
+    )
+    group.add_argument(
+        "--redis-url", default="", help="check integrity in this Redis when the run ends"
+    )
+    group.add_argument(
+        "--redis-cluster", action="store_true", default=False, help="--redis-url is a cluster seed"
+    )
+    group.add_argument(
+        "--report-json", default="", help="write stats, checks, integrity and verdict here"
+    )
 
 
 @events.init.add_listener
@@ -89,7 +103,9 @@ def _verdict(environment: Any, **_: Any) -> None:
     entries = [e for e in stats.entries.values()]
     exceptions = sum(e["count"] for e in environment.runner.exceptions.values())
     thresholds = Thresholds.load(options.thresholds or None, run.profile.name)
-    verdict = evaluate(thresholds, entries, stats.total.num_requests, stats.total.num_failures, exceptions)
+    verdict = evaluate(
+        thresholds, entries, stats.total.num_requests, stats.total.num_failures, exceptions
+    )
     integrity: dict[str, Any] = {"ran": False}
     if options.redis_url:
         integrity = _integrity(options, run.demo.room_id)
@@ -127,7 +143,12 @@ def _integrity(options: Any, room_id: str) -> dict[str, Any]:
             client.close()
     except Exception as exc:  # the check could not run: that is no pass
         log.exception("integrity check failed to run")
-        return {"ran": True, "ok": False, "violations": [f"check could not run: {exc}"], "checked": {}}
+        return {
+            "ran": True,
+            "ok": False,
+            "violations": [f"check could not run: {exc}"],
+            "checked": {},
+        }
 
 
 def _entry(e: Any) -> dict[str, Any]:

@@ -51,7 +51,10 @@ def setup(options: Any, request_event: Any) -> Run:
     """Build the run from locust's parsed options (``--demo-file``, ``--profile``, ...)."""
     global _RUN
     if not options.demo_file:
-        raise SystemExit("loadtest: --demo-file DATA/demo.json is required (written by `live-server serve --demo`)")
+        raise SystemExit(
+            "loadtest: --demo-file DATA/demo.json is required "
+            "(written by `live-server serve --demo`)"
+        )
     try:
         profile = PROFILES[options.load_profile]
     except KeyError:

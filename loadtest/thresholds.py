@@ -48,7 +48,9 @@ class Thresholds:
         return cls(
             max_error_rate=float(merged.get("max_error_rate", 0.01)),
             max_exceptions=int(merged.get("max_exceptions", 0)),
-            latency={k: {p: float(ms) for p, ms in v.items()} for k, v in merged["latency"].items()},
+            latency={
+                k: {p: float(ms) for p, ms in v.items()} for k, v in merged["latency"].items()
+            },
             min_count={k: int(v) for k, v in merged["min_count"].items()},
         )
 

@@ -14,7 +14,7 @@ import json
 import time
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import gevent
@@ -57,7 +57,9 @@ class BroadcastSocketUser(SocketIOUser):
     """A Socket.IO user with an HTTP session beside it and measured connects/deliveries."""
 
     abstract = True
-    options = {"reconnection": False}  # a dropped socket is a failure to see, not to hide
+    options: ClassVar[dict[str, Any]] = {
+        "reconnection": False
+    }  # a dropped socket is a failure to see, not to hide
     namespace = "/live"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -88,7 +90,9 @@ class BroadcastSocketUser(SocketIOUser):
     def delivered(self, event: str, data: Any) -> None:
         """Delivery latency: receive time minus the server's ``ts`` (same clock on one host)."""
         if isinstance(data, dict) and isinstance(data.get("ts"), int | float):
-            self.load_run.fire("DELIVERY", f"{self.namespace} {event}", time.time() * 1000 - data["ts"])
+            self.load_run.fire(
+                "DELIVERY", f"{self.namespace} {event}", time.time() * 1000 - data["ts"]
+            )
 
     def _on_event(self, event: str, data: Any = None) -> None:
         self.delivered(event, data)
@@ -136,7 +140,11 @@ class Viewer(BroadcastSocketUser):
         if event == "coupon.dropped" and isinstance(data, dict) and self.token:
             campaign_id = str(data.get("id", ""))
             profile = self.load_run.profile
-            if campaign_id and campaign_id not in self.claimed and self.load_run.rng.random() < profile.claim_share:
+            if (
+                campaign_id
+                and campaign_id not in self.claimed
+                and self.load_run.rng.random() < profile.claim_share
+            ):
                 self.claimed.add(campaign_id)
                 delay = self.load_run.rng.uniform(0.1, profile.claim_within_s)
                 self.greenlets.append(gevent.spawn_later(delay, self.claim, campaign_id))
@@ -177,7 +185,9 @@ class Viewer(BroadcastSocketUser):
             return
         rng = self.load_run.rng
         headers = self.auth_headers(self.token)
-        self.http.post(f"/api/v1/rooms/{self.room}/taps", json={}, headers=headers, name=f"{ROOM}/taps")
+        self.http.post(
+            f"/api/v1/rooms/{self.room}/taps", json={}, headers=headers, name=f"{ROOM}/taps"
+        )
         lat, lng = self.load_run.demo.somewhere_near_a_store(rng)
         with self.http.get(
             f"/api/v1/stores/nearest?lat={lat:.5f}&lng={lng:.5f}&limit=5",
@@ -194,7 +204,11 @@ class Viewer(BroadcastSocketUser):
             self.load_run.fire("OUTCOME", "booking no-free-slot", 0)
             return
         services = store.get("services") or []
-        body = {"store_id": store["id"], "slot": slot, "service": rng.choice(services) if services else "sourdough"}
+        body = {
+            "store_id": store["id"],
+            "slot": slot,
+            "service": rng.choice(services) if services else "sourdough",
+        }
         key = uuid.uuid4().hex
         booking_id = self._book(body, key, retry=False)
         if booking_id and rng.random() < 0.2:
@@ -228,7 +242,9 @@ class Viewer(BroadcastSocketUser):
                 booking_id = str(resp.json()["id"])
                 if retry:
                     if booking_id != expect:
-                        resp.failure(f"a retried Idempotency-Key answered {booking_id}, first {expect}")
+                        resp.failure(
+                            f"a retried Idempotency-Key answered {booking_id}, first {expect}"
+                        )
                     return booking_id
                 self.load_run.acked.booking(booking_id, body["store_id"], self.viewer_id)
                 self.bookings.append((booking_id, body["store_id"]))
@@ -374,7 +390,9 @@ class GroupBot(FastHttpUser):
             ensure_ascii=False,
         ).encode()  # fmt: skip
         stamp = str(int(time.time()))
-        signature = hmac.new(self.community_group.secret.encode(), stamp.encode() + b"." + body, hashlib.sha256)
+        signature = hmac.new(
+            self.community_group.secret.encode(), stamp.encode() + b"." + body, hashlib.sha256
+        )
         with self.client.post(
             f"/api/v1/groups/{self.community_group.id}/messages", data=body, catch_response=True,
             headers={
@@ -413,7 +431,9 @@ class StoreDashboard(BroadcastSocketUser):
         ms, _, seq = entry.partition("-")
         position = (int(ms), int(seq or 0))
         if position <= self.last_id:
-            self.load_run.fire("STORE", "stream order", 0, RuntimeError(f"{entry} after {self.last_id}"))
+            self.load_run.fire(
+                "STORE", "stream order", 0, RuntimeError(f"{entry} after {self.last_id}")
+            )
             return
         self.last_id = position
         if self.synced:
