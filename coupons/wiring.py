@@ -3,6 +3,7 @@ in ``live_server.app``) builds the :class:`CouponService` and runs its sweeper."
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -17,14 +18,14 @@ from .models import Campaign
 from .service import CouponService
 
 
-CLAIM_POOL_SIZE = 128
+CLAIM_POOL_SIZE = 32
 
 
 def coupon_redis(settings: Settings, shared: RedisClient) -> tuple[RedisClient, bool]:
     """The client of the claim path: its own pool that WAITS for a free connection.
 
     The shared client's pool raises "Too many connections" once it is exhausted, which a
-    flash of thousands of concurrent claims does in a second. A blocking pool of 128
+    flash of thousands of concurrent claims does in a second. A blocking pool of 32
     connections queues them instead (each Lua call holds one for ~0.1 ms) and bounds the
     connections a worker opens. A cluster client manages its own per-node pools: use it.
     Returns (client, owned).
@@ -34,9 +35,9 @@ def coupon_redis(settings: Settings, shared: RedisClient) -> tuple[RedisClient, 
     pool = BlockingConnectionPool.from_url(
         settings.redis_url,
         max_connections=CLAIM_POOL_SIZE,
-        timeout=max(10.0, settings.redis_timeout),  # waiting here is queueing, not an outage
+        timeout=max(30.0, settings.redis_timeout),  # waiting here is queueing, not an outage
         socket_timeout=settings.redis_timeout,
-        socket_connect_timeout=min(1.0, settings.redis_timeout),
+        socket_connect_timeout=max(5.0, settings.redis_timeout),
         health_check_interval=15,
     )
     return Redis(connection_pool=pool), True
@@ -63,6 +64,10 @@ async def coupons_ctx(app: web.Application) -> AsyncIterator[None]:
 
     service.on_finished.append(announce)
     app[appkeys.COUPONS] = service
+    if owned:
+        # Open the pool now: creating connections mid-flash (redis-py spends ~3 ms of CPU
+        # on each) is what times out when a drop starts.
+        await asyncio.gather(*(redis.ping() for _ in range(CLAIM_POOL_SIZE)))
     service.start()
     yield
     await service.stop()
