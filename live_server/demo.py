@@ -128,24 +128,28 @@ async def seed_demo(settings: Settings, redis: RedisClient) -> dict[str, Any]:
 
     base = settings.base_url
     ttl = 30 * 24 * 3600
+    host_token = signer.issue(Role.HOST, DEMO_ROOM, "host", ttl)
+    staff = [
+        {
+            "id": s.id, "name": s.name, "lat": s.lat, "lng": s.lng,
+            "staff_token": signer.issue(Role.STAFF, s.id, "staff", ttl),
+        }  # fmt: skip
+        for s in stores
+    ]
     return {
         "base_url": base,
         "ops_token": signer.issue(Role.OPS, "*", "ops", ttl),
         "room_id": DEMO_ROOM,
-        "host_token": signer.issue(Role.HOST, DEMO_ROOM, "host", ttl),
-        "stores": [
-            {
-                "id": s.id, "name": s.name, "lat": s.lat, "lng": s.lng,
-                "staff_token": signer.issue(Role.STAFF, s.id, "staff", ttl),
-            }  # fmt: skip
-            for s in stores
-        ],
+        "host_token": host_token,
+        "stores": staff,
         "groups": groups,
+        # Tokens ride in the URL fragment: browsers never send it to the server.
         "pages": {
             "room": f"{base}/demo/room/{DEMO_ROOM}",
-            "host": f"{base}/host/{DEMO_ROOM}",
-            "store": f"{base}/store/{stores[0].id}",
+            "host": f"{base}/host/{DEMO_ROOM}#token={host_token}",
+            "store": f"{base}/store/{stores[0].id}#token={staff[0]['staff_token']}",
         },
+        "stats_page": f"{base}/stats/{DEMO_ROOM}#token={host_token}",
     }
 
 

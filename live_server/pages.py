@@ -67,7 +67,9 @@ def page_headers(request: web.Request, *, framable: bool = False) -> dict[str, s
     return headers
 
 
-def render_page(request: web.Request, template: str, *, framable: bool = False, **values: str) -> web.Response:
+def render_page(
+    request: web.Request, template: str, *, framable: bool = False, **values: str
+) -> web.Response:
     """Fill ``{{name}}`` placeholders of a template with HTML-escaped values."""
     try:
         text = (PAGES_DIR / template).read_text(encoding="utf-8")
@@ -108,19 +110,25 @@ async def embed_page(call: Call[None, None]) -> web.Response:
     return render_page(call.request, "embed.html", framable=True, room=_checked_id(call, "room"))
 
 
-@api.get("/host/{room}", summary="Host console page (HTML; token in #token=)", tag=TAG, errors=[404])
+@api.get(
+    "/host/{room}", summary="Host console page (HTML; token in #token=)", tag=TAG, errors=[404]
+)
 async def host_page(call: Call[None, None]) -> web.Response:
     """Live question feed with pin/answer/dismiss, booking and coupon counters."""
     return render_page(call.request, "host.html", room=_checked_id(call, "room"))
 
 
-@api.get("/store/{store}", summary="Store dashboard page (HTML; token in #token=)", tag=TAG, errors=[404])
+@api.get(
+    "/store/{store}", summary="Store dashboard page (HTML; token in #token=)", tag=TAG, errors=[404]
+)
 async def store_page(call: Call[None, None]) -> web.Response:
     """Today's bookings by slot, check-in, coupon redemption, live connection state."""
     return render_page(call.request, "store.html", store=_checked_id(call, "store"))
 
 
-@api.get("/stats/{room}", summary="Funnel stats page (HTML; token in #token=)", tag=TAG, errors=[404])
+@api.get(
+    "/stats/{room}", summary="Funnel stats page (HTML; token in #token=)", tag=TAG, errors=[404]
+)
 async def stats_page(call: Call[None, None]) -> web.Response:
     """Funnel charts per store and in total, with CSV export."""
     return render_page(call.request, "stats.html", room=_checked_id(call, "room"))
