@@ -1,0 +1,239 @@
+"""Booking benchmark: HTTP bookings/s and p99 at 64 concurrent clients against the ceiling,
+a bare aiohttp endpoint doing one Redis call, in the same run.
+
+    python -m bench.booking                       # 3 runs per target, medians (~1 min)
+    python -m bench.booking --runs 1 --seconds 3  # quick look
+
+Starts an embedded Valkey (append-only everysec) and ``live-server serve`` (one worker) on a free
+127.0.0.1 port, imports one store open around the clock (capacity 10,000 per slot, 47 slots, so
+every answer is a real 201), starts a live room, then drives ``POST /api/v1/rooms/{room}/
+bookings`` from one asyncio process with 64 clients (keep-alive, one request in flight
+each; each request a fresh viewer with its own Idempotency-Key, on one of tomorrow's 47
+slots). The ceiling is ``bench.booking --ceiling``: an aiohttp app on uvloop whose handler
+does one ``INCR`` on the same Valkey and answers JSON, driven the same way. After the runs
+the stream is reconciled: booking.created entries == 201s seen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "bench-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
+ALL_DAY = {d: [{"open": "00:00", "close": "23:59"}] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url}: process exited")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)  # readiness poll, bounded by the deadline
+    raise RuntimeError(f"{url} did not become ready")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# --- the ceiling: one Redis call per request ------------------------------------------------
+
+
+def run_ceiling(port: int, redis_url: str) -> None:
+    import uvloop
+    from aiohttp import web
+    from redis.asyncio import Redis
+
+    async def ready(_: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    async def book(request: web.Request) -> web.Response:
+        n = await request.app["redis"].incr("bench:ceiling")
+        return web.json_response({"n": n}, status=201)
+
+    async def ctx(app: web.Application) -> Any:
+        app["redis"] = Redis.from_url(redis_url, max_connections=256)
+        yield
+        await app["redis"].aclose()
+
+    app = web.Application()
+    app.cleanup_ctx.append(ctx)
+    app.router.add_get("/readyz", ready)
+    app.router.add_post("/ceiling", book)
+    uvloop.install()
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+# --- load -------------------------------------------------------------------------------------
+
+
+async def drive(url: str, make_request: Any, clients: int, seconds: float) -> dict[str, Any]:
+    import aiohttp
+
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    deadline = time.perf_counter() + seconds
+    counter = iter(range(10**9))
+
+    async def client(session: aiohttp.ClientSession) -> None:
+        while time.perf_counter() < deadline:
+            headers, body = make_request(next(counter))
+            t0 = time.perf_counter()
+            async with session.post(url, json=body, headers=headers) as resp:
+                await resp.read()
+                statuses[resp.status] = statuses.get(resp.status, 0) + 1
+            latencies.append(time.perf_counter() - t0)
+
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        started = time.perf_counter()
+        await asyncio.gather(*(client(session) for _ in range(clients)))
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50_ms": latencies[len(latencies) // 2] * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
+        "statuses": statuses,
+        "count": len(latencies),
+    }
+
+
+async def setup(base: str) -> tuple[str, list[str]]:
+    import aiohttp
+
+    from live_server.tokens import Role, TokenSigner
+
+    ops = TokenSigner(SECRET).issue(Role.OPS, "*", "ops")
+    auth = {"Authorization": f"Bearer {ops}"}
+    store = {"id": "bench", "name": "Bench store", "lat": 31.2, "lng": 121.45, "timezone": "Asia/Shanghai",
+             "hours": ALL_DAY, "services": ["cake-consult"], "capacity": 10_000}  # fmt: skip
+    async with aiohttp.ClientSession() as s:
+        async with s.put(f"{base}/api/v1/stores", json=[store], headers=auth) as r:
+            assert r.status == 200, await r.text()
+        async with s.post(f"{base}/api/v1/rooms", json={"title": "Bench"}, headers=auth) as r:
+            room = await r.json()
+        host = {"Authorization": f"Bearer {room['host_token']}"}
+        async with s.post(f"{base}/api/v1/rooms/{room['room_id']}/start", headers=host) as r:
+            assert r.status == 200
+        day = (datetime.now(ZoneInfo("Asia/Shanghai")) + timedelta(days=1)).date()
+        async with s.get(f"{base}/api/v1/stores/bench/slots?date={day}") as r:
+            slots = [x["start"] for x in (await r.json())["slots"]]
+    return room["room_id"], slots
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--ceiling", nargs=2, metavar=("PORT", "REDIS_URL"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.ceiling:
+        run_ceiling(int(args.ceiling[0]), args.ceiling[1])
+        return
+
+    import redis
+
+    from live_server import keys
+    from live_server.tokens import Role, TokenSigner
+
+    from live_server.embedded_redis import EmbeddedRedis
+
+    tmp = tempfile.TemporaryDirectory(prefix="bench-booking-")
+    valkey = EmbeddedRedis(Path(tmp.name) / "redis", fsync="everysec")
+    redis_url = valkey.start()
+    port, ceiling_port = free_port(), free_port()
+    env = {**os.environ, "LIVE_SECRET": SECRET, "LIVE_LOG_LEVEL": "WARNING"}
+    env.pop("REDIS_URL", None)
+    exe = Path(sys.executable).parent / "live-server"
+    server = subprocess.Popen(
+        [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", tmp.name,
+         "--redis-url", redis_url],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    ceiling = None
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_ready(base + "/readyz", server)
+        ceiling = subprocess.Popen(
+            [sys.executable, "-m", "bench.booking", "--ceiling", str(ceiling_port), redis_url], cwd=ROOT
+        )
+        wait_ready(f"http://127.0.0.1:{ceiling_port}/readyz", ceiling)
+        room_id, slots = asyncio.run(setup(base))
+        signer = TokenSigner(SECRET)
+        stamp = int(time.time())
+
+        def booking_request(n: int) -> tuple[dict[str, str], dict[str, Any]]:
+            token = signer.issue(Role.VIEWER, room_id, f"v_b{stamp}_{n}")
+            headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": f"k{n}"}
+            return headers, {"store_id": "bench", "slot": slots[n % len(slots)], "service": "cake-consult"}
+
+        def ceiling_request(n: int) -> tuple[dict[str, str], dict[str, Any]]:
+            token = signer.issue(Role.VIEWER, room_id, f"v_c{n}")  # same client-side work
+            return {"Authorization": f"Bearer {token}"}, {"n": n}
+
+        results: dict[str, list[dict[str, Any]]] = {"booking": [], "ceiling": []}
+        created = 0
+        for run in range(args.runs):
+            for name, url, make in (
+                ("booking", f"{base}/api/v1/rooms/{room_id}/bookings", booking_request),
+                ("ceiling", f"http://127.0.0.1:{ceiling_port}/ceiling", ceiling_request),
+            ):
+                r = asyncio.run(drive(url, make, args.clients, args.seconds))
+                results[name].append(r)
+                if name == "booking":
+                    created += r["statuses"].get(201, 0)
+                    stamp += 1
+                print(f"run {run + 1} {name:8s} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:6.1f} ms  "
+                      f"p99 {r['p99_ms']:6.1f} ms  {r['statuses']}", flush=True)  # fmt: skip
+        entries = redis.Redis.from_url(redis_url).xlen(keys.store_stream("bench"))
+        print(f"reconcile: booking.created entries {entries} == 201s {created}: {entries == created}")
+        med = {n: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50_ms", "p99_ms")} for n, rs in results.items()}
+        print("\nmedian of", args.runs, "runs,", args.clients, "clients:")
+        for n, m in med.items():
+            print(f"  {n:8s} {m['rps']:8.0f} req/s  p50 {m['p50_ms']:6.1f} ms  p99 {m['p99_ms']:6.1f} ms")
+        print(f"  booking / ceiling throughput: {med['booking']['rps'] / med['ceiling']['rps']:.2f}")
+    finally:
+        if ceiling is not None:
+            stop(ceiling)
+        stop(server)
+        valkey.stop()
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
