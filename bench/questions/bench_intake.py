@@ -34,7 +34,16 @@ import socketio
 
 from live_server.questions.models import sign
 
-TOPICS_ZH = ["多少钱", "保质期多久", "可以配送吗", "还有货吗", "需要冷藏吗", "可以定制吗", "甜不甜", "热量高吗"]
+TOPICS_ZH = [
+    "多少钱",
+    "保质期多久",
+    "可以配送吗",
+    "还有货吗",
+    "需要冷藏吗",
+    "可以定制吗",
+    "甜不甜",
+    "热量高吗",
+]
 TOPICS_EN = ["how much is the {p}?", "how long does the {p} keep?", "is the {p} in stock?",
              "can you deliver the {p}?", "is the {p} very sweet?"]  # fmt: skip
 PRODUCTS = [("月饼", "mooncake"), ("欧包", "sourdough"), ("吐司", "toast"), ("可颂", "croissant"),
@@ -63,7 +72,9 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-async def wait_for_demo(data_dir: Path, proc: subprocess.Popen[bytes], timeout: float = 60) -> dict[str, Any]:
+async def wait_for_demo(
+    data_dir: Path, proc: subprocess.Popen[bytes], timeout: float = 60
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     path = data_dir / "demo.json"
     while time.monotonic() < deadline:
@@ -81,7 +92,15 @@ async def wait_for_demo(data_dir: Path, proc: subprocess.Popen[bytes], timeout: 
     raise SystemExit("server did not become ready")
 
 
-async def run(rate: float, seconds: float, port: int, seed: int, profile: str | None = None) -> dict[str, Any]:
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (Linux /proc), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def run(
+    rate: float, seconds: float, port: int, seed: int, profile: str | None = None, pin: bool = False
+) -> dict[str, Any]:
     data_dir = Path(tempfile.mkdtemp(prefix="bench-questions-"))
     env = {
         **os.environ, "LIVE_LOG_LEVEL": "WARNING", "LIVE_Q_GROUP_RATE": "1000000/60",
@@ -90,14 +109,23 @@ async def run(rate: float, seconds: float, port: int, seed: int, profile: str | 
     log_path = data_dir / "server.log"
     log_file = log_path.open("wb")
     proc = subprocess.Popen(
-        [sys.executable, *(["-m", "cProfile", "-o", profile] if profile else []),
+        [*(["taskset", "-c", "0"] if pin else []), sys.executable,
+         *(["-m", "cProfile", "-o", profile] if profile else []),
          "-m", "live_server.cli", "serve", "--demo", "--host", "127.0.0.1",
          "--port", str(port), "--data-dir", str(data_dir)],
         env=env, stdout=log_file, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
         demo = await wait_for_demo(data_dir, proc)
+        if pin:
+            os.sched_setaffinity(0, {1})  # the load generator on the other core
+        cpu_before = cpu_seconds(proc.pid)
         result = await drive(demo, rate, seconds, seed)
+        cpu = cpu_seconds(proc.pid) - cpu_before
+        result["server_cpu_s"] = round(cpu, 2)
+        result["server_cpu_ms_per_message"] = round(cpu * 1000 / max(1, result["accepted"]), 2)
+        result["pinned"] = pin
+        result["loadavg_1m_after"] = os.getloadavg()[0]
         result["server_log"] = str(log_path)
         return result
     finally:
@@ -123,7 +151,9 @@ async def drive(demo: dict[str, Any], rate: float, seconds: float, seed: int) ->
                       auth={"token": demo["host_token"]}, wait_timeout=10)  # fmt: skip
     rng = random.Random(seed)
     total = int(rate * seconds)
-    sent: dict[int, tuple[float, float, str, int, int]] = {}  # i -> (scheduled, http_done, qid, askers, status)
+    sent: dict[
+        int, tuple[float, float, str, int, int]
+    ] = {}  # i -> (scheduled, http_done, qid, askers, status)
     errors: dict[str, int] = {}
     conn = aiohttp.TCPConnector(limit=256)
     async with aiohttp.ClientSession(connector=conn) as session:
@@ -145,7 +175,13 @@ async def drive(demo: dict[str, Any], rate: float, seconds: float, seed: int) ->
                     if resp.status != 200:
                         errors[str(resp.status)] = errors.get(str(resp.status), 0) + 1
                         return
-                    sent[i] = (scheduled, done, payload["question_id"], payload["askers"], resp.status)
+                    sent[i] = (
+                        scheduled,
+                        done,
+                        payload["question_id"],
+                        payload["askers"],
+                        resp.status,
+                    )
             except aiohttp.ClientError as exc:
                 errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
 
@@ -167,7 +203,9 @@ async def drive(demo: dict[str, Any], rate: float, seconds: float, seed: int) ->
             await asyncio.sleep(0.05)
         elapsed = time.perf_counter() - start
     await asyncio.wait_for(sio.disconnect(), 5)
-    e2e = [(arrivals[(q, a)] - s) * 1000 for s, _d, q, a, _st in sent.values() if (q, a) in arrivals]
+    e2e = [
+        (arrivals[(q, a)] - s) * 1000 for s, _d, q, a, _st in sent.values() if (q, a) in arrivals
+    ]
     http = [(d - s) * 1000 for s, d, _q, _a, _st in sent.values()]
     cards = len({q for _s, _d, q, _a, _st in sent.values()})
     return {
@@ -187,10 +225,20 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=18461)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--profile", help="run the server under cProfile, write stats here")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="server (and its embedded Valkey) on CPU 0, load generator on CPU 1",
+    )
     args = parser.parse_args()
     if args.rate * args.seconds > 20000:
         raise SystemExit("bounded: at most 20,000 messages per run")
-    print(json.dumps(asyncio.run(run(args.rate, args.seconds, args.port, args.seed, args.profile)), indent=2))
+    print(
+        json.dumps(
+            asyncio.run(run(args.rate, args.seconds, args.port, args.seed, args.profile, args.pin)),
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

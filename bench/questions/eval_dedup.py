@@ -50,7 +50,9 @@ def main() -> None:
         groups[f"{row['split']}"].append(row)
         groups[f"{row['split']}/{row['lang']}"].append(row)
         groups["all"].append(row)
-    print(f"{'slice':<14}{'pairs':>6}{'tp':>5}{'fp':>5}{'fn':>5}{'tn':>5}{'precision':>11}{'recall':>8}")
+    print(
+        f"{'slice':<14}{'pairs':>6}{'tp':>5}{'fp':>5}{'fn':>5}{'tn':>5}{'precision':>11}{'recall':>8}"
+    )
     for name in sorted(groups, key=lambda n: (n != "all", n)):
         s = scores(groups[name])
         print(f"{name:<14}{s['pairs']:>6}{s['tp']:>5}{s['fp']:>5}{s['fn']:>5}{s['tn']:>5}"

@@ -231,7 +231,7 @@ _CONCEPTS: dict[str, tuple[str, list[str]]] = {
                 ["周三", "星期三", "礼拜三", "wednesday"], ["周四", "星期四", "礼拜四", "thursday"],
                 ["周五", "星期五", "礼拜五", "friday"], ["周六", "星期六", "礼拜六", "saturday"],
                 ["周日", "周天", "星期日", "星期天", "礼拜天", "sunday"],
-            ]  # fmt: skip
+            ]
         )
     },
 }  # fmt: skip
@@ -291,7 +291,9 @@ _NOT_NEGATION = re.compile(
     r"是否|不好意思|不知道|不客气|不错|差不多|不用谢"
 )
 _NEGATION_ZH = re.compile(r"[不没无别未非免]")
-_NEGATION_EN = re.compile(r"(?<![a-z])(not|no|never|without|isn't|aren't|don't|doesn't|can't|cannot|won't|n't)(?![a-z])")
+_NEGATION_EN = re.compile(
+    r"(?<![a-z])(not|no|never|without|isn't|aren't|don't|doesn't|can't|cannot|won't|n't)(?![a-z])"
+)
 
 _FILLERS_ZH = re.compile(
     r"请问一下|请问|想问一下|想问下|想问|问一下|问下|请教|主播|小姐姐|小哥哥|老师|大家好|你好|您好|哈喽|"
@@ -315,7 +317,19 @@ _NUMBER_WORDS = {
     "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
     "eight": "8", "nine": "9", "ten": "10", "twelve": "12", "half": "0.5",
 }  # fmt: skip
-_ZH_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_ZH_DIGITS = {
+    "零": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
 _ZH_NUMBER = re.compile(
     r"(?:(?<=第)|(?<=周)|(?<=星期))?([零一二两三四五六七八九十]+)(?=寸|个|块|元|斤|号|点|人|天|盒|只|片|磅|克|折|岁|位|份|张|次|层|磅|分钟|小时|月|周)"
 )
@@ -329,7 +343,9 @@ def _zh_number(word: str) -> str:
     if "十" not in word:
         return "".join(str(_ZH_DIGITS.get(ch, 0)) for ch in word)
     tens, _, ones = word.partition("十")
-    return str((_ZH_DIGITS.get(tens, 1) if tens else 1) * 10 + (_ZH_DIGITS.get(ones, 0) if ones else 0))
+    return str(
+        (_ZH_DIGITS.get(tens, 1) if tens else 1) * 10 + (_ZH_DIGITS.get(ones, 0) if ones else 0)
+    )
 
 
 # Weights: concept tokens say more than a stray bigram; numbers/places count as content too.
@@ -352,7 +368,9 @@ class Fingerprint:
 def fingerprint(text: str) -> Fingerprint:
     """Compute the fingerprint of one question's text."""
     norm = _stem_text(normalise(text))
-    norm = _NOT_NEGATION.sub(lambda m: " " + m.group(0)[0] + " " if m.group(0)[0] in "是能有会要好行对用" else " ", norm)
+    norm = _NOT_NEGATION.sub(
+        lambda m: " " + m.group(0)[0] + " " if m.group(0)[0] in "是能有会要好行对用" else " ", norm
+    )
     tokens: set[str] = set()
     guards: dict[str, set[str]] = {c: set() for c in _GUARD_CATEGORIES}
     numbers: set[str] = set()
@@ -368,7 +386,9 @@ def fingerprint(text: str) -> Fingerprint:
     # concepts swallow "无糖" (a product attribute, not a negation).
     rest = _MATCHER.sub(concept, norm)
     rest = _ZH_NUMBER.sub(lambda m: _zh_number(m.group(1)), rest)
-    negated = bool(_NEGATION_ZH.search(" ".join(_CJK_RUN.findall(rest))) or _NEGATION_EN.search(rest))
+    negated = bool(
+        _NEGATION_ZH.search(" ".join(_CJK_RUN.findall(rest))) or _NEGATION_EN.search(rest)
+    )
     for word, digits in _NUMBER_WORDS.items():
         rest = re.sub(rf"(?<![a-z]){word}(?![a-z])", digits, rest)
     for num in _NUMBER.findall(rest):
@@ -391,7 +411,7 @@ def fingerprint(text: str) -> Fingerprint:
             products.discard(generic)
     return Fingerprint(
         tokens=frozenset(tokens),
-        guards=tuple(frozenset(guards[c]) for c in _GUARD_CATEGORIES) + (frozenset(numbers),),
+        guards=(*(frozenset(guards[c]) for c in _GUARD_CATEGORIES), frozenset(numbers)),
         negated=negated,
     )
 

@@ -329,7 +329,9 @@ class QuestionConfig:
     half_life_s: float = 600.0
 
     @classmethod
-    def from_settings(cls, extra: Mapping[str, str], env: Mapping[str, str] | None = None) -> QuestionConfig:
+    def from_settings(
+        cls, extra: Mapping[str, str], env: Mapping[str, str] | None = None
+    ) -> QuestionConfig:
         env = os.environ if env is None else env
 
         def get(name: str, env_name: str) -> str | None:
@@ -416,7 +418,9 @@ def moderate(text: str, config: QuestionConfig) -> Verdict:
 W_ASKERS, W_VOTES, W_GROUPS = 1.0, 0.4, 0.8
 
 
-def rank_score(askers: int, votes: int, groups: int, last_asked_ms: int, now_ms: int, half_life_s: float) -> float:
+def rank_score(
+    askers: int, votes: int, groups: int, last_asked_ms: int, now_ms: int, half_life_s: float
+) -> float:
     """Top-sort score: log-scaled askers, upvotes and group diversity (so 50 upvotes from
     fresh accounts cannot outrank a question many members asked in many groups), halved
     every ``half_life_s`` since the question was last asked."""

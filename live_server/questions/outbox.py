@@ -51,7 +51,9 @@ def _s(value: bytes | str) -> str:
 class AnswerOutbox:
     """Background delivery of answer notices (start/stop from a cleanup context)."""
 
-    def __init__(self, redis: RedisClient, store: QuestionStore, config: QuestionConfig, metrics: Metrics) -> None:
+    def __init__(
+        self, redis: RedisClient, store: QuestionStore, config: QuestionConfig, metrics: Metrics
+    ) -> None:
         self.redis = redis
         self.store = store
         self.config = config
@@ -90,7 +92,9 @@ class AnswerOutbox:
         self._wake.set()
         if self._task is not None:
             try:
-                await asyncio.wait_for(asyncio.shield(self._task), self.config.webhook_timeout_s + 2)
+                await asyncio.wait_for(
+                    asyncio.shield(self._task), self.config.webhook_timeout_s + 2
+                )
             except TimeoutError:
                 self._task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -138,7 +142,9 @@ class AnswerOutbox:
         if stream in self._groups_ready:
             return
         try:
-            await self.redis.xgroup_create(stream, keys.QUESTION_OUTBOX_GROUP, id="0", mkstream=True)
+            await self.redis.xgroup_create(
+                stream, keys.QUESTION_OUTBOX_GROUP, id="0", mkstream=True
+            )
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
@@ -165,11 +171,18 @@ class AnswerOutbox:
             )  # fmt: skip
             for claimed_id, fields in claimed:
                 if fields:
-                    jobs.append(self._deliver(room_id, stream, claimed_id, fields, attempt=attempts + 1))
+                    jobs.append(
+                        self._deliver(room_id, stream, claimed_id, fields, attempt=attempts + 1)
+                    )
         return jobs
 
     async def _deliver(
-        self, room_id: str, stream: str, entry_id: bytes | str, fields: dict[bytes, bytes], attempt: int
+        self,
+        room_id: str,
+        stream: str,
+        entry_id: bytes | str,
+        fields: dict[bytes, bytes],
+        attempt: int,
     ) -> None:
         eid = _s(entry_id)
         self._inflight.add(eid)
@@ -194,13 +207,24 @@ class AnswerOutbox:
             self._inflight.discard(eid)
 
     async def _dead(
-        self, room_id: str, stream: str, eid: str, fields: dict[bytes, bytes], attempts: int, error: str
+        self,
+        room_id: str,
+        stream: str,
+        eid: str,
+        fields: dict[bytes, bytes],
+        attempts: int,
+        error: str,
     ) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.xadd(
                 keys.question_outbox_dead(room_id),
-                {**fields, "entry_id": eid, "attempts": attempts, "last_error": error[:300],
-                 "dead_ms": int(time.time() * 1000)},  # fmt: skip
+                {
+                    **fields,
+                    "entry_id": eid,
+                    "attempts": attempts,
+                    "last_error": error[:300],
+                    "dead_ms": int(time.time() * 1000),
+                },
             )
             pipe.xack(stream, keys.QUESTION_OUTBOX_GROUP, eid)
             await pipe.execute()

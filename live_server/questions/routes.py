@@ -87,11 +87,17 @@ def _action_route(action: HostAction, summary: str, description: str) -> None:
     )(handler)  # fmt: skip
 
 
-_action_route(HostAction.PIN, "Pin the question being answered",
-              "Broadcasts question.pinned to viewers; the previously pinned card returns to new.")
-_action_route(HostAction.ANSWER, "Mark answered (moves to the archive)",
-              "Broadcasts question.answered to viewers and queues a signed answer notice to "
-              "every originating group. Repeating it changes nothing.")
+_action_route(
+    HostAction.PIN,
+    "Pin the question being answered",
+    "Broadcasts question.pinned to viewers; the previously pinned card returns to new.",
+)
+_action_route(
+    HostAction.ANSWER,
+    "Mark answered (moves to the archive)",
+    "Broadcasts question.answered to viewers and queues a signed answer notice to "
+    "every originating group. Repeating it changes nothing.",
+)
 _action_route(HostAction.DISMISS, "Dismiss the question", "Restorable.")
 _action_route(HostAction.RESTORE, "Restore an answered, dismissed or pinned question to new", "")
 _action_route(HostAction.APPROVE, "Approve a question held for review", "")  # fmt: skip

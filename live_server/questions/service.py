@@ -142,6 +142,7 @@ class QuestionService:
             raise
         fp = fingerprint(verdict.text)
         index = self._index(room_id)
+
         def ingest(mode: str, target: int, expected: int) -> Awaitable[IngestOutcome]:
             return self.store.ingest(
                 room_id=room_id, seq=target, mode=mode, expected_length=expected,
@@ -176,7 +177,9 @@ class QuestionService:
                         if outcome.code == "stale":
                             index.apply(expected, outcome.entries)
                         elif outcome.code == "created":
-                            index.apply(expected, [(outcome.question_id, verdict.lane, verdict.text)], fp)
+                            index.apply(
+                                expected, [(outcome.question_id, verdict.lane, verdict.text)], fp
+                            )
                     if outcome.code not in ("stale", "gone"):
                         break
                 else:
@@ -251,7 +254,9 @@ class QuestionService:
         pinned = await self.store.pinned(room_id)
         if not pinned:
             return {"pinned": None}
-        card = await self.store.card(room_id, parse_question_id(pinned)[1], now_ms(), self.config.half_life_s)
+        card = await self.store.card(
+            room_id, parse_question_id(pinned)[1], now_ms(), self.config.half_life_s
+        )
         return {"pinned": public_event(card) if card is not None else None}
 
     # --- host actions --------------------------------------------------------------------
@@ -297,7 +302,9 @@ class QuestionService:
                 await self.on_answer(room_id)  # wake the delivery worker now
         elif outcome.previous == QuestionStatus.PINNED.value:
             # Dismissed or restored while pinned: viewers drop the banner.
-            await self.rt.to_viewers(room_id, "question.unpinned", {"id": card.id, "room_id": room_id})
+            await self.rt.to_viewers(
+                room_id, "question.unpinned", {"id": card.id, "room_id": room_id}
+            )
         return card
 
     # --- votes ---------------------------------------------------------------------------
@@ -314,7 +321,9 @@ class QuestionService:
         if code == "hidden":
             raise VoteRefused("this question is not open for votes")
         if code == "rl":
-            raise VoteRateLimited("too many votes; try again shortly", retry_after=max(1.0, pttl / 1000))
+            raise VoteRateLimited(
+                "too many votes; try again shortly", retry_after=max(1.0, pttl / 1000)
+            )
         if code == "ip":
             raise VoteRateLimited("this network has already voted for this question many times")
         if code == "ok":
@@ -331,7 +340,9 @@ class QuestionService:
         dirty, self._dirty = self._dirty, {}
         for room_id, seqs in dirty.items():
             try:
-                for card in await self.store.cards(room_id, sorted(seqs), now_ms(), self.config.half_life_s):
+                for card in await self.store.cards(
+                    room_id, sorted(seqs), now_ms(), self.config.half_life_s
+                ):
                     await self.rt.to_host(room_id, "question.updated", card_event(card))
             except Exception:  # a failed flush must not stop later ones
                 log.exception("vote flush failed for room %s", room_id)

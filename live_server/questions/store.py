@@ -128,12 +128,24 @@ class QuestionStore:
                 keys.room_stats(room_id),
             ],
             args=[
-                mode, expected_length, qid, text, lane, held_reason, asker, group_id, store_id,
-                now_ms, "1" if message_id else "0", REPLAY_TTL_S,
-                author_limit[0], int(author_limit[1] * 1000),
-                group_limit[0] if group_id else 0, int(group_limit[1] * 1000),
+                mode,
+                expected_length,
+                qid,
+                text,
+                lane,
+                held_reason,
+                asker,
+                group_id,
+                store_id,
+                now_ms,
+                "1" if message_id else "0",
+                REPLAY_TTL_S,
+                author_limit[0],
+                int(author_limit[1] * 1000),
+                group_limit[0] if group_id else 0,
+                int(group_limit[1] * 1000),
                 msgpack.packb([qid, lane, text]),
-            ],  # fmt: skip
+            ],
         )
         code = _s(result[0])
         if code in ("created", "merged"):
@@ -154,7 +166,9 @@ class QuestionStore:
         return IngestOutcome(code)
 
     # --- cards -------------------------------------------------------------------------
-    async def cards(self, room_id: str, seqs: list[int], now_ms: int, half_life_s: float) -> list[QuestionCard]:
+    async def cards(
+        self, room_id: str, seqs: list[int], now_ms: int, half_life_s: float
+    ) -> list[QuestionCard]:
         """The cards (in the order asked; missing ones skipped), with their score at ``now_ms``."""
         if not seqs:
             return []
@@ -171,7 +185,9 @@ class QuestionStore:
                 out.append(_card(room_id, card, groups, stores, now_ms, half_life_s))
         return out
 
-    async def card(self, room_id: str, seq: int, now_ms: int, half_life_s: float) -> QuestionCard | None:
+    async def card(
+        self, room_id: str, seq: int, now_ms: int, half_life_s: float
+    ) -> QuestionCard | None:
         found = await self.cards(room_id, [seq], now_ms, half_life_s)
         return found[0] if found else None
 
@@ -196,12 +212,27 @@ class QuestionStore:
                 keys.question_outbox(room_id),
                 keys.question_groups(room_id, seq),
             ],
-            args=[action, allowed, target, now_ms, expected_pinned, question_id(room_id, seq), room_id],
+            args=[
+                action,
+                allowed,
+                target,
+                now_ms,
+                expected_pinned,
+                question_id(room_id, seq),
+                room_id,
+            ],
         )
         return TransitionOutcome(_s(result[0]), _s(result[1]), _s(result[2]))
 
     async def vote(
-        self, *, room_id: str, seq: int, viewer_id: str, address: str, rate: tuple[int, float], per_address: int
+        self,
+        *,
+        room_id: str,
+        seq: int,
+        viewer_id: str,
+        address: str,
+        rate: tuple[int, float],
+        per_address: int,
     ) -> tuple[str, int, int]:
         result = await self._vote(
             keys=[

@@ -13,7 +13,9 @@ from .conftest import group_message, post_signed
 
 
 async def _ask(api: Api, room: dict[str, Any], viewer: dict[str, Any], text: str) -> str:
-    status, body = await api.post(f"/api/v1/rooms/{room['room_id']}/questions", viewer["token"], json={"text": text})
+    status, body = await api.post(
+        f"/api/v1/rooms/{room['room_id']}/questions", viewer["token"], json={"text": text}
+    )
     assert status == 200, body
     return str(body["question_id"])
 
@@ -42,7 +44,9 @@ async def test_pin_answer_dismiss_restore_with_events(
     status, card = await api.post(f"/api/v1/questions/{b}/pin", host)
     assert status == 200 and card["status"] == "pinned"
     assert clean_redis.hget(keys.room(room_id), "pinned") == b.encode()
-    await host_log.wait_for("question.updated", where=lambda e: e["id"] == a and e["status"] == "new")
+    await host_log.wait_for(
+        "question.updated", where=lambda e: e["id"] == a and e["status"] == "new"
+    )
     status, again = await api.post(f"/api/v1/questions/{b}/pin", host)
     assert status == 200 and again["status"] == "pinned"  # idempotent
 
@@ -81,7 +85,9 @@ async def test_who_may_act_on_a_question(
     for bad in ("nope", "q.", f"q.{live_room['room_id']}.999", "q.r_x.abc"):
         status, _ = await api.post(f"/api/v1/questions/{bad}/pin", live_room["host_token"])
         assert status in (403, 404), bad
-    status, _ = await api.post(f"/api/v1/questions/q.{live_room['room_id']}.999/pin", live_room["host_token"])
+    status, _ = await api.post(
+        f"/api/v1/questions/q.{live_room['room_id']}.999/pin", live_room["host_token"]
+    )
     assert status == 404
     status, card = await api.get(f"/api/v1/questions/{qid}", live_room["host_token"])
     assert status == 200 and card["id"] == qid
@@ -100,7 +106,9 @@ async def test_votes_one_per_viewer_and_ranking(
         assert status == 200 and body["counted"] is True
     status, body = await api.post(f"/api/v1/questions/{popular}/vote", viewers[0]["token"])
     assert status == 200 and body["counted"] is False and body["votes"] == 4
-    await host_log.wait_for("question.updated", where=lambda e: e["id"] == popular and e["votes"] == 4)
+    await host_log.wait_for(
+        "question.updated", where=lambda e: e["id"] == popular and e["votes"] == 4
+    )
     _, top = await api.get(f"/api/v1/rooms/{room_id}/questions?sort=top", host)
     assert [q["id"] for q in top["questions"]] == [popular, quiet]
     assert top["questions"][0]["score"] > top["questions"][1]["score"]
@@ -108,9 +116,14 @@ async def test_votes_one_per_viewer_and_ranking(
     assert [q["id"] for q in new["questions"]] == [quiet, popular]
 
     # group diversity: members of three groups outrank votes from fresh viewer ids
-    groups = [await make_group(f"g{i}", store) for i, store in enumerate(["sh-jingan", "hz-wulin", "sz-guanqian"])]
+    groups = [
+        await make_group(f"g{i}", store)
+        for i, store in enumerate(["sh-jingan", "hz-wulin", "sz-guanqian"])
+    ]
     for i, g in enumerate(groups):
-        status, body = await post_signed(api, g, group_message("可以带宠物进店吗？", author=f"m{i}"))
+        status, body = await post_signed(
+            api, g, group_message("可以带宠物进店吗？", author=f"m{i}")
+        )
         assert body["question_id"] == quiet
     _, top = await api.get(f"/api/v1/rooms/{room_id}/questions?sort=top", host)
     assert [q["id"] for q in top["questions"]] == [quiet, popular]
@@ -136,7 +149,7 @@ async def test_vote_stuffing_from_one_address_is_capped(
     counted = 0
     for _ in range(22):  # fresh anonymous viewer ids, one address (cap 20 per card)
         v = await make_viewer(live_room["room_id"])
-        status, body = await api.post(f"/api/v1/questions/{qid}/vote", v["token"])
+        status, _body = await api.post(f"/api/v1/questions/{qid}/vote", v["token"])
         if status == 200:
             counted += 1
         else:

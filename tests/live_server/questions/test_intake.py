@@ -87,7 +87,9 @@ async def test_near_duplicates_merge_across_groups_and_look_alikes_do_not(
     _, same = await post_signed(api, g2, group_message("请问六寸的蛋糕什么价", author="b"))
     _, same_author = await post_signed(api, g2, group_message("6寸蛋糕价格", author="b"))
     _, other = await post_signed(api, g1, group_message("8寸蛋糕多少钱？", author="c"))
-    _, english = await post_signed(api, g1, group_message("How much is the 6 inch cake?", author="d"))
+    _, english = await post_signed(
+        api, g1, group_message("How much is the 6 inch cake?", author="d")
+    )
     assert same["merged"] and same["question_id"] == first["question_id"] and same["askers"] == 2
     assert same_author["question_id"] == first["question_id"] and same_author["askers"] == 2
     assert other["question_id"] != first["question_id"] and not other["merged"]
@@ -98,7 +100,10 @@ async def test_near_duplicates_merge_across_groups_and_look_alikes_do_not(
     assert status == 200
     top = listing["questions"][0]
     assert top["id"] == first["question_id"] and top["askers"] == 3 and top["groups"] == 2
-    assert top["group_ids"] == ["g-jingan", "g-wulin"] and top["store_ids"] == ["hz-wulin", "sh-jingan"]
+    assert top["group_ids"] == ["g-jingan", "g-wulin"] and top["store_ids"] == [
+        "hz-wulin",
+        "sh-jingan",
+    ]
     assert top["text"] == "6寸蛋糕多少钱？"
     await host_log.wait_for("question.updated", where=lambda e: e["askers"] == 3)
 
@@ -125,7 +130,7 @@ async def test_concurrent_duplicates_from_two_workers_make_one_card(
         assert all(status == 200 for status, _ in results), results
         ids = {body["question_id"] for _, body in results}
         assert len(ids) == 1, ids
-        status, listing = await api.get(
+        _status, listing = await api.get(
             f"/api/v1/rooms/{live_room['room_id']}/questions", live_room["host_token"]
         )
         assert [q["askers"] for q in listing["questions"]] == [24]
@@ -143,7 +148,9 @@ async def test_moderation_limits_blocklist_spam_and_rate(
     assert status == 422
     status, body = await post_signed(api, group, group_message("你们都是 傻 瓜 吗"))
     assert status == 422 and body["type"].endswith("question-rejected")
-    status, spam = await post_signed(api, group, group_message("加微信 领优惠 http://spam.example.cn", "s1"))
+    status, spam = await post_signed(
+        api, group, group_message("加微信 领优惠 http://spam.example.cn", "s1")
+    )
     assert status == 200 and spam["status"] == "held"
     status, again = await post_signed(api, group, group_message("买买买买买买买买买买买买", "s2"))
     assert again["status"] == "held"
@@ -158,13 +165,17 @@ async def test_moderation_limits_blocklist_spam_and_rate(
 
     # per-author rate limit (5 per minute in these tests), with Retry-After
     for i in range(5):
-        status, _ = await post_signed(api, group, group_message(f"第{i}个问题 about topic {i}", "fast"))
+        status, _ = await post_signed(
+            api, group, group_message(f"第{i}个问题 about topic {i}", "fast")
+        )
         assert status == 200
     status, body = await post_signed(api, group, group_message("one more question please", "fast"))
     assert status == 429 and body["type"].endswith("question-rate-limited")
     viewer = await make_viewer(room)
     for i in range(5):
-        status, _ = await api.post(f"/api/v1/rooms/{room}/questions", viewer["token"], json={"text": f"q{i} 问题"})
+        status, _ = await api.post(
+            f"/api/v1/rooms/{room}/questions", viewer["token"], json={"text": f"q{i} 问题"}
+        )
         assert status == 200
     async with api.session.post(
         f"{api.base}/api/v1/rooms/{room}/questions", json={"text": "还有问题"},
@@ -185,7 +196,9 @@ async def test_viewer_questions_and_room_lifecycle(
     status, body = await api.post(path, viewer["token"], json={"text": "可以预约吗"})
     assert status == 200 and body["status"] == "new"
     other = await make_room()
-    status, _ = await api.post(f"/api/v1/rooms/{other['room_id']}/questions", viewer["token"], json={"text": "hi there"})
+    status, _ = await api.post(
+        f"/api/v1/rooms/{other['room_id']}/questions", viewer["token"], json={"text": "hi there"}
+    )
     assert status == 403
     await api.post(f"/api/v1/rooms/{room['room_id']}/end", room["host_token"])
     status, body = await api.post(path, viewer["token"], json={"text": "还能预约吗"})

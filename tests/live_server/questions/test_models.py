@@ -50,8 +50,11 @@ def test_moderation() -> None:
         with pytest.raises(QuestionRejected):
             moderate(text, config)
     held = [
-        "加微信 abc123 领券", "看这里 www.example.com", "call 13812345678 now",
-        "哈哈哈哈哈哈哈哈哈哈", "buy buy buy buy buy buy buy",
+        "加微信 abc123 领券",
+        "看这里 www.example.com",
+        "call 13812345678 now",
+        "哈哈哈哈哈哈哈哈哈哈",
+        "buy buy buy buy buy buy buy",
     ]
     for text in held:
         assert moderate(text, config).lane == LANE_HELD, text
@@ -60,11 +63,19 @@ def test_moderation() -> None:
 
 def test_ranking_weighs_askers_groups_votes_and_recency() -> None:
     now = int(time.time() * 1000)
-    many_groups = rank_score(askers=9, votes=0, groups=5, last_asked_ms=now, now_ms=now, half_life_s=600)
-    one_group = rank_score(askers=9, votes=0, groups=1, last_asked_ms=now, now_ms=now, half_life_s=600)
-    stuffed = rank_score(askers=1, votes=40, groups=0, last_asked_ms=now, now_ms=now, half_life_s=600)
+    many_groups = rank_score(
+        askers=9, votes=0, groups=5, last_asked_ms=now, now_ms=now, half_life_s=600
+    )
+    one_group = rank_score(
+        askers=9, votes=0, groups=1, last_asked_ms=now, now_ms=now, half_life_s=600
+    )
+    stuffed = rank_score(
+        askers=1, votes=40, groups=0, last_asked_ms=now, now_ms=now, half_life_s=600
+    )
     assert many_groups > one_group > stuffed
-    old = rank_score(askers=9, votes=0, groups=5, last_asked_ms=now - 600_000, now_ms=now, half_life_s=600)
+    old = rank_score(
+        askers=9, votes=0, groups=5, last_asked_ms=now - 600_000, now_ms=now, half_life_s=600
+    )
     assert old == pytest.approx(many_groups / 2, rel=0.01)
 
 

@@ -78,7 +78,9 @@ async def test_answer_notice_retried_then_delivered_and_dead_lettered(
         _, merged = await post_signed(api, group, group_message("中秋开门吗", author=author))
         assert merged["question_id"] == q["question_id"]
 
-    status, card = await api.post(f"/api/v1/questions/{q['question_id']}/answer", live_room["host_token"])
+    status, card = await api.post(
+        f"/api/v1/questions/{q['question_id']}/answer", live_room["host_token"]
+    )
     assert status == 200 and card["groups"] == 3
     await until(lambda: len(flaky.accepted) == 1 and len(broken.calls) == 3)
 
@@ -95,7 +97,7 @@ async def test_answer_notice_retried_then_delivered_and_dead_lettered(
 
     dead_key = keys.question_outbox_dead(live_room["room_id"])
     await until(lambda: clean_redis.xlen(dead_key) == 1)
-    (_, dead), = clean_redis.xrange(dead_key)
+    ((_, dead),) = clean_redis.xrange(dead_key)
     assert dead[b"group_id"] == b"g-broken" and dead[b"attempts"] == b"3"
     assert dead[b"last_error"] == b"HTTP 503"
     outbox = keys.question_outbox(live_room["room_id"])
@@ -109,7 +111,9 @@ async def test_answer_notice_retried_then_delivered_and_dead_lettered(
     assert 'live_question_webhooks_total{outcome="skipped"} 1.0' in text
 
     # answering again is a no-op: no second notice
-    status, _ = await api.post(f"/api/v1/questions/{q['question_id']}/answer", live_room["host_token"])
+    status, _ = await api.post(
+        f"/api/v1/questions/{q['question_id']}/answer", live_room["host_token"]
+    )
     assert status == 200 and clean_redis.xlen(outbox) == 3
 
 
