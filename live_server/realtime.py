@@ -109,7 +109,12 @@ class LiveRedisManager(FastFanout, socketio.AsyncRedisManager):  # type: ignore[
 
 def make_socketio(settings: Settings) -> socketio.AsyncServer:
     assert settings.redis_url, "the Redis URL is known before the app is built"
-    manager = LiveRedisManager(
+    manager_class: type[LiveRedisManager] = LiveRedisManager
+    if settings.redis_cluster:  # follow the cluster's nodes, not only the seed
+        from .cluster_bus import ClusterRedisManager
+
+        manager_class = ClusterRedisManager
+    manager = manager_class(
         settings.redis_url,
         channel="live-companion:socketio",
         redis_options={"socket_connect_timeout": 2, "health_check_interval": 15},

@@ -1,0 +1,58 @@
+"""Socket.IO's bus on a cluster: a PUBLISH on one node reaches a subscriber on another,
+and when the manager's node dies it moves to a live one (own cluster: a node is killed)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from live_server.cluster import LocalCluster
+from live_server.cluster_bus import ClusterRedisManager, cluster_node_urls
+
+
+@pytest.fixture
+def own_cluster(tmp_path: Path) -> Iterator[LocalCluster]:
+    cluster = LocalCluster(tmp_path / "cluster")
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+async def receive_one(sub: aioredis.client.PubSub, timeout: float = 5.0) -> bytes:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        message = await sub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+        if message is not None:
+            return bytes(message["data"])
+    raise AssertionError("no message")
+
+
+async def test_bus_crosses_cluster_nodes_and_survives_its_node_dying(own_cluster: LocalCluster) -> None:
+    urls = own_cluster.urls
+    assert sorted(cluster_node_urls(own_cluster.url)) == sorted(urls)
+    manager = ClusterRedisManager(own_cluster.url, channel="bus-test")
+    manager._redis_connect()
+    assert manager.redis_url == urls[0] and sorted(manager.candidates) == sorted(urls)
+
+    # A subscriber on the last node hears a PUBLISH sent to the first (cluster bus).
+    listener = aioredis.Redis.from_url(urls[2])
+    sub = listener.pubsub()
+    try:
+        await sub.subscribe("bus-test")
+        assert await manager.redis.publish("bus-test", b"one") >= 0
+        assert await receive_one(sub) == b"one"
+
+        own_cluster.nodes[0].stop()  # the seed dies
+        manager.connected = False  # what upstream does after a failed publish
+        manager._redis_connect()
+        assert manager.redis_url in urls[1:]
+        await manager.redis.publish("bus-test", b"two")
+        assert await receive_one(sub) == b"two"
+    finally:
+        await sub.aclose()
+        await listener.aclose()
+        await manager.close()
