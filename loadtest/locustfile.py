@@ -75,8 +75,8 @@ def _init(environment: Any, **_: Any) -> None:
 
 
 @events.test_start.add_listener
-def _started(**_: Any) -> None:
-    load_run.restart_clock()
+def _started(environment: Any, **_: Any) -> None:
+    load_run.start(environment.parsed_options)
 
 
 class BroadcastShape(LoadTestShape):

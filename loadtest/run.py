@@ -55,12 +55,7 @@ def setup(options: Any, request_event: Any) -> Run:
             "loadtest: --demo-file DATA/demo.json is required "
             "(written by `live-server serve --demo`)"
         )
-    try:
-        profile = PROFILES[options.load_profile]
-    except KeyError:
-        raise SystemExit(f"loadtest: --load-profile must be one of {', '.join(PROFILES)}") from None
-    if options.scale != 1.0:
-        profile = profile.scaled(options.scale)
+    profile = _profile(options)
     _RUN = Run(
         demo=Demo.load(options.demo_file), profile=profile,
         acked=AckedLog(options.acked_file or None), request_event=request_event,
@@ -74,7 +69,19 @@ def current() -> Run:
     return _RUN
 
 
-def restart_clock() -> None:
-    """test_start: the profile's clock (coupon drops) starts with the users."""
+def _profile(options: Any) -> Profile:
+    try:
+        profile = PROFILES[options.load_profile]
+    except KeyError:
+        raise SystemExit(f"loadtest: --load-profile must be one of {', '.join(PROFILES)}") from None
+    return profile.scaled(options.scale) if options.scale != 1.0 else profile
+
+
+def start(options: Any) -> None:
+    """test_start: the profile's clock (coupon drops) starts with the users. A worker
+    takes the master's profile and scale here (locust hands custom arguments to workers
+    with the first spawn, after their ``init``)."""
     if _RUN is not None:
+        if options is not None:
+            _RUN.profile = _profile(options)
         _RUN.started_at = time.monotonic()
