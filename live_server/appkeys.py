@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from .rooms.live import LiveRooms
     from .rooms.service import RoomService
     from .settings import Settings
+    from .stats.service import StatsService
+    from .store_streams.replay import StoreFeed
     from .store_streams.replay import StoreFeed
     from .tokens import TokenSigner
 
@@ -44,6 +46,9 @@ COUPONS: web.AppKey[CouponService] = web.AppKey("coupons")
 STORE_FEED: web.AppKey[StoreFeed] = web.AppKey("store_feed")
 QUESTIONS: web.AppKey[QuestionService] = web.AppKey("questions")
 QUESTION_OUTBOX: web.AppKey[AnswerOutbox] = web.AppKey("question_outbox")
+
+STORE_FEED: web.AppKey[StoreFeed] = web.AppKey("store_feed")
+STATS: web.AppKey[StatsService] = web.AppKey("stats")
 
 # Per-request storage.
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)

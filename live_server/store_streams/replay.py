@@ -38,11 +38,13 @@ from typing import Any
 import socketio
 
 from live_server import keys
+from live_server.errors import BadRequest
 from live_server.realtime import STORE, StoreNamespace, now_ms
 from live_server.redis_conn import RedisClient
 from live_server.store_events import decode_entry
 from live_server.tokens import Claims, Role
 
+from .checkin import CheckIn
 from .ids import ZERO, InvalidStreamId, StreamId
 
 log = logging.getLogger(__name__)
@@ -111,6 +113,7 @@ class StoreFeed:
         self.tails: dict[str, StoreTail] = {}
         self.connections: dict[str, StoreConnection] = {}
         self._ack = redis.register_script(_ACK)
+        self.checkin = CheckIn(redis)
 
     def install(self, namespace: StoreNamespace) -> None:
         """Add the join/leave hooks and the ``ack`` handler to the /store namespace."""
@@ -140,16 +143,14 @@ class StoreFeed:
             # Ops may watch any one store by naming it.
             store_id = str(auth.get("store") or "")
             if not store_id:
-                raise socketio.exceptions.ConnectionRefusedError(
-                    "an ops token on /store must name the store: auth={token, store}"
-                )
+                raise BadRequest("an ops token on /store must name the store: auth={token, store}")
         raw_last = auth.get("last_id")
         start: StreamId | None = None
         if raw_last not in (None, "", "$"):
             try:
                 start = StreamId.parse(str(raw_last))
             except InvalidStreamId as exc:
-                raise socketio.exceptions.ConnectionRefusedError(
+                raise BadRequest(
                     f"last_id: {exc}; use an id you received, or '0' for every entry kept"
                 ) from None
         elif raw_last is None or raw_last == "":

@@ -1,0 +1,70 @@
+"""Shapes of the funnel report and the tap counter."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from geo.models import StoreId
+
+
+class FunnelRow(BaseModel):
+    """One row of the funnel: the room in total (``scope="total"``) or one store.
+
+    Viewer numbers exist for the room only (viewers are not tied to a store yet);
+    rates are ``None`` when their denominator is zero."""
+
+    scope: str
+    store_name: str | None = None
+    viewers_peak: int | None = None
+    viewers_unique: int | None = None
+    booking_taps: int = 0
+    unique_tappers: int | None = None
+    bookings: int = 0
+    cancellations: int = 0
+    arrivals: int = 0
+    coupons_claimed: int = 0
+    coupons_redeemed: int = 0
+    redeemed_amount: float = 0.0
+    tap_rate: float | None = Field(None, description="unique tappers / unique viewers")
+    booking_rate: float | None = Field(None, description="bookings / booking taps")
+    arrival_rate: float | None = Field(
+        None, description="arrivals / bookings not cancelled"
+    )
+    redemption_rate: float | None = Field(None, description="coupons redeemed / claimed")
+    visit_rate: float | None = Field(None, description="arrivals / unique viewers")
+    store_credit: float = 0.0
+    live_team_credit: float = 0.0
+
+
+class CreditRule(BaseModel):
+    basis: Literal["redeemed_amount"] = "redeemed_amount"
+    store_share: float
+    live_team_share: float
+
+
+class RoomStats(BaseModel):
+    """``GET /api/v1/rooms/{room}/stats``."""
+
+    room_id: str
+    generated_at: str
+    credit: CreditRule
+    total: FunnelRow
+    stores: list[FunnelRow]
+
+
+class StatsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    format: Literal["json", "csv"] = "json"
+
+
+class TapIn(BaseModel):
+    """The widget's "book a visit" tap; ``store_id`` when the tap is on a store card."""
+
+    model_config = ConfigDict(extra="forbid")
+    store_id: StoreId | None = None
+
+
+class TapCounted(BaseModel):
+    booking_taps: int

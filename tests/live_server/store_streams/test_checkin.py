@@ -1,0 +1,61 @@
+"""Check-in: POST /api/v1/stores/{store}/bookings/{id}/arrive."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+
+from live_server import keys
+from live_server.store_streams.checkin import booking_key
+
+
+def seed_booking(r: Any, store: str, booking: str, room: str = "r_1", status: str = "confirmed") -> None:
+    """A booking record as the bookings domain writes it (documented fields)."""
+    r.hset(booking_key(store, booking), mapping={
+        "id": booking, "status": status, "store_id": store, "room_id": room,
+        "viewer_id": "v_1", "slot": "2030-01-01T10:00:00+08:00", "service": "tasting",
+    })  # fmt: skip
+
+
+async def test_arrive_marks_appends_counts_once_and_reaches_the_dashboard(
+    api: Any, staff_token: Any, clean_redis: Any, sio_client: Any
+) -> None:
+    seed_booking(clean_redis, "s_a", "b_1")
+    token = staff_token("s_a")
+    _, log = await sio_client("/store", token)
+    await log.wait_for("store.synced")
+
+    status, body = await api.post("/api/v1/stores/s_a/bookings/b_1/arrive", token)
+    assert status == 200, body
+    assert body["status"] == "arrived" and body["first"] is True and body["room_id"] == "r_1"
+    [event] = await log.wait_for("booking.arrived")
+    assert event["id"] == body["stream_id"] and event["booking_id"] == "b_1"
+    assert event["service"] == "tasting" and event["arrived_at"] == body["arrived_at"]
+
+    again_status, again = await api.post("/api/v1/stores/s_a/bookings/b_1/arrive", token)
+    assert again_status == 200 and again["first"] is False
+    assert again["stream_id"] == body["stream_id"] and again["arrived_at"] == body["arrived_at"]
+    entries = clean_redis.xrange(keys.store_stream("s_a"))
+    assert len(entries) == 1 and entries[0][1][b"type"] == b"booking.arrived"
+    assert msgpack.unpackb(entries[0][1][b"data"])["booking_id"] == "b_1"
+    stats = clean_redis.hgetall(keys.room_stats("r_1"))
+    assert stats[b"total:arrivals"] == b"1" and stats[b"s_a:arrivals"] == b"1"
+    assert clean_redis.hget(keys.customer("v_1"), "visits") == b"1"
+
+
+async def test_arrive_refuses_cancelled_unknown_and_other_stores(
+    api: Any, staff_token: Any, clean_redis: Any
+) -> None:
+    seed_booking(clean_redis, "s_a", "b_c", status="cancelled")
+    seed_booking(clean_redis, "s_a", "b_2")
+    status, body = await api.post("/api/v1/stores/s_a/bookings/b_c/arrive", staff_token("s_a"))
+    assert status == 409 and body["type"].endswith("booking-cancelled")
+    status, body = await api.post("/api/v1/stores/s_a/bookings/nope/arrive", staff_token("s_a"))
+    assert status == 404
+    status, body = await api.post("/api/v1/stores/s_a/bookings/b_2/arrive", staff_token("s_b"))
+    assert status == 403
+    status, body = await api.post("/api/v1/stores/s_b/bookings/b_2/arrive", staff_token("s_b"))
+    assert status == 404  # the booking is not at s_b
+    assert clean_redis.xlen(keys.store_stream("s_a")) == 0
+    assert clean_redis.hget(booking_key("s_a", "b_2"), "status") == b"confirmed"
