@@ -44,8 +44,8 @@ document.addEventListener("livecompanion", (e) => {
   if ((event === "room.state" || event === "room.viewers") && typeof data.viewers === "number" && viewers) {
     viewers.textContent = `观看 ${data.viewers}`;
   }
-  if (event === "coupon.dropped") line("", `🎟 主播发券：${(data.campaign || data).title || ""}`, true);
-  if (event === "question.pinned") line("", `📌 ${(data.question || data).text || ""}`, true);
-  if (event === "room.announcement") line("", `📣 ${data.text || ""}`, true);
+  if (event === "coupon.dropped") line("", `【发券】${(data.campaign || data).title || ""}`, true);
+  if (event === "question.pinned") line("", `【置顶】${(data.question || data).text || ""}`, true);
+  if (event === "room.announcement") line("", `【公告】${data.text || ""}`, true);
   if (event === "room.ended") line("", "直播已结束 The live room has ended", true);
 });

@@ -41,7 +41,7 @@ function totalsOf(data) {
 
 function storesOf(data) {
   const raw = data && (data.stores || data.per_store || data.by_store);
-  if (Array.isArray(raw)) return raw.map((s) => ({ id: s.store_id || s.id, ...s }));
+  if (Array.isArray(raw)) return raw.map((s) => ({ id: s.store_id || s.id || s.scope, ...s }));
   if (raw && typeof raw === "object") return Object.entries(raw).map(([id, s]) => ({ id, ...s }));
   return [];
 }
@@ -124,7 +124,8 @@ function render() {
             return v === undefined ? null : h("div", { class: "counter" }, h("b", { text: fmt(v) }), h("span", { text: m.label }));
           }),
           creditCounters(S.data, totals)
-        )
+        ),
+        h("div", { class: "counters" }, rateCounters(totals))
       ),
       stores.length > 0 &&
         h(
@@ -176,12 +177,27 @@ function funnelChart(totals) {
   return chart;
 }
 
+const RATES = [
+  { label: "点击率 Tap rate", names: ["tap_rate"] },
+  { label: "预约率 Booking rate", names: ["booking_rate"] },
+  { label: "到店率 Arrival rate", names: ["arrival_rate"] },
+  { label: "核销率 Redemption rate", names: ["redemption_rate"] },
+  { label: "观看到店 Visit rate", names: ["visit_rate"] },
+];
+
+function rateCounters(totals) {
+  return RATES.map((r) => {
+    const v = pick(totals, r.names);
+    return v === undefined ? null : h("div", { class: "counter rate" }, h("b", { text: `${(v * 100).toFixed(1)}%` }), h("span", { text: r.label }));
+  });
+}
+
 function creditCounters(data, totals) {
-  const credit = (data && (data.credit || totals.credit)) || null;
-  if (!credit || typeof credit !== "object") return null;
-  const store = pick(credit, ["store", "store_amount", "stores"]);
-  const liveTeam = pick(credit, ["live_team", "live", "live_team_amount"]);
-  const share = pick(credit, ["store_share", "share"]);
+  const rule = (data && data.credit) || {};
+  const store = pick(totals, ["store_credit"]) ?? pick(rule, ["store", "store_amount"]);
+  const liveTeam = pick(totals, ["live_team_credit"]) ?? pick(rule, ["live_team", "live_team_amount"]);
+  const share = pick(rule, ["store_share", "share"]);
+  if (store === undefined && liveTeam === undefined) return null;
   return [
     store !== undefined && h("div", { class: "counter" }, h("b", { text: fmt(store) }), h("span", { text: `门店分成 Store credit${share !== undefined ? ` (${Math.round(share * 100)}%)` : ""}` })),
     liveTeam !== undefined && h("div", { class: "counter" }, h("b", { text: fmt(liveTeam) }), h("span", { text: "直播团队 Live team credit" })),
@@ -191,7 +207,7 @@ function creditCounters(data, totals) {
 function storeChart(stores) {
   const rows = stores
     .map((s) => ({
-      name: s.name || s.store_name || s.id,
+      name: s.store_name || s.name || s.id,
       bookings: pick(s, STEPS[2].names) || 0,
       arrivals: pick(s, STEPS[3].names) || 0,
       redeemed: pick(s, STEPS[4].names) || 0,
@@ -225,7 +241,11 @@ function storeChart(stores) {
 }
 
 function storeTable(stores) {
-  const cols = [...STEPS.slice(1), ...EXTRA.slice(1)].filter((c) => stores.some((s) => pick(s, c.names) !== undefined));
+  const credits = [
+    { label: "门店分成 Store credit", names: ["store_credit"] },
+    { label: "直播分成 Live team credit", names: ["live_team_credit"] },
+  ];
+  const cols = [...STEPS.slice(1), ...EXTRA.slice(1), ...credits].filter((c) => stores.some((s) => pick(s, c.names) !== undefined));
   return h(
     "div",
     { class: "table-wrap" },
@@ -241,7 +261,7 @@ function storeTable(stores) {
           h(
             "tr",
             null,
-            h("th", { scope: "row", text: s.name || s.store_name || s.id }),
+            h("th", { scope: "row", text: s.store_name || s.name || s.id }),
             cols.map((c) => h("td", { text: fmt(pick(s, c.names) ?? "") }))
           )
         )

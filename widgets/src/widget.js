@@ -654,7 +654,9 @@ function mount(script) {
           h("strong", { class: "lc-drop-title", text: `${t("couponDrop")} ${drop.title || ""}` }),
           typeof drop.value === "number" && h("span", { class: "lc-drop-value", text: couponValue(drop) }),
           typeof drop.remaining === "number" && h("span", { class: "lc-drop-left", text: t("remaining", { n: drop.remaining }) }),
-          mine
+          mine && S.open && S.step === "done"
+            ? h("p", { class: "lc-note" }, h("span", { text: `${t("claimed")} · ` }), h("code", { class: "lc-code", text: mine.code }))
+            : mine
             ? renderCouponTicket(mine)
             : h("button", {
                 type: "button",
