@@ -116,8 +116,6 @@ def create_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.append(_redis_ctx)
     app.cleanup_ctx.append(_domains_ctx)
-    app.cleanup_ctx.append(store_streams_ctx)
-    app.cleanup_ctx.append(stats_ctx)
     app.cleanup_ctx.append(bookings_ctx)
     app.cleanup_ctx.append(store_streams_ctx)
     app.cleanup_ctx.append(stats_ctx)

@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from .settings import Settings
     from .stats.service import StatsService
     from .store_streams.replay import StoreFeed
-    from .store_streams.replay import StoreFeed
     from .tokens import TokenSigner
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
@@ -44,11 +43,9 @@ BOOKINGS: web.AppKey[BookingService] = web.AppKey("bookings")
 COUPONS: web.AppKey[CouponService] = web.AppKey("coupons")
 
 STORE_FEED: web.AppKey[StoreFeed] = web.AppKey("store_feed")
+STATS: web.AppKey[StatsService] = web.AppKey("stats")
 QUESTIONS: web.AppKey[QuestionService] = web.AppKey("questions")
 QUESTION_OUTBOX: web.AppKey[AnswerOutbox] = web.AppKey("question_outbox")
-
-STORE_FEED: web.AppKey[StoreFeed] = web.AppKey("store_feed")
-STATS: web.AppKey[StatsService] = web.AppKey("stats")
 
 # Per-request storage.
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)

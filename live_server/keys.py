@@ -83,40 +83,6 @@ def store_acked(store_id: str) -> str:
     return f"{{store:{store_id}}}:acked"
 
 
-# --- store streams (live_server/store_streams/): consumer groups, dead letters, retention --
-def store_dead_letter(store_id: str) -> str:
-    """stream of store-stream entries a consumer group gave up on (delivered more than
-    ``max_deliveries`` times): the original fields (v, type, data, ts) plus ``orig_id``,
-    ``group``, ``consumer``, ``deliveries``, ``dead_at`` (ms). Same tag as the stream, so
-    moving an entry here and acking it is one Lua call."""
-    return f"{{store:{store_id}}}:dead"
-
-
-STORE_STREAM_MAX_AGE_MS = 14 * 24 * 3600 * 1000
-"""retention: entries older than this are trimmed, unless a consumer group still needs
-them (pending, or not yet delivered to it). Dead letters are kept as long."""
-
-
-# --- funnel counters in room_stats(room): field "total:<name>" and "<store>:<name>" ----
-# Writers bump them with HINCRBY (HINCRBYFLOAT for amounts); the stats endpoint reads them.
-#   booking_taps      the widget's "book a visit" button tapped (POST .../taps; stats)
-#   bookings          bookings made (bookings; per store too)
-#   cancellations     bookings cancelled (bookings; per store too)
-#   arrivals          bookings checked in at the store (store_streams check-in; per store)
-#   coupons_claimed / coupons_redeemed / redeemed_amount / coupon_discount  (coupons, above)
-#   peak_viewers      "total:" only, max concurrent viewers (rooms/live)
-STAT_BOOKING_TAPS = "booking_taps"
-STAT_BOOKINGS = "bookings"
-STAT_CANCELLATIONS = "cancellations"
-STAT_ARRIVALS = "arrivals"
-STAT_PEAK_VIEWERS = "peak_viewers"
-
-
-def room_tappers(room_id: str) -> str:
-    """HyperLogLog of viewer ids that tapped the booking button (unique tappers)."""
-    return f"{{room:{room_id}}}:tappers"
-
-
 # --- bookings (live_server/bookings/): one Lua call on {store:S} per booking/cancel ------
 # Booking ids carry their store: "b_<store>_<10 hex>", so any lookup knows the tag.
 def store_booking(store_id: str, booking_id: str) -> str:
