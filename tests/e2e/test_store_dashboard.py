@@ -110,3 +110,51 @@ async def test_dashboard_shows_booking_then_checks_in_and_redeems(
     await expect(result).to_contain_text("已核销")
     await expect(result).to_have_class("redeem-result error")
     await steps.shot(page, "redeemed-twice")
+
+
+async def test_dashboard_resumes_after_losing_the_network(
+    server: Any, base_url: str, api: Any, ops_token: str, make_room: Any, make_viewer: Any,
+    staff_token: Any, new_context: ContextFactory, steps: Steps,
+) -> None:  # fmt: skip
+    """Offline, bookings keep coming; back online, the page reconnects by itself with its
+    last id and shows every one of them, once."""
+    require_routes(server, ("POST", "/api/v1/rooms/{room}/bookings"))
+    chain = e2e_stores(capacity=10)
+    status, body = await api.put(
+        "/api/v1/stores", ops_token, json=[s.model_dump(mode="json") for s in chain]
+    )
+    assert status == 200, body
+    store = chain[0]
+    room = await make_room()
+    slot = await _first_open_slot(api, store)
+
+    async def book(n: int) -> str:
+        viewer = await make_viewer(room["room_id"])
+        status, booking = await api.post(
+            f"/api/v1/rooms/{room['room_id']}/bookings", viewer["token"],
+            json={"store_id": store.id, "slot": slot, "service": "cake-consult"},
+            headers={"Idempotency-Key": f"e2e-resume-{n}"},
+        )  # fmt: skip
+        assert status == 201, booking
+        return str(booking["id"])
+
+    first = await book(0)
+    ctx = await new_context(viewport={"width": 1000, "height": 700})
+    page = await ctx.new_page()
+    await page.goto(f"{base_url}/store/{store.id}#token={staff_token(store.id)}")
+    await expect(page.locator(f"[data-booking-id='{first}']")).to_be_visible()
+
+    await ctx.set_offline(True)
+    await expect(page.locator(".conn")).to_have_attribute(
+        "data-state", "reconnecting", timeout=15000
+    )
+    await steps.shot(page, "offline")
+    missed = [await book(n) for n in (1, 2, 3)]
+
+    await ctx.set_offline(False)
+    await expect(page.locator(".conn")).to_have_attribute("data-state", "connected", timeout=15000)
+    for booking_id in missed:
+        await expect(page.locator(f"[data-booking-id='{booking_id}']")).to_have_count(1)
+    await expect(page.locator(".booking")).to_have_count(4)
+    await expect(page.locator("[data-counter=booked] b")).to_have_text("4")
+    await steps.shot(page, "resumed")

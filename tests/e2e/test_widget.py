@@ -123,6 +123,12 @@ async def test_refused_location_offers_the_city_picker(
     await expect(page.locator(".lc-lang")).to_be_focused()
     await steps.shot(page, "english")
 
+    # The ask box: the question reaches the room (and the text stays in English UI).
+    await page.locator("#lc-question").fill("Can I book a baking class for two?")
+    await page.locator("[data-k=ask]").click()
+    await expect(page.locator("#lc-ask-msg")).to_have_text("Sent. The host will answer soon.")
+    await steps.shot(page, "question-sent")
+
 
 async def test_full_slot_is_shown_as_full(
     server: Any, base_url: str, api: Any, ops_token: str, make_room: Any, make_viewer: Any,
