@@ -22,9 +22,15 @@ from .settings import Settings
 
 RedisClient: TypeAlias = Redis | RedisCluster
 
-CLUSTER_MAX_IN_FLIGHT = 256
+CLUSTER_MAX_IN_FLIGHT = 64
 """Commands (or pipelines) one process has in flight on the cluster at once; also each
-node's connection limit, so a node's pool can never run dry (see BoundedRedisCluster)."""
+node's connection limit, so a node's pool can never run dry (see BoundedRedisCluster).
+A Redis node executes one command at a time: more concurrency from one process only moves
+the queue into Redis and makes bursts open hundreds of connections at once (slow under
+load, and redis-py's cluster pool races on connections dropped while connecting)."""
+CLUSTER_QUEUE_WAIT_FACTOR = 4
+"""A command waits up to this many ``redis_timeout`` for a slot before failing (503):
+a flash claim queues here briefly instead of failing."""
 
 _holding_slot: ContextVar[bool] = ContextVar("redis_cluster_slot_held", default=False)
 
@@ -107,7 +113,9 @@ def connect_redis(settings: Settings, url: str | None = None) -> RedisClient:
         "health_check_interval": 15,
     }
     if settings.redis_cluster:
-        return BoundedRedisCluster.from_url(url, wait_s=settings.redis_timeout, **common)
+        return BoundedRedisCluster.from_url(
+            url, wait_s=settings.redis_timeout * CLUSTER_QUEUE_WAIT_FACTOR, **common
+        )
     return Redis.from_url(
         url, max_connections=256, retry=Retry(NoBackoff(), 1), **common
     )
