@@ -59,3 +59,41 @@ async def test_arrive_refuses_cancelled_unknown_and_other_stores(
     assert status == 404  # the booking is not at s_b
     assert clean_redis.xlen(keys.store_stream("s_a")) == 0
     assert clean_redis.hget(booking_key("s_a", "b_2"), "status") == b"confirmed"
+
+
+async def test_check_in_a_booking_made_through_the_api_and_see_it_in_the_funnel(
+    api: Any, ops_token: str, make_room: Any, make_viewer: Any, staff_token: Any
+) -> None:
+    from ..booking_helpers import make_store, tomorrow_slots
+
+    await make_store(api, ops_token, "t1", capacity=5)
+    slot = (await tomorrow_slots(api, "t1"))[0]["start"]
+    room = await make_room()
+    rid = room["room_id"]
+    made = []
+    for n in range(2):
+        viewer = await make_viewer(rid, f"ext-{n}")
+        status, booking = await api.post(
+            f"/api/v1/rooms/{rid}/bookings", viewer["token"],
+            json={"store_id": "t1", "slot": slot, "service": "cake-consult"},
+            headers={"Idempotency-Key": f"k-{n}"},
+        )  # fmt: skip
+        assert status == 201, booking
+        made.append((viewer, booking))
+    (_, kept), (canceller, dropped) = made
+    status, _ = await api.delete(f"/api/v1/bookings/{dropped['id']}", canceller["token"])
+    assert status in (200, 204)
+
+    staff = staff_token("t1")
+    status, arrival = await api.post(f"/api/v1/stores/t1/bookings/{kept['id']}/arrive", staff)
+    assert status == 200 and arrival["first"] is True, arrival
+    status, problem = await api.post(f"/api/v1/stores/t1/bookings/{dropped['id']}/arrive", staff)
+    assert status == 409, problem
+    status, booking = await api.get(f"/api/v1/bookings/{kept['id']}", staff)
+    assert status == 200 and booking["status"] == "arrived"
+
+    status, report = await api.get(f"/api/v1/rooms/{rid}/stats", room["host_token"])
+    assert status == 200
+    total, [t1] = report["total"], report["stores"]
+    assert (total["bookings"], total["cancellations"], total["arrivals"]) == (2, 1, 1)
+    assert t1["scope"] == "t1" and t1["arrivals"] == 1 and t1["arrival_rate"] == 1.0
