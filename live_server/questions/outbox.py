@@ -135,8 +135,27 @@ class AnswerOutbox:
             if jobs:
                 await asyncio.gather(*jobs)
             summary = await self.redis.xpending(stream, keys.QUESTION_OUTBOX_GROUP)
-            pending_total += int(summary.get("pending", 0))
+            pending = int(summary.get("pending", 0))
+            pending_total += pending
+            if not jobs and pending == 0 and await self._room_ended(room_id):
+                # Nothing left to deliver for an ended room: drop it from the work list (an
+                # answer after this re-lists it: the service lists before and after answering).
+                await self.redis.srem(keys.QUESTION_OUTBOX_ROOMS, room_id)
+                if await self._undelivered(stream):  # appended meanwhile: keep it listed
+                    await self.redis.sadd(keys.QUESTION_OUTBOX_ROOMS, room_id)
         self.backlog.set(pending_total)
+
+    async def _undelivered(self, stream: str) -> bool:
+        last = await self.redis.xrevrange(stream, count=1)
+        if not last:
+            return False
+        for group in await self.redis.xinfo_groups(stream):
+            if _s(group["name"]) == keys.QUESTION_OUTBOX_GROUP:
+                return _s(group["last-delivered-id"]) != _s(last[0][0])
+        return True
+
+    async def _room_ended(self, room_id: str) -> bool:
+        return await self.redis.hget(keys.room(room_id), "status") in (None, b"ended")
 
     async def _ensure_group(self, stream: str) -> None:
         if stream in self._groups_ready:

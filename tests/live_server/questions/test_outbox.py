@@ -103,8 +103,17 @@ async def test_answer_notice_retried_then_delivered_and_dead_lettered(
     outbox = keys.question_outbox(live_room["room_id"])
     await until(lambda: clean_redis.xpending(outbox, keys.QUESTION_OUTBOX_GROUP)["pending"] == 0)
 
-    status, metrics = await api.get("/metrics")
-    text = metrics.decode() if isinstance(metrics, bytes) else str(metrics)
+    wanted = [
+        'live_question_webhooks_total{outcome="delivered"} 1.0',
+        'live_question_webhooks_total{outcome="retried"} 4.0',  # 2 flaky + 2 broken
+        'live_question_webhooks_total{outcome="dead"} 1.0',
+        'live_question_webhooks_total{outcome="skipped"} 1.0',
+    ]
+    text = ""
+    deadline = time.monotonic() + 10
+    while not all(w in text for w in wanted) and time.monotonic() < deadline:
+        status, metrics = await api.get("/metrics")
+        text = metrics.decode() if isinstance(metrics, bytes) else str(metrics)
     assert 'live_question_webhooks_total{outcome="delivered"} 1.0' in text
     assert 'live_question_webhooks_total{outcome="retried"} 4.0' in text  # 2 flaky + 2 broken
     assert 'live_question_webhooks_total{outcome="dead"} 1.0' in text
@@ -118,14 +127,26 @@ async def test_answer_notice_retried_then_delivered_and_dead_lettered(
 
 
 async def test_two_workers_deliver_each_notice_once(
-    api: Api, live_room: dict[str, Any], make_group: Any, receivers: Any, settings: Any,
-) -> None:  # fmt: skip
-    from live_server.app import create_app
+    api: Api,
+    live_room: dict[str, Any],
+    make_group: Any,
+    receivers: Any,
+    settings: Any,
+) -> None:
+    """A second delivery worker (as in a second process) shares the consumer group."""
+    from live_server.metrics import Metrics
+    from live_server.questions.models import QuestionConfig
+    from live_server.questions.outbox import AnswerOutbox
+    from live_server.questions.store import QuestionStore
+    from live_server.redis_conn import connect_redis
 
     ok = Receiver(fail_first=0)
     url = await receivers(ok)
-    second = TestServer(create_app(settings), host="127.0.0.1")
-    await second.start_server()
+    redis = connect_redis(settings)
+    second = AnswerOutbox(
+        redis, QuestionStore(redis), QuestionConfig.from_settings(settings.extra), Metrics()
+    )
+    await second.start()
     try:
         ids = []
         for i in range(6):
@@ -139,4 +160,27 @@ async def test_two_workers_deliver_each_notice_once(
         await asyncio.sleep(0.3)  # a grace period to catch a late duplicate (not used to sync)
         assert sorted(n["question_id"] for n in ok.accepted) == sorted(ids)
     finally:
-        await second.close()
+        await second.stop()
+        await redis.aclose()
+
+
+async def test_ended_room_leaves_the_work_list_once_delivered(
+    api: Api,
+    live_room: dict[str, Any],
+    make_group: Any,
+    receivers: Any,
+    clean_redis: sync_redis.Redis,
+) -> None:
+    ok = Receiver(fail_first=0)
+    group = await make_group("g-jingan", "sh-jingan", callback_url=await receivers(ok))
+    _, q = await post_signed(api, group, group_message("可以开发票吗"))
+    await api.post(f"/api/v1/questions/{q['question_id']}/answer", live_room["host_token"])
+    await until(lambda: len(ok.accepted) == 1)
+    assert clean_redis.sismember(keys.QUESTION_OUTBOX_ROOMS, live_room["room_id"])
+    await api.post(f"/api/v1/rooms/{live_room['room_id']}/end", live_room["host_token"])
+    await until(lambda: not clean_redis.sismember(keys.QUESTION_OUTBOX_ROOMS, live_room["room_id"]))
+    # answering after the end still notifies the group
+    viewer_q = q["question_id"]
+    await api.post(f"/api/v1/questions/{viewer_q}/restore", live_room["host_token"])
+    await api.post(f"/api/v1/questions/{viewer_q}/answer", live_room["host_token"])
+    await until(lambda: len(ok.accepted) == 2)
