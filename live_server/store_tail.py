@@ -33,12 +33,16 @@ def _configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("store", help="store id")
     p.add_argument("--group", default="integration", help="consumer group (default integration)")
     p.add_argument("--consumer", default=None, help="member name (default host-pid)")
-    p.add_argument("--claim-idle-ms", type=int, default=60_000,
-                   help="take over entries pending this long elsewhere (default 60000)")  # fmt: skip
+    p.add_argument(
+        "--claim-idle-ms", type=int, default=60_000,
+        help="take over entries pending this long elsewhere (default 60000)",
+    )  # fmt: skip
     p.add_argument("--max-deliveries", type=int, default=5,
                    help="dead-letter an entry delivered more often (default 5)")  # fmt: skip
-    p.add_argument("--from-start", action="store_true",
-                   help="a new group starts at the oldest kept entry (default: new entries)")  # fmt: skip
+    p.add_argument(
+        "--from-start", action="store_true",
+        help="a new group starts at the oldest kept entry (default: new entries)",
+    )  # fmt: skip
     p.add_argument("--max-entries", type=int, default=None, help="exit after this many")
     p.add_argument("--exit-when-idle", action="store_true",
                    help="exit once nothing is left to read (batch export)")  # fmt: skip
@@ -80,7 +84,11 @@ def store_tail(args: argparse.Namespace) -> int:
 
 
 async def _tail(
-    settings: Any, store_id: str, config: ConsumerConfig, max_entries: int | None, exit_when_idle: bool
+    settings: Any,
+    store_id: str,
+    config: ConsumerConfig,
+    max_entries: int | None,
+    exit_when_idle: bool,
 ) -> int:
     redis = connect_redis(settings.with_changes(redis_timeout=config.block_ms / 1000 + 5))
     consumer = StoreConsumer(redis, store_id, config)
@@ -105,7 +113,9 @@ async def _tail(
         while not stop.is_set():
             if max_entries is not None:
                 # read no more than is left to print: nothing is taken and left pending
-                consumer.config = replace(config, batch=max(1, min(config.batch, max_entries - printed)))
+                consumer.config = replace(
+                    config, batch=max(1, min(config.batch, max_entries - printed))
+                )
             result = await consumer.poll(print_entry)
             if max_entries is not None and printed >= max_entries:
                 break

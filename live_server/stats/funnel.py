@@ -120,5 +120,7 @@ def report_csv(report: RoomStats) -> str:
     writer.writerow(["room_id", *columns])
     for row in [report.total, *report.stores]:
         values = row.model_dump()
-        writer.writerow([report.room_id, *("" if values[c] is None else values[c] for c in columns)])
+        writer.writerow(
+            [report.room_id, *("" if values[c] is None else values[c] for c in columns)]
+        )
     return buf.getvalue()

@@ -29,9 +29,7 @@ class FunnelRow(BaseModel):
     redeemed_amount: float = 0.0
     tap_rate: float | None = Field(None, description="unique tappers / unique viewers")
     booking_rate: float | None = Field(None, description="bookings / booking taps")
-    arrival_rate: float | None = Field(
-        None, description="arrivals / bookings not cancelled"
-    )
+    arrival_rate: float | None = Field(None, description="arrivals / bookings not cancelled")
     redemption_rate: float | None = Field(None, description="coupons redeemed / claimed")
     visit_rate: float | None = Field(None, description="arrivals / unique viewers")
     store_credit: float = 0.0

@@ -42,5 +42,7 @@ async def room_stats(call: Call[None, StatsQuery]) -> RoomStats | web.Response:
 )  # fmt: skip
 async def booking_tap(call: Call[TapIn, None]) -> TapCounted:
     """The widget calls this when the viewer taps "book a visit" (the funnel's second step)."""
-    taps = await call.app[appkeys.STATS].tap(call.path("room"), call.who.subject, call.body.store_id)
+    taps = await call.app[appkeys.STATS].tap(
+        call.path("room"), call.who.subject, call.body.store_id
+    )
     return TapCounted(booking_taps=taps)

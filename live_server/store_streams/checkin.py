@@ -82,7 +82,9 @@ class CheckIn:
                 await pipe.execute()
         if viewer_id:
             await self.redis.hincrby(keys.customer(viewer_id), "visits", 1)
-            await self.redis.hset(keys.customer(viewer_id), "last_visit_ms", int(time.time() * 1000))
+            await self.redis.hset(
+                keys.customer(viewer_id), "last_visit_ms", int(time.time() * 1000)
+            )
 
 
 def _text(value: bytes | str) -> str:

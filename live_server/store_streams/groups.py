@@ -119,7 +119,9 @@ class StoreConsumer:
                 await self.poll(handler)
                 backoff = 0.2
             except (ConnectionError, OSError, TimeoutError) as exc:
-                log.warning("store %s group %s: %s; retrying", self.store_id, self.config.group, exc)
+                log.warning(
+                    "store %s group %s: %s; retrying", self.store_id, self.config.group, exc
+                )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 

@@ -55,7 +55,9 @@ class StreamRetention:
             keys=[keys.store_stream(store_id), keys.store_dead_letter(store_id)],
             args=[cutoff, "~" if self.approximate else "="],
         )
-        return TrimResult(store_id, int(trimmed), min_id.decode() if isinstance(min_id, bytes) else str(min_id))
+        return TrimResult(
+            store_id, int(trimmed), min_id.decode() if isinstance(min_id, bytes) else str(min_id)
+        )
 
     async def trim_all(self) -> int:
         total = 0

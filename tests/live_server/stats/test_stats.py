@@ -19,7 +19,9 @@ async def test_funnel_per_store_and_total_with_credit_split(
     for v in viewers[:3]:
         status, body = await api.post(f"/api/v1/rooms/{rid}/taps", v["token"], json={})
         assert status == 201, body
-    status, body = await api.post(f"/api/v1/rooms/{rid}/taps", viewers[0]["token"], json={"store_id": s1})
+    status, body = await api.post(
+        f"/api/v1/rooms/{rid}/taps", viewers[0]["token"], json={"store_id": s1}
+    )
     assert status == 201 and body == {"booking_taps": 4}
     # what the bookings, check-in and coupons domains write
     clean_redis.hset(keys.room_stats(rid), mapping={
@@ -43,7 +45,11 @@ async def test_funnel_per_store_and_total_with_credit_split(
     assert total["arrival_rate"] == 1.0 and total["redemption_rate"] == 0.5
     assert total["visit_rate"] == 0.5
     assert total["store_credit"] == 105.35 and total["live_team_credit"] == 45.15
-    assert report["credit"] == {"basis": "redeemed_amount", "store_share": 0.7, "live_team_share": 0.3}
+    assert report["credit"] == {
+        "basis": "redeemed_amount",
+        "store_share": 0.7,
+        "live_team_share": 0.3,
+    }
     by_store = {row["scope"]: row for row in report["stores"]}
     assert set(by_store) == {s1, s2}
     assert by_store[s1]["store_name"] == stores[0].name
@@ -73,7 +79,9 @@ async def test_stats_access_and_bad_input(
     assert status == 200 and empty["stores"] == [] and empty["total"]["booking_rate"] is None
     assert (await api.get("/api/v1/rooms/r_nope/stats", ops_token))[0] == 404
     assert (await api.get(f"/api/v1/rooms/{rid}/stats?format=xml", ops_token))[0] == 400
-    status, body = await api.post(f"/api/v1/rooms/{rid}/taps", viewer["token"], json={"store_id": "zz"})
+    status, body = await api.post(
+        f"/api/v1/rooms/{rid}/taps", viewer["token"], json={"store_id": "zz"}
+    )
     assert status == 400 and "store_id" in body["detail"]
     status, _ = await api.post(f"/api/v1/rooms/{other['room_id']}/taps", viewer["token"], json={})
     assert status == 403

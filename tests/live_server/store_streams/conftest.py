@@ -25,7 +25,9 @@ Append = Callable[..., Awaitable[str]]
 def append(aredis: aioredis.Redis) -> Append:
     """Append a store event the way the writers do; returns its stream id."""
 
-    async def write(store_id: str, n: int = 0, event_type: str = "booking.created", **data: Any) -> str:
+    async def write(
+        store_id: str, n: int = 0, event_type: str = "booking.created", **data: Any
+    ) -> str:
         payload = {"booking_id": f"b{n}", "store_id": store_id, "n": n, **data}
         return await store_events.append(aredis, store_id, event_type, payload)
 

@@ -10,7 +10,9 @@ from live_server import keys
 from live_server.store_streams.checkin import booking_key
 
 
-def seed_booking(r: Any, store: str, booking: str, room: str = "r_1", status: str = "confirmed") -> None:
+def seed_booking(
+    r: Any, store: str, booking: str, room: str = "r_1", status: str = "confirmed"
+) -> None:
     """A booking record as the bookings domain writes it (documented fields)."""
     r.hset(booking_key(store, booking), mapping={
         "id": booking, "status": status, "store_id": store, "room_id": room,

@@ -39,7 +39,9 @@ async def test_member_handles_and_acks_in_order(aredis: aioredis.Redis, append: 
     assert (await aredis.xpending(keys.store_stream("s_a"), "pos"))["pending"] == 0
 
 
-async def test_crashed_members_entries_are_claimed_after_idle(aredis: aioredis.Redis, append: Append) -> None:
+async def test_crashed_members_entries_are_claimed_after_idle(
+    aredis: aioredis.Redis, append: Append
+) -> None:
     ids = [await append("s_a", n) for n in range(3)]
     crashed = member(aredis, "till-1")
     await crashed.ensure_group()
@@ -84,7 +86,7 @@ async def test_poison_entry_is_dead_lettered_after_max_deliveries(
             break
     assert dead == [bad]
     assert attempts[bad] == 3 and attempts[good] == 1
-    [(dead_id, fields)] = await aredis.xrange(keys.store_dead_letter("s_a"))
+    [(_dead_id, fields)] = await aredis.xrange(keys.store_dead_letter("s_a"))
     assert fields[b"orig_id"] == bad.encode() and fields[b"group"] == b"pos"
     assert fields[b"deliveries"] == b"4" and fields[b"type"] == b"booking.created"
     assert (await aredis.xpending(keys.store_stream("s_a"), "pos"))["pending"] == 0

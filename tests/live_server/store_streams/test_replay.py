@@ -22,7 +22,9 @@ def stream_events(log: Any) -> list[dict[str, Any]]:
     return [d for n, d in log.events if n in STORE_EVENTS]
 
 
-async def test_staff_sees_only_their_store(sio_client: Any, staff_token: Any, append: Append) -> None:
+async def test_staff_sees_only_their_store(
+    sio_client: Any, staff_token: Any, append: Append
+) -> None:
     _, log_a = await sio_client("/store", staff_token("s_a"))
     _, log_b = await sio_client("/store", staff_token("s_b"))
     await log_a.wait_for("store.synced")
@@ -84,7 +86,9 @@ async def test_disconnect_50_bookings_reconnect_exactly_those_in_order_then_live
     await log.wait_for("store.synced")
     await book(0)
     [event] = await log.wait_for("booking.created")
-    assert await client.call("ack", {"id": event["id"]}, namespace="/store") == {"acked": event["id"]}
+    assert await client.call("ack", {"id": event["id"]}, namespace="/store") == {
+        "acked": event["id"]
+    }
     assert clean_redis.hget(keys.store_acked("t1"), _token_id(token)) == event["id"].encode()
     await client.disconnect()
 
@@ -106,7 +110,9 @@ async def test_disconnect_50_bookings_reconnect_exactly_those_in_order_then_live
     assert names.index("store.synced") == 50
 
 
-async def test_explicit_last_id_wins_over_the_ack(sio_client: Any, staff_token: Any, append: Append) -> None:
+async def test_explicit_last_id_wins_over_the_ack(
+    sio_client: Any, staff_token: Any, append: Append
+) -> None:
     ids = [await append("s_a", n) for n in range(5)]
     _, log = await sio_client("/store", staff_token("s_a"), last_id=ids[1])
     await log.wait_for("store.synced")
@@ -116,7 +122,9 @@ async def test_explicit_last_id_wins_over_the_ack(sio_client: Any, staff_token: 
     assert [e["id"] for e in stream_events(log0)] == ids
 
 
-async def test_first_connection_without_ack_starts_live(sio_client: Any, staff_token: Any, append: Append) -> None:
+async def test_first_connection_without_ack_starts_live(
+    sio_client: Any, staff_token: Any, append: Append
+) -> None:
     await append("s_a", 0)
     _, log = await sio_client("/store", staff_token("s_a"))
     [synced] = await log.wait_for("store.synced")
@@ -150,10 +158,12 @@ async def test_handoff_under_concurrent_writes_nothing_missed_nothing_twice(
     entry exactly once, in order."""
     total = 400
     written: list[str] = []
+    progress = asyncio.Event()
 
     async def writer() -> None:
         for n in range(total):
             written.append(await append("s_a", n))
+            progress.set()
             # paced, so the connections below land while entries keep arriving
             await asyncio.sleep(0.002)
 
@@ -161,7 +171,8 @@ async def test_handoff_under_concurrent_writes_nothing_missed_nothing_twice(
     logs = []
     for _ in range(6):
         while len(written) < len(logs) * 50 + 10 and not task.done():
-            await asyncio.sleep(0.005)  # let the writer get ahead: connect mid-stream
+            progress.clear()  # let the writer get ahead: connect mid-stream
+            await progress.wait()
         assert not task.done(), "the writer finished before every client connected"
         _, log = await sio_client("/store", staff_token("s_a"), last_id="0")
         logs.append(log)

@@ -15,7 +15,9 @@ def retention(redis: aioredis.Redis) -> StreamRetention:
     return StreamRetention(redis, lambda: ["s_a"], max_age_ms=0, approximate=False)
 
 
-async def test_trims_everything_old_when_no_group_needs_it(aredis: aioredis.Redis, append: Append) -> None:
+async def test_trims_everything_old_when_no_group_needs_it(
+    aredis: aioredis.Redis, append: Append
+) -> None:
     ids = [await append("s_a", n) for n in range(10)]
     now = StreamId.parse(ids[-1]).ms + 1
     result = await retention(aredis).trim("s_a", now_ms=now)
@@ -23,7 +25,9 @@ async def test_trims_everything_old_when_no_group_needs_it(aredis: aioredis.Redi
     assert await aredis.xlen(keys.store_stream("s_a")) == 0
 
 
-async def test_never_drops_pending_or_undelivered_entries(aredis: aioredis.Redis, append: Append) -> None:
+async def test_never_drops_pending_or_undelivered_entries(
+    aredis: aioredis.Redis, append: Append
+) -> None:
     stream = keys.store_stream("s_a")
     ids = [await append("s_a", n) for n in range(10)]
     await aredis.xgroup_create(stream, "pos", id="0")

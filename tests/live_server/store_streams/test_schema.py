@@ -27,7 +27,10 @@ def test_every_event_type_has_a_documented_example_that_round_trips() -> None:
         assert example["type"] == event_type and example["v"] == SCHEMA_VERSION
         payload = {k: v for k, v in example.items() if k not in ("id", "type", "v", "ts")}
         fields = encode_entry(event_type, payload, ts_ms=example["ts"])
-        raw = {k.encode(): str(v).encode() if not isinstance(v, bytes) else v for k, v in fields.items()}
+        raw = {
+            k.encode(): str(v).encode() if not isinstance(v, bytes) else v
+            for k, v in fields.items()
+        }
         assert decode_entry(example["id"], raw) == example
         if event_type.startswith("booking."):
             assert example["booking_id"] and example["store_id"]
