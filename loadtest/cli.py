@@ -25,6 +25,7 @@ from typing import Any
 from live_server.cli import command
 from live_server.embedded_redis import EmbeddedRedis, free_port
 
+from .meter import ProcessMeter
 from .profiles import PROFILES
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -69,8 +70,16 @@ def loadtest(args: argparse.Namespace) -> int:
         )
         server = _start_server(data, port, redis_url, args.workers, reports / "server.log")
         _wait_ready(server, base, data / "demo.json")
-        code = _run_locust(args, profile.duration_s, base, data, redis_url, reports)
+        meter = ProcessMeter()
+        meter.watch("server", server.pid)
+        if redis.process is not None:
+            meter.watch("redis", redis.process.pid)
+        started = time.monotonic()
+        code = _run_locust(args, profile.duration_s, base, data, redis_url, reports, meter)
         report = _read_report(reports / "report.json")
+        report["wall_s"] = round(time.monotonic() - started, 1)
+        report["resources"] = meter.report()
+        (reports / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
         passed = (
             code == 0 and report.get("verdict") == "PASS" and report["integrity"].get("ran", False)
         )
@@ -132,6 +141,7 @@ def _run_locust(
     data: Path,
     redis_url: str,
     reports: Path,
+    meter: ProcessMeter,
 ) -> int:
     cmd = [
         sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--host", base, "--headless",
@@ -146,12 +156,15 @@ def _run_locust(
     print(f"loadtest: running locust for {duration_s:.0f} s ...", flush=True)
     with (reports / "locust.log").open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        try:
-            return proc.wait(timeout=duration_s + LOCUST_GRACE_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            raise RuntimeError("locust did not finish in time (see locust.log)") from None
+        meter.watch("locust", proc.pid, from_now=False)
+        deadline = time.monotonic() + duration_s + LOCUST_GRACE_S
+        while time.monotonic() < deadline:
+            meter.sample()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                return proc.wait(timeout=1.0)
+        proc.kill()
+        proc.wait()
+        raise RuntimeError("locust did not finish in time (see locust.log)")
 
 
 def _read_report(path: Path) -> dict[str, Any]:
@@ -189,6 +202,13 @@ def _print_summary(report: dict[str, Any], locust_code: int, passed: bool) -> No
     if outcomes:
         print("expected answers (not failures): " + ", ".join(outcomes))
     print("latencies in ms; DELIVERY = receive time - event ts; SIO = Socket.IO connect")
+    wall = report.get("wall_s") or 0
+    for name, use in report.get("resources", {}).items():
+        share = use["cpu_s"] / wall if wall else 0
+        print(
+            f"{name}: {use['cpu_s']:.1f} s CPU in {wall:.0f} s ({share:.0%} of one core), "
+            f"{use['runqueue_wait_s']:.1f} s waiting for a CPU, peak RSS {use['rss_mb']:.0f} MB"
+        )
     print()
     checks = report["checks"]
     failed = [c for c in checks if not c["ok"]]
