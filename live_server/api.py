@@ -28,7 +28,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
-from . import appkeys
+from . import appkeys, limits
 from .errors import (
     BadRequest,
     Forbidden,
@@ -228,6 +228,7 @@ def _wrap(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]
     async def handler(request: web.Request) -> web.StreamResponse:
         request[appkeys.ENDPOINT] = ep
         claims = authenticate(request, ep.roles, ep.scope)
+        await limits.enforce(request, ep.method, ep.path, claims)
         body = None
         if ep.body is not None and not (ep.raw_body and request.content_type in ep.raw_body):
             body = await read_body(request, ep.body)
@@ -325,6 +326,8 @@ def openapi_document(api: Api, *, title: str, version: str, server_url: str) -> 
             codes |= {400}
         if ep.body is not None:
             codes |= {413, 415}
+        if (ep.method, ep.path) in limits.RULES:
+            codes |= {429}
         if ep.roles is not None:
             codes |= {401, 403}
             op["security"] = [{"bearer": []}]

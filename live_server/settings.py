@@ -39,6 +39,9 @@ class Settings:
     access_log: bool = True
     credit_store_share: float = 0.7
     token_ttl_s: int = 7 * 24 * 3600
+    rate_limits: bool = True
+    rate_limit_exempt: tuple[str, ...] = ()
+    trust_forwarded: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -94,6 +97,14 @@ class Settings:
             values["max_body_bytes"] = _int(env["LIVE_MAX_BODY_BYTES"], "LIVE_MAX_BODY_BYTES")
         if env.get("LIVE_LOG_LEVEL"):
             values["log_level"] = env["LIVE_LOG_LEVEL"].upper()
+        if env.get("LIVE_RATE_LIMITS", "").lower() in ("0", "false", "off"):
+            values["rate_limits"] = False
+        if env.get("LIVE_RATE_LIMIT_EXEMPT"):
+            values["rate_limit_exempt"] = tuple(
+                a.strip() for a in env["LIVE_RATE_LIMIT_EXEMPT"].split(",") if a.strip()
+            )
+        if env.get("LIVE_TRUST_FORWARDED", "").lower() in ("1", "true", "yes"):
+            values["trust_forwarded"] = True
         if env.get("LIVE_CREDIT_STORE_SHARE"):
             values["credit_store_share"] = float(env["LIVE_CREDIT_STORE_SHARE"])
         values.update({k: v for k, v in overrides.items() if v is not None})

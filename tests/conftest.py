@@ -80,6 +80,8 @@ def settings(
     return Settings.from_env(
         {}, data_dir=tmp_path, redis_url=redis_url, secret=TEST_SECRET, access_log=False,
         redis_cluster=redis_cluster or None,
+        # Every test client is 127.0.0.1: per-IP limits are tested with their own settings.
+        rate_limit_exempt=("127.0.0.1",),
     )
 
 
