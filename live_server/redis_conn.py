@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from typing import Any, TypeAlias
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.backoff import NoBackoff
 from redis.exceptions import MaxConnectionsError
@@ -28,6 +28,8 @@ node's connection limit, so a node's pool can never run dry (see BoundedRedisClu
 A Redis node executes one command at a time: more concurrency from one process only moves
 the queue into Redis and makes bursts open hundreds of connections at once (slow under
 load, and redis-py's cluster pool races on connections dropped while connecting)."""
+SINGLE_NODE_MAX_CONNECTIONS = 128
+"""Connections one process opens to a single Redis; more commands wait for one."""
 CLUSTER_QUEUE_WAIT_FACTOR = 4
 """A command waits up to this many ``redis_timeout`` for a slot before failing (503):
 a flash claim queues here briefly instead of failing."""
@@ -83,7 +85,9 @@ class BoundedRedisCluster(RedisCluster):
     as large as that limit, so it never runs dry.
     """
 
-    def __init__(self, *args: Any, in_flight: int = CLUSTER_MAX_IN_FLIGHT, wait_s: float = 2.0, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, in_flight: int = CLUSTER_MAX_IN_FLIGHT, wait_s: float = 2.0, **kwargs: Any
+    ) -> None:
         kwargs["max_connections"] = in_flight
         super().__init__(*args, **kwargs)
         self._in_flight = _InFlightLimit(in_flight, wait_s)
@@ -92,7 +96,9 @@ class BoundedRedisCluster(RedisCluster):
         async with self._in_flight.slot():
             return await super().execute_command(*args, **kwargs)
 
-    def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> ClusterPipeline:
+    def pipeline(
+        self, transaction: Any | None = None, shard_hint: Any | None = None
+    ) -> ClusterPipeline:
         """One pipeline per call. ``transaction=True`` is MULTI/EXEC on one node and
         needs every key in ONE slot (else CrossSlotTransactionError, before sending);
         ``transaction=False`` splits the commands per node: not atomic across slots."""
@@ -108,7 +114,7 @@ def connect_redis(settings: Settings, url: str | None = None) -> RedisClient:
         raise RuntimeError("no Redis URL: start the embedded server first")
     common = {
         "socket_timeout": settings.redis_timeout,
-        "socket_connect_timeout": min(1.0, settings.redis_timeout),
+        "socket_connect_timeout": settings.redis_timeout,
         "decode_responses": False,
         "health_check_interval": 15,
     }
@@ -116,6 +122,11 @@ def connect_redis(settings: Settings, url: str | None = None) -> RedisClient:
         return BoundedRedisCluster.from_url(
             url, wait_s=settings.redis_timeout * CLUSTER_QUEUE_WAIT_FACTOR, **common
         )
-    return Redis.from_url(
-        url, max_connections=256, retry=Retry(NoBackoff(), 1), **common
-    )
+    # A blocking pool: in a flash crowd a command waits briefly for a free connection
+    # (queues in the process, not in Redis) instead of failing with "Too many connections".
+    pool = BlockingConnectionPool.from_url(
+        url, max_connections=SINGLE_NODE_MAX_CONNECTIONS,
+        timeout=settings.redis_timeout * CLUSTER_QUEUE_WAIT_FACTOR,
+        retry=Retry(NoBackoff(), 1), **common,
+    )  # fmt: skip
+    return Redis.from_pool(pool)
