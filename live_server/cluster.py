@@ -94,7 +94,8 @@ class LocalCluster:
         return [f"redis://127.0.0.1:{p}" for p in self.ports]
 
     def start(self, timeout: float = 30.0) -> str:
-        """Start the nodes, create the cluster, wait for ``cluster_state:ok``; returns the seed URL."""
+        """Start the nodes, create the cluster, wait for ``cluster_state:ok``; returns the
+        seed URL."""
         try:
             for i in range(self.masters):
                 # The cluster bus port is given explicitly (default port+10000 may be taken

@@ -38,7 +38,9 @@ def cluster_node_urls(seed_url: str, timeout: float = 1.0) -> list[str]:
     """
     urls = [seed_url]
     try:
-        client = redis.Redis.from_url(seed_url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        client = redis.Redis.from_url(
+            seed_url, socket_timeout=timeout, socket_connect_timeout=timeout
+        )
         try:
             raw = client.execute_command("CLUSTER", "NODES")
         finally:
@@ -102,7 +104,9 @@ class ClusterRedisManager(LiveRedisManager):
     def _move_to_next_node(self) -> None:
         """Close the client of the dead node and point at the next reachable one."""
         dead = self.redis_url
-        order = self.candidates[self.candidates.index(dead) + 1 :] if dead in self.candidates else []
+        order = (
+            self.candidates[self.candidates.index(dead) + 1 :] if dead in self.candidates else []
+        )
         order += [u for u in self.candidates if u not in order and u != dead]
         target = next((u for u in order if reachable(u)), None)
         if target is None:

@@ -33,7 +33,10 @@ from live_server.settings import Settings
 from live_server.tokens import Role, TokenSigner
 
 SECRET = "bench-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
-ALL_DAY = {d: [{"open": "00:00", "close": "23:59"}] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+ALL_DAY = {
+    d: [{"open": "00:00", "close": "23:59"}]
+    for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+}
 CONCURRENCY = 32
 
 
@@ -76,16 +79,25 @@ async def measure(urls: list[str], cluster: bool, claims: int, bookings: int, jo
     base = str(server.make_url("")).rstrip("/")
     rows: list[tuple[str, int, float, collections.Counter[str], float]] = []
     try:
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=CONCURRENCY * 2)) as http:
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=CONCURRENCY * 2)
+        ) as http:
 
-            async def post(path: str, token: str | None = None, body: Any = None, **headers: str) -> tuple[int, Any]:
+            async def post(
+                path: str, token: str | None = None, body: Any = None, **headers: str
+            ) -> tuple[int, Any]:
                 hdrs = {"Authorization": f"Bearer {token}"} if token else {}
                 async with http.post(base + path, json=body, headers={**hdrs, **headers}) as resp:
                     return resp.status, await resp.json(content_type=None)
 
-            store = {"id": "bench1", "name": "Bench", "lat": 31.2, "lng": 121.45, "timezone": "Asia/Shanghai",
-                     "hours": ALL_DAY, "services": ["cake-consult"], "slot_minutes": 30, "capacity": 10000}  # fmt: skip
-            async with http.put(base + "/api/v1/stores", json=[store], headers={"Authorization": f"Bearer {ops}"}) as r:
+            store = {
+                "id": "bench1", "name": "Bench", "lat": 31.2, "lng": 121.45,
+                "timezone": "Asia/Shanghai", "hours": ALL_DAY, "services": ["cake-consult"],
+                "slot_minutes": 30, "capacity": 10000,
+            }  # fmt: skip
+            async with http.put(
+                base + "/api/v1/stores", json=[store], headers={"Authorization": f"Bearer {ops}"}
+            ) as r:
                 assert r.status == 200, await r.text()
             status, room = await post("/api/v1/rooms", ops, {"title": "bench"})
             assert status == 201, room
@@ -101,21 +113,35 @@ async def measure(urls: list[str], cluster: bool, claims: int, bookings: int, jo
                 slots = [s["start"] for s in (await r.json())["slots"]]
 
             async def join(n: int) -> None:
-                status, _ = await post(f"/api/v1/rooms/{rid}/viewers", None, {"external_id": f"bench-{n}"})
+                status, _ = await post(
+                    f"/api/v1/rooms/{rid}/viewers", None, {"external_id": f"bench-{n}"}
+                )
                 assert status == 201
 
             async def claim(n: int) -> None:
                 token = signer.issue(Role.VIEWER, rid, f"v_c{n:06d}")
-                status, body = await post(f"/api/v1/rooms/{rid}/campaigns/{camp['id']}/claim", token)
+                status, body = await post(
+                    f"/api/v1/rooms/{rid}/campaigns/{camp['id']}/claim", token
+                )
                 assert status == 201, body
 
             async def book(n: int) -> None:
                 token = signer.issue(Role.VIEWER, rid, f"v_b{n:06d}")
-                body = {"store_id": "bench1", "slot": slots[n % len(slots)], "service": "cake-consult"}
-                status, answer = await post(f"/api/v1/rooms/{rid}/bookings", token, body, **{"Idempotency-Key": f"k{n}"})
+                body = {
+                    "store_id": "bench1",
+                    "slot": slots[n % len(slots)],
+                    "service": "cake-consult",
+                }
+                status, answer = await post(
+                    f"/api/v1/rooms/{rid}/bookings", token, body, **{"Idempotency-Key": f"k{n}"}
+                )
                 assert status == 201, answer
 
-            for name, n, fn in (("viewer join", joins, join), ("coupon claim", claims, claim), ("booking", bookings, book)):
+            for name, n, fn in (
+                ("viewer join", joins, join),
+                ("coupon claim", claims, claim),
+                ("booking", bookings, book),
+            ):
                 before, cpu0 = snapshot(urls)
                 elapsed = await drive(n, fn)
                 await asyncio.sleep(1.5)  # let coalesced counters flush (they are part of the cost)
@@ -124,14 +150,22 @@ async def measure(urls: list[str], cluster: bool, claims: int, bookings: int, jo
     finally:
         await server.close()
 
-    print(f"\n{'cluster (3 masters)' if cluster else 'single Valkey'}; {CONCURRENCY} concurrent clients")
-    print("| operation | n | HTTP op/s (1 worker) | Redis commands / op | Redis CPU µs / op | commands (per op) |")
+    where = "cluster (3 masters)" if cluster else "single Valkey"
+    print(f"\n{where}; {CONCURRENCY} concurrent clients")
+    print(
+        "| operation | n | HTTP op/s (1 worker) | Redis commands / op "
+        "| Redis CPU µs / op | commands (per op) |"
+    )
     print("|---|---:|---:|---:|---:|---|")
     for name, n, elapsed, calls, cpu in rows:
-        calls -= collections.Counter({"info": calls["info"], "cluster|info": calls.get("cluster|info", 0)})
+        calls -= collections.Counter(
+            {"info": calls["info"], "cluster|info": calls.get("cluster|info", 0)}
+        )
         total = sum(calls.values())
         top = ", ".join(f"{c} {v / n:.2f}" for c, v in calls.most_common(8) if v / n >= 0.01)
-        print(f"| {name} | {n} | {n / elapsed:.0f} | {total / n:.2f} | {cpu / n * 1e6:.0f} | {top} |")
+        print(
+            f"| {name} | {n} | {n / elapsed:.0f} | {total / n:.2f} | {cpu / n * 1e6:.0f} | {top} |"
+        )
 
 
 def main() -> None:

@@ -22,8 +22,8 @@ def own_cluster(tmp_path: Path) -> Iterator[LocalCluster]:
     cluster.stop()
 
 
-async def receive_one(sub: aioredis.client.PubSub, timeout: float = 5.0) -> bytes:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def receive_one(sub: aioredis.client.PubSub, within_s: float = 5.0) -> bytes:
+    deadline = asyncio.get_running_loop().time() + within_s
     while asyncio.get_running_loop().time() < deadline:
         message = await sub.get_message(ignore_subscribe_messages=True, timeout=0.5)
         if message is not None:
@@ -31,7 +31,9 @@ async def receive_one(sub: aioredis.client.PubSub, timeout: float = 5.0) -> byte
     raise AssertionError("no message")
 
 
-async def test_bus_crosses_cluster_nodes_and_survives_its_node_dying(own_cluster: LocalCluster) -> None:
+async def test_bus_crosses_cluster_nodes_and_survives_its_node_dying(
+    own_cluster: LocalCluster,
+) -> None:
     urls = own_cluster.urls
     assert sorted(cluster_node_urls(own_cluster.url)) == sorted(urls)
     manager = ClusterRedisManager(own_cluster.url, channel="bus-test")

@@ -76,29 +76,41 @@ async def test_broadcast_crosses_nodes(
     room, host = demo["room_id"], demo["host_token"]
     logs = {}
     for node in (a, b):
-        status, viewer = await call(http, "POST", f"{node.base}/api/v1/rooms/{room}/viewers", json_body={})
+        status, viewer = await call(
+            http, "POST", f"{node.base}/api/v1/rooms/{room}/viewers", json_body={}
+        )
         assert status == 201, viewer
         logs[node.name] = await connect(node.base, "/live", viewer["token"])
         await logs[node.name].wait_for("room.state")
     for caused_on, seen_on in ((b, a), (a, b)):
         text = f"from {caused_on.name} at {time.time()}"
         status, body = await call(
-            http, "POST", f"{caused_on.base}/api/v1/rooms/{room}/announcements", host, {"text": text}
+            http,
+            "POST",
+            f"{caused_on.base}/api/v1/rooms/{room}/announcements",
+            host,
+            {"text": text},
         )
         assert status == 201, body
         (event,) = await logs[seen_on.name].wait_for(
             "room.announcement", where=lambda d, t=text: d["text"] == t, timeout=10
         )
         assert isinstance(event["ts"], int)
-        await logs[caused_on.name].wait_for("room.announcement", where=lambda d, t=text: d["text"] == t)
+        await logs[caused_on.name].wait_for(
+            "room.announcement", where=lambda d, t=text: d["text"] == t
+        )
 
 
 def tomorrow(store_tz: str) -> str:
     return (datetime.now(ZoneInfo(store_tz)) + timedelta(days=1)).date().isoformat()
 
 
-async def free_slot(http: aiohttp.ClientSession, base: str, store_id: str, skip: int = 0) -> dict[str, Any]:
-    status, body = await call(http, "GET", f"{base}/api/v1/stores/{store_id}/slots?date={tomorrow('Asia/Shanghai')}")
+async def free_slot(
+    http: aiohttp.ClientSession, base: str, store_id: str, skip: int = 0
+) -> dict[str, Any]:
+    status, body = await call(
+        http, "GET", f"{base}/api/v1/stores/{store_id}/slots?date={tomorrow('Asia/Shanghai')}"
+    )
     assert status == 200, body
     free = [s for s in body["slots"] if s["remaining"] == s["capacity"] and s["capacity"] > 0]
     assert len(free) > skip, body
@@ -124,7 +136,9 @@ async def test_booking_on_a_reaches_dashboard_on_b(
     )  # fmt: skip
     assert status == 201, booking
     (event,) = await dashboard.wait_for(
-        "booking.created", where=lambda d: d.get("booking_id", d.get("id")) == booking["id"], timeout=10
+        "booking.created",
+        where=lambda d: d.get("booking_id", d.get("id")) == booking["id"],
+        timeout=10,
     )
     assert event["id"] and isinstance(event["ts"], int)
 
@@ -176,17 +190,31 @@ async def test_stock_and_capacity_exact_across_nodes(
     start.set()
     results = collections.Counter(await asyncio.gather(*tasks))
     assert results == {
-        ("claim", 201): stock, ("claim", 410): claimers - stock,
-        ("book", 201): capacity, ("book", 409): bookers - capacity,
+        ("claim", 201): stock,
+        ("claim", 410): claimers - stock,
+        ("book", 201): capacity,
+        ("book", 409): bookers - capacity,
     }, results
 
     # Both nodes read the same truth; the stored counters reconcile.
     for node in nodes:
-        after = next(s for s in (await call(http, "GET", f"{node.base}/api/v1/stores/{store['id']}/slots?date={slot['start'][:10]}"))[1]["slots"] if s["start"] == slot["start"])
+        after = next(
+            s
+            for s in (
+                await call(
+                    http,
+                    "GET",
+                    f"{node.base}/api/v1/stores/{store['id']}/slots?date={slot['start'][:10]}",
+                )
+            )[1]["slots"]
+            if s["start"] == slot["start"]
+        )
         assert after["remaining"] == 0, after
     client = redis.RedisCluster.from_url(cluster_url)
     try:
-        meta = {k.decode(): v.decode() for k, v in client.hgetall(keys.campaign(campaign["id"])).items()}
+        meta = {
+            k.decode(): v.decode() for k, v in client.hgetall(keys.campaign(campaign["id"])).items()
+        }
         assert (meta["remaining"], meta["claimed"]) == ("0", str(stock))
         assert client.hlen(keys.campaign_codes(campaign["id"])) == stock
         owners = client.hgetall(keys.campaign_owners(campaign["id"]))
