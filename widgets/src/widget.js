@@ -300,6 +300,22 @@ function mount(script) {
     render();
   }
 
+  // Live events (stock counters arrive up to 4 times a second during a drop) redraw only
+  // what they change: never the booking form the viewer may be typing in.
+  function renderLive() {
+    const active = root.activeElement;
+    const key = active && active.dataset && active.dataset.k;
+    const inLiveParts = active && [header, pinnedBox, launcher, couponBox].some((part) => part.contains(active));
+    renderHeader();
+    renderPinned();
+    renderLauncher();
+    renderCoupons();
+    if (inLiveParts && key) {
+      const el = root.querySelector(`[data-k="${key}"]`);
+      if (el) el.focus();
+    }
+  }
+
   function renderHeader() {
     replaceChildren(
       header,
@@ -884,7 +900,7 @@ function mount(script) {
     drop.message = "";
     // Same key on a retried tap: the server hands back the same code, never a second one.
     drop.idemKey = drop.idemKey || randomId();
-    rerenderKeepingFocus();
+    renderLive();
     try {
       const result = await asViewer("POST", `${roomPath}/campaigns/${encodeURIComponent(drop.id)}/claim`, {
         body: {},
@@ -900,29 +916,33 @@ function mount(script) {
       announce(drop.message);
     }
     drop.claiming = false;
-    rerenderKeepingFocus();
+    if (S.open && S.step === "done") rerenderKeepingFocus(); // the card shows the coupon
+    else renderLive();
   }
 
   async function onAsk(event) {
     event.preventDefault();
     const text = S.question.trim();
     if (!text) return;
+    // Update the ask form in place: the rest of the widget (maybe a half-typed phone
+    // number) is left alone.
+    const area = askBox.querySelector("textarea");
+    const button = askBox.querySelector("button");
+    const note = askBox.querySelector("#lc-ask-msg");
     if (text.length > QUESTION_MAX) {
-      S.questionMsg = t("tooLong");
-      rerenderKeepingFocus();
+      S.questionMsg = note.textContent = t("tooLong");
       return;
     }
-    S.questionSending = true;
-    rerenderKeepingFocus();
+    S.questionSending = button.disabled = true;
     try {
       await asViewer("POST", `${roomPath}/questions`, { body: { text } });
-      S.question = "";
+      S.question = area.value = "";
       S.questionMsg = t("sent");
     } catch (err) {
       S.questionMsg = describe(err);
     }
-    S.questionSending = false;
-    rerenderKeepingFocus();
+    S.questionSending = button.disabled = false;
+    note.textContent = S.questionMsg;
     announce(S.questionMsg);
   }
 
@@ -979,8 +999,11 @@ function mount(script) {
     const on = (event, fn) =>
       socket.on(event, (data) => {
         track(data);
+        const panelBefore = `${S.open}:${S.step}:${S.featured.length}`;
         fn(data || {});
-        rerenderKeepingFocus();
+        // The panel is redrawn only when the event changed what it shows.
+        if (`${S.open}:${S.step}:${S.featured.length}` !== panelBefore) rerenderKeepingFocus();
+        else renderLive();
         // The host page may follow the room too (the demo page's chat column does).
         hostEl.dispatchEvent(new CustomEvent("livecompanion", { bubbles: true, detail: { event, data } }));
       });
