@@ -108,7 +108,9 @@ class AnswerOutbox:
                 await self.run_once()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # Redis hiccup: keep the loop alive, retry next tick
+            except RedisError as exc:  # Redis unavailable: keep the loop alive, retry next tick
+                log.warning("answer outbox pass failed: %s", exc)
+            except Exception:
                 log.exception("answer outbox pass failed")
             if self._stopping:
                 return
