@@ -35,7 +35,9 @@ def booking_redis(settings: Settings, shared: RedisClient) -> tuple[RedisClient,
         socket_connect_timeout=min(1.0, settings.redis_timeout),
         health_check_interval=15,
     )
-    return Redis(connection_pool=pool), True
+    # from_pool: closing the client disconnects the pool (a bare Redis(connection_pool=)
+    # would leave its connections open).
+    return Redis.from_pool(pool), True
 
 
 async def bookings_ctx(app: web.Application) -> AsyncIterator[None]:
