@@ -21,8 +21,7 @@ test: setup frontend browsers
 	$(BIN)/python -m pytest -q --redis-cluster -m "not browser and not slow" tests/live_server tests/geo tests/coupons \
 	  --deselect tests/live_server/stats/test_stats.py::test_funnel_per_store_and_total_with_credit_split \
 	  --deselect tests/live_server/stats/test_stats.py::test_stats_access_and_bad_input \
-	  --deselect tests/live_server/store_streams/test_replay.py::test_staff_sees_only_their_store \
-	  --deselect tests/live_server/test_fanout.py::test_polling_clients_still_receive
+	  --deselect tests/live_server/store_streams/test_replay.py::test_staff_sees_only_their_store
 
 setup: $(VENV)/.installed
 
