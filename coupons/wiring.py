@@ -18,14 +18,14 @@ from .models import Campaign
 from .service import CouponService
 
 
-CLAIM_POOL_SIZE = 32
+CLAIM_POOL_SIZE = 128
 
 
 def coupon_redis(settings: Settings, shared: RedisClient) -> tuple[RedisClient, bool]:
     """The client of the claim path: its own pool that WAITS for a free connection.
 
     The shared client's pool raises "Too many connections" once it is exhausted, which a
-    flash of thousands of concurrent claims does in a second. A blocking pool of 32
+    flash of thousands of concurrent claims does in a second. A blocking pool of 128
     connections queues them instead (each Lua call holds one for ~0.1 ms) and bounds the
     connections a worker opens. A cluster client manages its own per-node pools: use it.
     Returns (client, owned).
@@ -40,7 +40,7 @@ def coupon_redis(settings: Settings, shared: RedisClient) -> tuple[RedisClient, 
         socket_connect_timeout=max(5.0, settings.redis_timeout),
         health_check_interval=15,
     )
-    return Redis(connection_pool=pool), True
+    return Redis.from_pool(pool), True  # from_pool: aclose() also closes the pool
 
 
 async def coupons_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -70,7 +70,8 @@ async def _domains_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[appkeys.SETTINGS]
     redis = app[appkeys.REDIS]
     app[appkeys.ROOMS] = RoomService(
-        redis, app[appkeys.SIGNER], settings.secret, settings.token_ttl_s
+        redis, app[appkeys.SIGNER], settings.secret, settings.token_ttl_s,
+        platform_secret=settings.platform_secret, production=settings.production,
     )
     registry = StoreRegistry(redis)
     app[appkeys.STORES] = registry

@@ -40,6 +40,7 @@ class Settings:
     credit_store_share: float = 0.7
     token_ttl_s: int = 7 * 24 * 3600
     rate_limits: bool = True
+    platform_secret: str = ""
     rate_limit_exempt: tuple[str, ...] = ()
     trust_forwarded: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -97,6 +98,8 @@ class Settings:
             values["max_body_bytes"] = _int(env["LIVE_MAX_BODY_BYTES"], "LIVE_MAX_BODY_BYTES")
         if env.get("LIVE_LOG_LEVEL"):
             values["log_level"] = env["LIVE_LOG_LEVEL"].upper()
+        if env.get("LIVE_PLATFORM_SECRET"):
+            values["platform_secret"] = env["LIVE_PLATFORM_SECRET"]
         if env.get("LIVE_RATE_LIMITS", "").lower() in ("0", "false", "off"):
             values["rate_limits"] = False
         if env.get("LIVE_RATE_LIMIT_EXEMPT"):

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from live_server.errors import Conflict, NotFound, RoomEnded, RoomNotLive
+from live_server.errors import Conflict, Forbidden, NotFound, RoomEnded, RoomNotLive
 
 __all__ = ["RoomEnded", "RoomNotLive"]
 
@@ -59,12 +59,21 @@ class CreateViewer(BaseModel):
         default=None, min_length=1, max_length=128,
         description="phone, openid or device id from the live platform: same id, same viewer",
     )  # fmt: skip
+    external_id_sig: str | None = Field(
+        default=None, max_length=128,
+        description="hex HMAC-SHA256(LIVE_PLATFORM_SECRET, external_id) from the live platform",
+    )  # fmt: skip
     name: str | None = Field(default=None, max_length=100)
 
 
 class ViewerCreated(BaseModel):
     viewer_id: str
     token: str
+    verified: bool = Field(description="the external id was signed by the live platform")
+
+
+class ExternalIdNotSigned(Forbidden):
+    title, slug = "External id not signed", "external-id-unsigned"
 
 
 class RoomNotFound(NotFound):

@@ -59,14 +59,14 @@ async def end_room(call: Call[None, None]) -> Room:
 
 @api.post(
     "/api/v1/rooms/{room}/viewers", summary="Join a room as a viewer", tag=TAG,
-    body=CreateViewer, response=ViewerCreated, status=201, errors=[404],
+    body=CreateViewer, response=ViewerCreated, status=201, errors=[403, 404],
     description="Same external id, same viewer in every room (OneID).",
 )  # fmt: skip
 async def create_viewer(call: Call[CreateViewer, None]) -> ViewerCreated:
-    viewer_id, token = await call.app[appkeys.ROOMS].add_viewer(
-        call.path("room"), call.body.external_id
+    viewer_id, token, verified = await call.app[appkeys.ROOMS].add_viewer(
+        call.path("room"), call.body.external_id, call.body.external_id_sig
     )
-    return ViewerCreated(viewer_id=viewer_id, token=token)
+    return ViewerCreated(viewer_id=viewer_id, token=token, verified=verified)
 
 
 class Announcement(BaseModel):

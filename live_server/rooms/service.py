@@ -18,6 +18,7 @@ from live_server.tokens import Role, TokenSigner
 
 from .models import (
     ALLOWED_TRANSITIONS,
+    ExternalIdNotSigned,
     CreateRoom,
     FeaturedItem,
     Room,
@@ -41,7 +42,12 @@ def _text(value: bytes | None) -> str | None:
 class RoomService:
     """Create rooms, move them through their lifecycle, issue viewer identities."""
 
-    def __init__(self, redis: RedisClient, signer: TokenSigner, secret: str, token_ttl_s: int) -> None:
+    def __init__(
+        self, redis: RedisClient, signer: TokenSigner, secret: str, token_ttl_s: int,
+        *, platform_secret: str = "", production: bool = False,
+    ) -> None:  # fmt: skip
+        self.platform_secret = platform_secret
+        self.production = production
         self.redis = redis
         self.signer = signer
         self.token_ttl_s = token_ttl_s
@@ -120,7 +126,32 @@ class RoomService:
         mac = hmac.new(self._oneid_key, external_id.encode(), hashlib.sha256).digest()
         return "v_" + base64.b32encode(mac[:10]).decode().lower()
 
-    async def add_viewer(self, room_id: str, external_id: str | None) -> tuple[str, str]:
+    def check_external_id(self, external_id: str | None, signature: str | None) -> bool:
+        """Whether the external id is verified; raise if it may not be linked at all.
+
+        With ``LIVE_PLATFORM_SECRET`` set, linking needs the platform's signature, so nobody
+        can claim someone else's phone or openid. Without it, production refuses to link;
+        a local/demo run links unverified ids (documented in docs/SECURITY.md).
+        """
+        if external_id is None:
+            return False
+        if self.platform_secret:
+            want = hmac.new(self.platform_secret.encode(), external_id.encode(), hashlib.sha256).hexdigest()
+            if signature and hmac.compare_digest(want, signature.lower()):
+                return True
+            raise ExternalIdNotSigned(
+                "external_id must carry external_id_sig = hex HMAC-SHA256 by the live platform"
+            )
+        if self.production:
+            raise ExternalIdNotSigned(
+                "linking external ids needs LIVE_PLATFORM_SECRET on the server and a signature"
+            )
+        return False
+
+    async def add_viewer(
+        self, room_id: str, external_id: str | None, signature: str | None = None
+    ) -> tuple[str, str, bool]:
+        verified = self.check_external_id(external_id, signature)
         await self.get(room_id)  # 404 for an unknown room
         viewer_id = self.viewer_id_for(external_id)
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -129,4 +160,4 @@ class RoomService:
             await pipe.execute()
         await self.redis.pfadd(keys.room_unique_viewers(room_id), viewer_id)
         token = self.signer.issue(Role.VIEWER, room_id, viewer_id, self.token_ttl_s)
-        return viewer_id, token
+        return viewer_id, token, verified

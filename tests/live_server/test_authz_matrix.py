@@ -42,7 +42,7 @@ def is_public(ep: Endpoint) -> bool:
     return (ep.method, ep.path) in PUBLIC or any(p.search(key) for p in PUBLIC_PATTERNS)
 
 
-def test_every_route_has_a_rule(server: Any) -> None:
+async def test_every_route_has_a_rule(server: Any) -> None:
     missing = [f"{ep.method} {ep.path}" for ep in endpoints(server) if ep.roles is None and not is_public(ep)]
     assert not missing, f"routes without roles and not on the public list: {missing}"
 

@@ -35,3 +35,38 @@ async def test_same_external_id_same_viewer_across_rooms(make_room: Any, make_vi
 async def test_viewer_for_unknown_room_is_404(api: Api) -> None:
     status, body = await api.post("/api/v1/rooms/r_nope/viewers", json={})
     assert status == 404 and body["title"] == "Room not found"
+
+
+async def test_external_ids_need_the_platform_signature_when_configured(
+    settings: Any, make_room: Any
+) -> None:
+    import hashlib
+    import hmac
+
+    import aiohttp
+    from aiohttp.test_utils import TestServer
+
+    from live_server.app import create_app
+
+    platform = "platform-integration-secret-0123456789abcdef"
+    server = TestServer(create_app(settings.with_changes(platform_secret=platform)), host="127.0.0.1")
+    await server.start_server()
+    try:
+        room = await make_room()
+        url = str(server.make_url(f"/api/v1/rooms/{room['room_id']}/viewers"))
+        phone = "tel:+8613800000000"
+        good = hmac.new(platform.encode(), phone.encode(), hashlib.sha256).hexdigest()
+        async with aiohttp.ClientSession() as http:
+            async with http.post(url, json={"external_id": phone, "external_id_sig": good}) as r:
+                first = await r.json()
+                assert r.status == 201 and first["verified"] is True
+            async with http.post(url, json={"external_id": phone, "external_id_sig": good}) as r:
+                assert (await r.json())["viewer_id"] == first["viewer_id"]
+            for forged in ({"external_id": phone}, {"external_id": phone, "external_id_sig": "00" * 32}):
+                async with http.post(url, json=forged) as r:
+                    body = await r.json(content_type=None)
+                    assert r.status == 403 and "external_id_sig" in body["detail"]
+            async with http.post(url, json={}) as r:  # anonymous viewers stay possible
+                assert r.status == 201 and (await r.json())["verified"] is False
+    finally:
+        await server.close()
