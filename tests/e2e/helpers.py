@@ -1,25 +1,10 @@
-"""Helpers of the browser tests: route checks, stores where it is about noon, a place."""
+"""Helpers of the browser tests: stores where it is about noon, a place."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
-
-import pytest
 
 from geo.models import OpeningWindow, Store
-from live_server import appkeys
-
-
-def has_route(server: Any, method: str, path: str) -> bool:
-    """Whether the app declares this route (features other engineers are still landing)."""
-    return any(ep.method == method and ep.path == path for ep in server.app[appkeys.API].endpoints)
-
-
-def require_routes(server: Any, *routes: tuple[str, str]) -> None:
-    missing = [f"{m} {p}" for m, p in routes if not has_route(server, m, p)]
-    if missing:
-        pytest.skip(f"server API not landed yet: {', '.join(missing)}")
 
 
 def midday_timezone() -> str:

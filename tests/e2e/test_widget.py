@@ -10,15 +10,9 @@ import pytest
 from playwright.async_api import Page, expect
 
 from .conftest import ContextFactory, Steps
-from .helpers import HERE, e2e_stores, require_routes, store_today
+from .helpers import HERE, e2e_stores, store_today
 
 pytestmark = pytest.mark.browser
-
-BOOKING_ROUTES = (
-    ("GET", "/api/v1/stores/nearest"),
-    ("GET", "/api/v1/stores/{store}/slots"),
-    ("POST", "/api/v1/rooms/{room}/bookings"),
-)
 
 
 async def _put_stores(api: Any, ops_token: str, capacity: int = 4) -> list[Any]:
@@ -37,10 +31,9 @@ async def _open_room(page: Page, base_url: str, room_id: str) -> None:
 
 
 async def test_book_with_granted_location_reaches_store_channel(
-    server: Any, base_url: str, api: Any, ops_token: str, make_room: Any, staff_token: Any,
+    base_url: str, api: Any, ops_token: str, make_room: Any, staff_token: Any,
     sio_client: Any, new_context: ContextFactory, steps: Steps,
 ) -> None:  # fmt: skip
-    require_routes(server, *BOOKING_ROUTES)
     await _put_stores(api, ops_token)
     room = await make_room()
     _, store_log = await sio_client("/store", staff_token("e2e-near"))
@@ -91,10 +84,9 @@ async def test_book_with_granted_location_reaches_store_channel(
 
 
 async def test_refused_location_offers_the_city_picker(
-    server: Any, base_url: str, api: Any, ops_token: str, make_room: Any,
+    base_url: str, api: Any, ops_token: str, make_room: Any,
     new_context: ContextFactory, steps: Steps,
 ) -> None:  # fmt: skip
-    require_routes(server, *BOOKING_ROUTES)
     await _put_stores(api, ops_token)
     room = await make_room()
     ctx = await new_context(permissions=[])  # no geolocation grant: the browser refuses
@@ -131,10 +123,9 @@ async def test_refused_location_offers_the_city_picker(
 
 
 async def test_full_slot_is_shown_as_full(
-    server: Any, base_url: str, api: Any, ops_token: str, make_room: Any, make_viewer: Any,
+    base_url: str, api: Any, ops_token: str, make_room: Any, make_viewer: Any,
     new_context: ContextFactory, steps: Steps,
 ) -> None:  # fmt: skip
-    require_routes(server, *BOOKING_ROUTES)
     chain = await _put_stores(api, ops_token, capacity=1)
     store = chain[0]
     room = await make_room()
