@@ -64,7 +64,10 @@ class Server:
 
     def __enter__(self) -> Server:
         exe = Path(sys.executable).parent / "live-server"
-        env = {**os.environ, "LIVE_SECRET": SECRET, "LIVE_LOG_LEVEL": "WARNING"}
+        # The load comes from one address: exempt it from the per-IP rate limit (the
+        # per-viewer limit still applies; WRK_VIEWERS keeps each viewer under it).
+        env = {**os.environ, "LIVE_SECRET": SECRET, "LIVE_LOG_LEVEL": "WARNING",
+               "LIVE_RATE_LIMIT_EXEMPT": "127.0.0.1"}
         env.pop("REDIS_URL", None)
         self.log = open(Path(self.tmp.name) / "server.log", "wb")  # noqa: SIM115 - closed in __exit__
         self.proc = subprocess.Popen(

@@ -139,6 +139,9 @@ class CouponService:
         metrics: Metrics,
     ) -> None:
         self.redis = redis
+        # Background work (sweeper, counter flush) goes through its own name, so what a
+        # request does can be observed apart from it (the offline-rejection test).
+        self.background_redis = redis
         self.rooms = rooms
         self.stores = stores
         self.codebook = codebook
@@ -419,24 +422,24 @@ class CouponService:
 
     async def _repair_appends(self, campaign_id: str) -> None:
         """Append what a crashed or failed follow-up left behind (from the code records)."""
-        pending = await self.redis.smembers(keys.campaign_unappended(campaign_id))
+        pending = await self.background_redis.smembers(keys.campaign_unappended(campaign_id))
         if not pending:
             return
-        raw_meta = await self.redis.hgetall(keys.campaign(campaign_id))
+        raw_meta = await self.background_redis.hgetall(keys.campaign(campaign_id))
         campaign = _campaign_from(campaign_id, raw_meta) if raw_meta else None
         for member in pending:
             nonce, _, number = _s(member).partition(":")
-            raw = await self.redis.hget(keys.campaign_codes(campaign_id), nonce)
+            raw = await self.background_redis.hget(keys.campaign_codes(campaign_id), nonce)
             if raw is None or campaign is None:
                 continue
             rec = _json(raw)
             if rec.get("s") != "redeemed" or str(rec.get("n")) != number:
                 # Rolled back (or re-redeemed) since: nothing to append for that number.
-                await self.redis.srem(keys.campaign_unappended(campaign_id), member)
+                await self.background_redis.srem(keys.campaign_unappended(campaign_id), member)
                 continue
             code = self.codebook.issue(campaign_id, nonce)
             amount = float(rec["a"]) if rec.get("a") else None
-            name = await self.redis.hget(keys.customer(rec["v"]), "name")
+            name = await self.background_redis.hget(keys.customer(rec["v"]), "name")
             redemption = Redemption(
                 code=code.text, status=CodeStatus.REDEEMED, store_id=rec["st"],
                 redeemed_at=iso(int(rec["r"])) or "", campaign_title=campaign.title,
@@ -516,30 +519,32 @@ class CouponService:
     async def sweep_once(self) -> None:
         """Expire campaigns past their end, close those whose room ended, repair appends."""
         now = now_ms()
-        active = await self.redis.zrangebyscore(
+        active = await self.background_redis.zrangebyscore(
             keys.CAMPAIGNS_ACTIVE, now - SWEEP_GRACE_MS, "+inf", withscores=True
         )
         for member, expires_at in active:
             campaign_id = _s(member)
-            status = await self.redis.hget(keys.campaign(campaign_id), "status")
+            status = await self.background_redis.hget(keys.campaign(campaign_id), "status")
             if status is None:
                 continue
             if expires_at <= now and status != b"expired":
                 await self.close(campaign_id, CampaignStatus.EXPIRED, "validity ended")
             elif status in (b"open", b"draft"):
-                room_id = await self.redis.hget(keys.campaign(campaign_id), "room_id")
-                room_status = await self.redis.hget(keys.room(_s(room_id)), "status") if room_id else None
+                room_id = await self.background_redis.hget(keys.campaign(campaign_id), "room_id")
+                room_status = await self.background_redis.hget(keys.room(_s(room_id)), "status") if room_id else None
                 if room_status in (b"ended", None):
                     await self.close(campaign_id, CampaignStatus.CLOSED, "room ended")
             await self._repair_appends(campaign_id)
-        await self.redis.zremrangebyscore(keys.CAMPAIGNS_ACTIVE, "-inf", now - SWEEP_GRACE_MS)
+        await self.background_redis.zremrangebyscore(keys.CAMPAIGNS_ACTIVE, "-inf", now - SWEEP_GRACE_MS)
 
     async def flush_stats(self) -> None:
         """Write the coalesced claim counters to the rooms' funnel hashes."""
         pending, self._claimed_delta = self._claimed_delta, {}
         for room_id, delta in pending.items():
             try:
-                await self.redis.hincrby(keys.room_stats(room_id), "total:" + keys.STAT_COUPONS_CLAIMED, delta)
+                await self.background_redis.hincrby(
+                    keys.room_stats(room_id), "total:" + keys.STAT_COUPONS_CLAIMED, delta
+                )
             except RedisError:  # keep it for the next flush
                 self._claimed_delta[room_id] = self._claimed_delta.get(room_id, 0) + delta
                 raise

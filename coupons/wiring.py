@@ -19,6 +19,7 @@ from .service import CouponService
 
 
 CLAIM_POOL_SIZE = 128
+CLAIM_POOL_WARM = 32  # opened at start; the rest on demand
 
 
 def coupon_redis(settings: Settings, shared: RedisClient) -> tuple[RedisClient, bool]:
@@ -67,7 +68,7 @@ async def coupons_ctx(app: web.Application) -> AsyncIterator[None]:
     if owned:
         # Open the pool now: creating connections mid-flash (redis-py spends ~3 ms of CPU
         # on each) is what times out when a drop starts.
-        await asyncio.gather(*(redis.ping() for _ in range(CLAIM_POOL_SIZE)))
+        await asyncio.gather(*(redis.ping() for _ in range(CLAIM_POOL_WARM)))
     service.start()
     yield
     await service.stop()
