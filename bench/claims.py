@@ -66,10 +66,14 @@ class Server:
         exe = Path(sys.executable).parent / "live-server"
         # The load comes from one address: exempt it from the per-IP rate limit (the
         # per-viewer limit still applies; WRK_VIEWERS keeps each viewer under it).
-        env = {**os.environ, "LIVE_SECRET": SECRET, "LIVE_LOG_LEVEL": "WARNING",
-               "LIVE_RATE_LIMIT_EXEMPT": "127.0.0.1"}
+        env = {
+            **os.environ,
+            "LIVE_SECRET": SECRET,
+            "LIVE_LOG_LEVEL": "WARNING",
+            "LIVE_RATE_LIMIT_EXEMPT": "127.0.0.1",
+        }
         env.pop("REDIS_URL", None)
-        self.log = open(Path(self.tmp.name) / "server.log", "wb")  # noqa: SIM115 - closed in __exit__
+        self.log = open(Path(self.tmp.name) / "server.log", "wb")
         self.proc = subprocess.Popen(
             [str(exe), "serve", "--host", "127.0.0.1", "--port", str(self.port),
              "--workers", str(self.workers), "--data-dir", self.tmp.name],
@@ -125,8 +129,11 @@ async def new_campaign(base: str, per_user: int = 1) -> tuple[str, str]:
 
     ops = TokenSigner(SECRET).issue(Role.OPS, "*", "bench")
     async with aiohttp.ClientSession() as s:
+
         async def post(path: str, token: str, body: Any = None) -> Any:
-            async with s.post(base + path, json=body, headers={"Authorization": f"Bearer {token}"}) as r:
+            async with s.post(
+                base + path, json=body, headers={"Authorization": f"Bearer {token}"}
+            ) as r:
                 data = await r.json(content_type=None)
                 assert r.status in (200, 201), data
                 return data
@@ -137,7 +144,9 @@ async def new_campaign(base: str, per_user: int = 1) -> tuple[str, str]:
             "title": "bench", "value": 5, "quantity": QUANTITY, "per_user": per_user,
             "expires_at": int(time.time()) + 3600,
         })  # fmt: skip
-        await post(f"/api/v1/rooms/{room['room_id']}/campaigns/{camp['id']}/drop", room["host_token"])
+        await post(
+            f"/api/v1/rooms/{room['room_id']}/campaigns/{camp['id']}/drop", room["host_token"]
+        )
         return room["room_id"], camp["id"]
 
 
@@ -152,7 +161,9 @@ def _client_proc(args: tuple[str, str, str, int, int, float, float, Any]) -> Non
         uvloop.install()
     except ImportError:
         pass
-    out.put(asyncio.run(_drive(base, room_id, campaign_id, proc_no, concurrency, start_at, seconds)))
+    out.put(
+        asyncio.run(_drive(base, room_id, campaign_id, proc_no, concurrency, start_at, seconds))
+    )
 
 
 async def _drive(base: str, room_id: str, campaign_id: str, proc_no: int, concurrency: int,
@@ -188,13 +199,17 @@ async def _drive(base: str, room_id: str, campaign_id: str, proc_no: int, concur
     return {"latencies": latencies, "statuses": statuses, "elapsed": elapsed}
 
 
-def run_load(base: str, room_id: str, campaign_id: str, clients: int, procs: int, seconds: float) -> dict[str, Any]:
+def run_load(
+    base: str, room_id: str, campaign_id: str, clients: int, procs: int, seconds: float
+) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
     start_at = time.time() + 1.5  # time for the spawned interpreters to import
     per = [clients // procs + (1 if i < clients % procs else 0) for i in range(procs)]
     workers = [
-        ctx.Process(target=_client_proc, args=((base, room_id, campaign_id, i, n, start_at, seconds, out),))
+        ctx.Process(
+            target=_client_proc, args=((base, room_id, campaign_id, i, n, start_at, seconds, out),)
+        )
         for i, n in enumerate(per)
     ]
     for w in workers:
@@ -242,7 +257,9 @@ end
 WRK_VIEWERS = 4000  # x per_user 100 = 400k claims of capacity, more than a run makes
 
 
-def run_load_wrk(base: str, room_id: str, campaign_id: str, clients: int, seconds: float) -> dict[str, Any]:
+def run_load_wrk(
+    base: str, room_id: str, campaign_id: str, clients: int, seconds: float
+) -> dict[str, Any]:
     """Drive claims with wrk (C, keep-alive): the server, not a Python client, is measured.
 
     Viewers cycle through WRK_VIEWERS tokens on a campaign with per_user 100, so every
@@ -252,7 +269,10 @@ def run_load_wrk(base: str, room_id: str, campaign_id: str, clients: int, second
     signer = TokenSigner(SECRET)
     with tempfile.TemporaryDirectory(prefix="bench-wrk-") as tmp:
         tokens = Path(tmp) / "tokens.txt"
-        tokens.write_text("\n".join(signer.issue(Role.VIEWER, room_id, f"w{i}") for i in range(WRK_VIEWERS)) + "\n")
+        tokens.write_text(
+            "\n".join(signer.issue(Role.VIEWER, room_id, f"w{i}") for i in range(WRK_VIEWERS))
+            + "\n"
+        )
         script = Path(tmp) / "claim.lua"
         script.write_text(WRK_SCRIPT)
         url = f"{base}/api/v1/rooms/{room_id}/campaigns/{campaign_id}/claim"
@@ -306,7 +326,12 @@ def reconcile(redis_url: str, campaign_id: str, created: int, per_user: int = 1)
     finally:
         r.close()
     claimed, remaining = int(meta["claimed"]), int(meta["remaining"])
-    oversold = max(0, claimed - QUANTITY) + over_limit + abs(codes - claimed) + abs(remaining - (QUANTITY - claimed))
+    oversold = (
+        max(0, claimed - QUANTITY)
+        + over_limit
+        + abs(codes - claimed)
+        + abs(remaining - (QUANTITY - claimed))
+    )
     # lost: a 201 the client saw without a stored claim (must be 0). Claims stored without
     # a 201 seen are the requests still in flight when the driver stopped (<= clients).
     return {"claimed": claimed, "codes": codes, "seen_201": created, "oversold": oversold,
@@ -316,7 +341,9 @@ def reconcile(redis_url: str, campaign_id: str, created: int, per_user: int = 1)
 # --- the ceiling: the same Lua script without HTTP ---------------------------------------
 
 
-def ceiling(redis_url: str, room_id: str, campaign_id: str, clients: int, requests: int, pipeline: int) -> dict[str, Any]:
+def ceiling(
+    redis_url: str, room_id: str, campaign_id: str, clients: int, requests: int, pipeline: int
+) -> dict[str, Any]:
     import redis
 
     from live_server import keys
@@ -330,7 +357,9 @@ def ceiling(redis_url: str, room_id: str, campaign_id: str, clients: int, reques
     port = redis_url.rsplit(":", 1)[1].split("/")[0]
     tool = shutil.which("redis-benchmark") or shutil.which("valkey-benchmark")
     if tool is None:
-        return asyncio.run(_ceiling_asyncio(redis_url, sha, ks, room_id, now, clients, requests, pipeline))
+        return asyncio.run(
+            _ceiling_asyncio(redis_url, sha, ks, room_id, now, clients, requests, pipeline)
+        )
     cmd = [tool, "-h", "127.0.0.1", "-p", port, "-c", str(clients), "-n", str(requests),
            "-P", str(pipeline), "-r", "1000000000", "--csv",
            "EVALSHA", sha, "4", *ks, room_id, "v__rand_int__", "", "__rand_int__", now]  # fmt: skip
@@ -380,8 +409,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--clients", type=int, default=256)
     parser.add_argument("--client-procs", type=int, default=2)
-    parser.add_argument("--driver", choices=["auto", "wrk", "python"], default="auto",
-                        help="load generator: wrk if installed (auto), else aiohttp processes")
+    parser.add_argument(
+        "--driver",
+        choices=["auto", "wrk", "python"],
+        default="auto",
+        help="load generator: wrk if installed (auto), else aiohttp processes",
+    )
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--ceiling-requests", type=int, default=200_000)
     parser.add_argument("--json", help="also write the raw results here")
@@ -392,24 +425,54 @@ def main() -> int:
     if driver == "auto":
         driver = "wrk" if shutil.which("wrk") else "python"
     per_user = 100 if driver == "wrk" else 1
-    report: dict[str, Any] = {"clients": args.clients, "seconds": args.seconds, "driver": driver, "configs": {}}
+    report: dict[str, Any] = {
+        "clients": args.clients,
+        "seconds": args.seconds,
+        "driver": driver,
+        "configs": {},
+    }
     for workers in [int(w) for w in args.workers.split(",")]:
         runs, ceilings, ceilings_pipe = [], [], []
         with Server(workers) as server:
             for n in range(args.runs):
                 room_id, campaign_id = asyncio.run(new_campaign(server.base, per_user))
                 if driver == "wrk":
-                    load = run_load_wrk(server.base, room_id, campaign_id, args.clients, args.seconds)
+                    load = run_load_wrk(
+                        server.base, room_id, campaign_id, args.clients, args.seconds
+                    )
                 else:
-                    load = run_load(server.base, room_id, campaign_id, args.clients, args.client_procs, args.seconds)
-                load.update(reconcile(server.redis_url, campaign_id, load["statuses"].get(201, 0), per_user))
+                    load = run_load(
+                        server.base,
+                        room_id,
+                        campaign_id,
+                        args.clients,
+                        args.client_procs,
+                        args.seconds,
+                    )
+                load.update(
+                    reconcile(server.redis_url, campaign_id, load["statuses"].get(201, 0), per_user)
+                )
                 runs.append(load)
                 print(f"workers={workers} run={n + 1}: {load['claims_per_s']:.0f} claims/s "
                       f"p50={load['p50_ms']:.1f}ms p99={load['p99_ms']:.1f}ms statuses={load['statuses']} "
                       f"oversold={load['oversold']} lost={load['lost']}", flush=True)  # fmt: skip
                 room_id, ceiling_campaign = asyncio.run(new_campaign(server.base))
-                c = ceiling(server.redis_url, room_id, ceiling_campaign, args.clients, args.ceiling_requests, 1)
-                cp = ceiling(server.redis_url, room_id, ceiling_campaign, args.clients, args.ceiling_requests, 32)
+                c = ceiling(
+                    server.redis_url,
+                    room_id,
+                    ceiling_campaign,
+                    args.clients,
+                    args.ceiling_requests,
+                    1,
+                )
+                cp = ceiling(
+                    server.redis_url,
+                    room_id,
+                    ceiling_campaign,
+                    args.clients,
+                    args.ceiling_requests,
+                    32,
+                )
                 load["healthz_rps"] = healthz_floor(server.base, args.clients, min(args.seconds, 4))
                 ceilings.append(c)
                 ceilings_pipe.append(cp)

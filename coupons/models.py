@@ -57,7 +57,9 @@ def parse_time(value: Any) -> int:
         try:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError as exc:
-            raise ValueError("use ISO-8601 (e.g. 2025-06-01T20:00:00+08:00) or unix seconds") from exc
+            raise ValueError(
+                "use ISO-8601 (e.g. 2025-06-01T20:00:00+08:00) or unix seconds"
+            ) from exc
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
         return int(moment.timestamp() * 1000)
@@ -137,7 +139,9 @@ class CreateCampaign(BaseModel):
 
 class Redeem(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    code: str = Field(min_length=1, max_length=64, description="as typed or scanned; case and dashes are ignored")
+    code: str = Field(
+        min_length=1, max_length=64, description="as typed or scanned; case and dashes are ignored"
+    )
     order_amount: float | None = Field(default=None, ge=0, le=10_000_000)
 
 

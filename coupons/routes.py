@@ -172,7 +172,10 @@ async def coupon_qr(call: Call[None, None]) -> web.Response:
 )  # fmt: skip
 async def redeem_coupon(call: Call[Redeem, None]) -> Redemption:
     result = await _service(call).redeem(
-        call.path("store"), call.body.code, call.body.order_amount, call.who.subject or call.who.token_id
+        call.path("store"),
+        call.body.code,
+        call.body.order_amount,
+        call.who.subject or call.who.token_id,
     )
     return result.redemption
 
@@ -186,7 +189,9 @@ class AuditEntries(BaseModel):
     roles=[Role.OPS], body=OpsAction, response=CodeState, errors=[404, 409, 410],
 )  # fmt: skip
 async def void_code(call: Call[OpsAction, None]) -> CodeState:
-    return await _service(call).ops_action(call.path("code"), "void", call.who.subject, call.body.reason)
+    return await _service(call).ops_action(
+        call.path("code"), "void", call.who.subject, call.body.reason
+    )
 
 
 @api.post(

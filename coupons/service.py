@@ -183,7 +183,9 @@ class CouponService:
             "released": "0",
             "per_user": str(spec.per_user),
             "store_mode": spec.store_mode,
-            "stores": "," + ",".join(spec.store_ids) + "," if isinstance(spec.store_ids, list) else "",
+            "stores": "," + ",".join(spec.store_ids) + ","
+            if isinstance(spec.store_ids, list)
+            else "",
             "valid_from": str(spec.valid_from) if spec.valid_from is not None else "",
             "expires_at": str(spec.expires_at),
             "min_spend": _num(spec.min_spend) if spec.min_spend else "",
@@ -223,7 +225,9 @@ class CouponService:
     async def drop(self, room_id: str, campaign_id: str) -> Campaign:
         """Open claiming (once); the caller broadcasts ``coupon.dropped``."""
         await self.rooms.require_live(room_id)
-        (outcome, *_) = await self._drop(keys=[keys.campaign(campaign_id)], args=[room_id, now_ms()])
+        (outcome, *_) = await self._drop(
+            keys=[keys.campaign(campaign_id)], args=[room_id, now_ms()]
+        )
         outcome = _s(outcome)
         if outcome == "missing":
             raise CampaignNotFound(f"no campaign {campaign_id!r} in this room")
@@ -253,7 +257,9 @@ class CouponService:
 
     # --- claim ------------------------------------------------------------------------
 
-    async def claim(self, room_id: str, campaign_id: str, viewer_id: str, idempotency_key: str | None) -> ClaimResult:
+    async def claim(
+        self, room_id: str, campaign_id: str, viewer_id: str, idempotency_key: str | None
+    ) -> ClaimResult:
         """Hand one code to the viewer: the room check, then one Lua call."""
         try:
             # The room's status is in its own tag: read it here, right before the script.
@@ -323,7 +329,9 @@ class CouponService:
         except InvalidCode as exc:
             raise NotACode(str(exc)) from None
 
-    async def redeem(self, store_id: str, text: str, order_amount: float | None, staff: str) -> RedeemResult:
+    async def redeem(
+        self, store_id: str, text: str, order_amount: float | None, staff: str
+    ) -> RedeemResult:
         """Redeem a code at a store: once, only where and when it is valid."""
         try:
             code = self.verify(text)
@@ -347,7 +355,9 @@ class CouponService:
                 break
             # The code is valid at the store of the viewer's booking: that set lives in
             # the customer's tag, so it is read here and the script runs again, told so.
-            booked = await self.redis.sismember(keys.customer_booked_stores(_s(result[1])), store_id)
+            booked = await self.redis.sismember(
+                keys.customer_booked_stores(_s(result[1])), store_id
+            )
             if not booked:
                 outcome = "wrong_store_booking"
                 break
@@ -371,7 +381,9 @@ class CouponService:
             order_amount=order_amount,
             discount=discount_for(kind, value, order_amount),
             customer=CustomerContext(
-                name=_s(name) if name else None, room_title=room_title, claimed_at=iso(claimed_at) or ""
+                name=_s(name) if name else None,
+                room_title=room_title,
+                claimed_at=iso(claimed_at) or "",
             ),
         )
         self.metrics.redemptions.labels(room_id, store_id).inc()
@@ -385,13 +397,21 @@ class CouponService:
             pipe.hincrby(stats, "total:" + keys.STAT_COUPONS_REDEEMED, sign)
             pipe.hincrby(stats, f"{store_id}:{keys.STAT_COUPONS_REDEEMED}", sign)
             if r.order_amount:
-                pipe.hincrbyfloat(stats, "total:" + keys.STAT_REDEEMED_AMOUNT, sign * r.order_amount)
-                pipe.hincrbyfloat(stats, f"{store_id}:{keys.STAT_REDEEMED_AMOUNT}", sign * r.order_amount)
+                pipe.hincrbyfloat(
+                    stats, "total:" + keys.STAT_REDEEMED_AMOUNT, sign * r.order_amount
+                )
+                pipe.hincrbyfloat(
+                    stats, f"{store_id}:{keys.STAT_REDEEMED_AMOUNT}", sign * r.order_amount
+                )
             if r.discount:
-                pipe.hincrbyfloat(stats, f"{store_id}:{keys.STAT_COUPON_DISCOUNT}", sign * r.discount)
+                pipe.hincrbyfloat(
+                    stats, f"{store_id}:{keys.STAT_COUPON_DISCOUNT}", sign * r.discount
+                )
             await pipe.execute()
 
-    async def append_redemption(self, code: Code, number: int, room_id: str, r: Redemption) -> str | None:
+    async def append_redemption(
+        self, code: Code, number: int, room_id: str, r: Redemption
+    ) -> str | None:
         """The idempotent follow-up: one ``coupon.redeemed`` store-stream entry per redemption.
 
         Retried a few times here; if Redis still fails, the redemption stays in the
@@ -407,10 +427,17 @@ class CouponService:
             try:
                 entry = await self._append(
                     keys=[keys.store_stream(r.store_id), keys.store_coupon_appends(r.store_id)],
-                    args=[f"{code.campaign_id}:{code.nonce}:{number}", msgpack.packb(data), now_ms()],
+                    args=[
+                        f"{code.campaign_id}:{code.nonce}:{number}",
+                        msgpack.packb(data),
+                        now_ms(),
+                    ],
                 )
                 await self._mark(
-                    keys=[keys.campaign_codes(code.campaign_id), keys.campaign_unappended(code.campaign_id)],
+                    keys=[
+                        keys.campaign_codes(code.campaign_id),
+                        keys.campaign_unappended(code.campaign_id),
+                    ],
                     args=[code.nonce, number, entry],
                 )
                 return _s(entry)
@@ -446,7 +473,8 @@ class CouponService:
                 kind=campaign.kind, value=campaign.value, order_amount=amount,
                 discount=discount_for(campaign.kind, campaign.value, amount),
                 customer=CustomerContext(
-                    name=_s(name) if name else None, room_title=_s(raw_meta.get(b"room_title", b"")),
+                    name=_s(name) if name else None,
+                    room_title=_s(raw_meta.get(b"room_title", b"")),
                     claimed_at=iso(int(rec["c"])) or "",
                 ),
             )  # fmt: skip
@@ -531,11 +559,17 @@ class CouponService:
                 await self.close(campaign_id, CampaignStatus.EXPIRED, "validity ended")
             elif status in (b"open", b"draft"):
                 room_id = await self.background_redis.hget(keys.campaign(campaign_id), "room_id")
-                room_status = await self.background_redis.hget(keys.room(_s(room_id)), "status") if room_id else None
+                room_status = (
+                    await self.background_redis.hget(keys.room(_s(room_id)), "status")
+                    if room_id
+                    else None
+                )
                 if room_status in (b"ended", None):
                     await self.close(campaign_id, CampaignStatus.CLOSED, "room ended")
             await self._repair_appends(campaign_id)
-        await self.background_redis.zremrangebyscore(keys.CAMPAIGNS_ACTIVE, "-inf", now - SWEEP_GRACE_MS)
+        await self.background_redis.zremrangebyscore(
+            keys.CAMPAIGNS_ACTIVE, "-inf", now - SWEEP_GRACE_MS
+        )
 
     async def flush_stats(self) -> None:
         """Write the coalesced claim counters to the rooms' funnel hashes."""
@@ -569,7 +603,10 @@ class CouponService:
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._sweep_forever()), loop.create_task(self._flush_forever())]
+        self._tasks = [
+            loop.create_task(self._sweep_forever()),
+            loop.create_task(self._flush_forever()),
+        ]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -604,7 +641,9 @@ def _finish_keys(campaign_id: str) -> list[str]:
 def _campaign_from(campaign_id: str, raw: dict[bytes, bytes]) -> Campaign:
     f = {_s(k): _s(v) for k, v in raw.items()}
     mode = f.get("store_mode", ALL_STORES)
-    stores: list[str] | str = [s for s in f.get("stores", "").split(",") if s] if mode == "list" else mode
+    stores: list[str] | str = (
+        [s for s in f.get("stores", "").split(",") if s] if mode == "list" else mode
+    )
 
     def opt_ms(name: str) -> int | None:
         return int(f[name]) if f.get(name) else None
@@ -655,7 +694,9 @@ def _redeem_problem(outcome: str, result: list[Any], stores: StoreRegistry) -> E
             f"already redeemed at {at} in {where}", redeemed_at=at, store_id=store_id
         )
     if outcome == "void":
-        return CodeVoided("this code was voided" + (f" at {iso(int(result[1]))}" if _s(result[1]) else ""))
+        return CodeVoided(
+            "this code was voided" + (f" at {iso(int(result[1]))}" if _s(result[1]) else "")
+        )
     if outcome == "expired":
         return CouponExpired(f"this coupon expired at {iso(int(result[1]))}")
     if outcome == "not_yet":
@@ -663,7 +704,9 @@ def _redeem_problem(outcome: str, result: list[Any], stores: StoreRegistry) -> E
     if outcome == "wrong_store":
         return NotValidHere("this coupon is not valid in this store")
     if outcome == "wrong_store_booking":
-        return NotValidHere("this coupon is valid only at the store where the customer booked a visit")
+        return NotValidHere(
+            "this coupon is valid only at the store where the customer booked a visit"
+        )
     if outcome == "amount_required":
         return BelowMinimumSpend(
             f"this coupon needs a minimum spend of {_s(result[1])}: send order_amount",
@@ -677,4 +720,4 @@ def _redeem_problem(outcome: str, result: list[Any], stores: StoreRegistry) -> E
     return CodeNotFound("no such code was handed out")
 
 
-__all__ = ["ClaimResult", "CouponService", "RedeemResult", "BOOKING_STORE"]
+__all__ = ["BOOKING_STORE", "ClaimResult", "CouponService", "RedeemResult"]

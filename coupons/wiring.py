@@ -17,7 +17,6 @@ from .codes import CodeBook
 from .models import Campaign
 from .service import CouponService
 
-
 CLAIM_POOL_SIZE = 128
 CLAIM_POOL_WARM = 32  # opened at start; the rest on demand
 
@@ -45,7 +44,8 @@ def coupon_redis(settings: Settings, shared: RedisClient) -> tuple[RedisClient, 
 
 
 async def coupons_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Put the coupon service under ``appkeys.COUPONS``; expire/close campaigns in the background."""
+    """Put the coupon service under ``appkeys.COUPONS``; expire and close campaigns in the
+    background."""
     redis, owned = coupon_redis(app[appkeys.SETTINGS], app[appkeys.REDIS])
     service = CouponService(
         redis,

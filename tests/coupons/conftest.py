@@ -20,7 +20,9 @@ def make_campaign(api: Any, make_room: Callable[..., Awaitable[dict[str, Any]]])
     Returns the campaign plus ``room_id`` / ``host_token`` under ``_room``.
     """
 
-    async def make(drop: bool = True, room: dict[str, Any] | None = None, **spec: Any) -> dict[str, Any]:
+    async def make(
+        drop: bool = True, room: dict[str, Any] | None = None, **spec: Any
+    ) -> dict[str, Any]:
         room = room or await make_room()
         body = {
             "title": "10 off any cake",

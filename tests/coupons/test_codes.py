@@ -47,7 +47,9 @@ def test_single_typo_is_caught(position: int, char: str) -> None:
         BOOK.parse(typo)
 
 
-@pytest.mark.parametrize("text", ["", "ABCD", "K7M2-PX9Q-RT4W-HNC0", "O" * CODE_LEN, "ä" * CODE_LEN])
+@pytest.mark.parametrize(
+    "text", ["", "ABCD", "K7M2-PX9Q-RT4W-HNC0", "O" * CODE_LEN, "ä" * CODE_LEN]
+)
 def test_malformed(text: str) -> None:
     with pytest.raises(InvalidCode):
         BOOK.parse(text)

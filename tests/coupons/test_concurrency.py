@@ -26,7 +26,9 @@ async def test_5000_concurrent_claims_on_100_coupons(
     results: list[tuple[int, dict[str, Any]]] = []
 
     async def claim(session: aiohttp.ClientSession, token: str) -> None:
-        async with session.post(base_url + path, headers={"Authorization": f"Bearer {token}"}) as resp:
+        async with session.post(
+            base_url + path, headers={"Authorization": f"Bearer {token}"}
+        ) as resp:
             results.append((resp.status, await resp.json(content_type=None)))
 
     connector = aiohttp.TCPConnector(limit=1000)
@@ -43,15 +45,23 @@ async def test_5000_concurrent_claims_on_100_coupons(
     assert len(set(codes)) == STOCK
 
     # Counters reconcile with the stored codes.
-    meta = {k.decode(): v.decode() for k, v in clean_redis.hgetall(keys.campaign(campaign["id"])).items()}
+    meta = {
+        k.decode(): v.decode()
+        for k, v in clean_redis.hgetall(keys.campaign(campaign["id"])).items()
+    }
     assert (meta["remaining"], meta["claimed"]) == ("0", str(STOCK))
     stored = clean_redis.hgetall(keys.campaign_codes(campaign["id"]))
     assert len(stored) == STOCK
-    owners = {k.decode(): int(v) for k, v in clean_redis.hgetall(keys.campaign_owners(campaign["id"])).items()}
+    owners = {
+        k.decode(): int(v)
+        for k, v in clean_redis.hgetall(keys.campaign_owners(campaign["id"])).items()
+    }
     assert sum(owners.values()) == STOCK and max(owners.values()) == 1
     assert sorted(owners) == sorted(json.loads(r)["v"] for r in stored.values())
     deadline = time.monotonic() + 5
-    while clean_redis.hget(keys.room_stats(room_id), "total:coupons_claimed") != str(STOCK).encode():
+    while (
+        clean_redis.hget(keys.room_stats(room_id), "total:coupons_claimed") != str(STOCK).encode()
+    ):
         assert time.monotonic() < deadline, "the coalesced funnel counter never reached the stock"
         await asyncio.sleep(0.05)  # polling the coalesced counter, bounded by the deadline
     assert meta.get("sold_out_at")
@@ -79,7 +89,11 @@ async def test_concurrent_redemptions_of_one_code_exactly_one_wins(
     status, claim = await api.post(claim_path(campaign), viewer_token(campaign["room_id"], "v_one"))
     assert status == 201
     attempts = [
-        api.post(f"/api/v1/stores/{store.id}/redemptions", staff_token(store.id), json={"code": claim["code"]})
+        api.post(
+            f"/api/v1/stores/{store.id}/redemptions",
+            staff_token(store.id),
+            json={"code": claim["code"]},
+        )
         for store in stores[:4]
         for _ in range(10)
     ]
@@ -88,7 +102,10 @@ async def test_concurrent_redemptions_of_one_code_exactly_one_wins(
     assert statuses == {200: 1, 409: 39}, statuses
     (winner,) = [body for status, body in results if status == 200]
     losers = [body for status, body in results if status == 409]
-    assert all(b["store_id"] == winner["store_id"] and b["redeemed_at"] == winner["redeemed_at"] for b in losers)
+    assert all(
+        b["store_id"] == winner["store_id"] and b["redeemed_at"] == winner["redeemed_at"]
+        for b in losers
+    )
     appended = [
         e for store in stores[:4] for e in clean_redis.xrange(keys.store_stream(store.id))
         if e[1][b"type"] == b"coupon.redeemed"

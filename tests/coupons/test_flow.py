@@ -34,7 +34,9 @@ async def test_create_drop_claim_redeem(api: Any, stores: list[Any], make_campai
     assert event["id"] == campaign["id"] and "ts" in event
     await host_log.wait_for("coupon.dropped")
 
-    status, claim = await api.post(claim_path(campaign), viewer, headers={"Idempotency-Key": "tap-1"})
+    status, claim = await api.post(
+        claim_path(campaign), viewer, headers={"Idempotency-Key": "tap-1"}
+    )
     assert status == 201, claim
     assert set(claim) >= {"code", "campaign_id", "qr_svg_url", "expires_at"}
     assert claim["campaign_id"] == campaign["id"]
@@ -71,7 +73,10 @@ async def test_create_drop_claim_redeem(api: Any, stores: list[Any], make_campai
     assert set(entries[0][1]) == {b"v", b"type", b"data", b"ts"}
     assert clean_redis.scard(keys.campaign_unappended(campaign["id"])) == 0
     await server.app[appkeys.COUPONS].flush_stats()  # claim counters are coalesced
-    stats = {k.decode(): v.decode() for k, v in clean_redis.hgetall(keys.room_stats(room["room_id"])).items()}
+    stats = {
+        k.decode(): v.decode()
+        for k, v in clean_redis.hgetall(keys.room_stats(room["room_id"])).items()
+    }
     assert stats["total:coupons_claimed"] == "1"
     assert stats[f"{stores[1].id}:coupons_redeemed"] == "1"
     assert float(stats[f"{stores[1].id}:redeemed_amount"]) == 42.5
@@ -94,13 +99,16 @@ async def test_retry_with_same_idempotency_key_returns_same_code(
     someone = await api.post(claim_path(campaign), viewer_token(campaign["room_id"], "v_eve"),
                              headers={"Idempotency-Key": "k1"})  # fmt: skip
     assert someone[0] == 201 and someone[1]["code"] != first[1]["code"]
-    status, body = await api.get(
-        f"/api/v1/rooms/{campaign['room_id']}/campaigns/{campaign['id']}", campaign["_room"]["host_token"]
+    _, body = await api.get(
+        f"/api/v1/rooms/{campaign['room_id']}/campaigns/{campaign['id']}",
+        campaign["_room"]["host_token"],
     )
     assert body["claimed"] == 3 and body["remaining"] == 2
 
 
-async def test_bad_campaign_input_changes_nothing(api: Any, make_room: Any, clean_redis: Any) -> None:
+async def test_bad_campaign_input_changes_nothing(
+    api: Any, make_room: Any, clean_redis: Any
+) -> None:
     room = await make_room()
     path = f"/api/v1/rooms/{room['room_id']}/campaigns"
     later = int(time.time()) + 600

@@ -20,7 +20,11 @@ class RedisSpy:
     def __init__(self, service: Any) -> None:
         self.calls: list[str] = []
         self.service = service
-        self.saved = {name: getattr(service, name) for name in vars(service) if name.startswith("_") and callable(getattr(service, name))}
+        self.saved = {
+            name: getattr(service, name)
+            for name in vars(service)
+            if name.startswith("_") and callable(getattr(service, name))
+        }
 
     def __enter__(self) -> RedisSpy:
         real = self.service.redis
@@ -34,6 +38,7 @@ class RedisSpy:
         self.real = real
         self.service.redis = Proxy()
         for name, script in self.saved.items():
+
             def counting(*a: Any, _name: str = name, _script: Any = script, **kw: Any) -> Any:
                 spy.calls.append(_name)
                 return _script(*a, **kw)
@@ -47,7 +52,9 @@ class RedisSpy:
             setattr(self.service, name, script)
 
 
-async def redeem(api: Any, staff_token: Any, store_id: str, code: str, **extra: Any) -> tuple[int, Any]:
+async def redeem(
+    api: Any, staff_token: Any, store_id: str, code: str, **extra: Any
+) -> tuple[int, Any]:
     return await api.post(f"/api/v1/stores/{store_id}/redemptions", staff_token(store_id),
                           json={"code": code, **extra})  # fmt: skip
 
@@ -81,7 +88,9 @@ async def test_expiry_releases_stock_and_expired_codes_answer_410(
     api: Any, stores: list[Any], make_campaign: Any, viewer_token: Any, staff_token: Any
 ) -> None:
     campaign = await make_campaign(quantity=10, expires_at=time.time() + 1.5)
-    status, claim = await api.post(claim_path(campaign), viewer_token(campaign["room_id"], "v_late"))
+    status, claim = await api.post(
+        claim_path(campaign), viewer_token(campaign["room_id"], "v_late")
+    )
     assert status == 201
     path = f"/api/v1/rooms/{campaign['room_id']}/campaigns/{campaign['id']}"
     deadline = time.monotonic() + 8
@@ -92,7 +101,9 @@ async def test_expiry_releases_stock_and_expired_codes_answer_410(
         assert time.monotonic() < deadline, body
         await asyncio.sleep(0.1)  # polling interval, bounded by the deadline
     assert (body["remaining"], body["released"], body["claimed"]) == (0, 9, 1)
-    status, gone = await api.post(claim_path(campaign), viewer_token(campaign["room_id"], "v_later"))
+    status, gone = await api.post(
+        claim_path(campaign), viewer_token(campaign["room_id"], "v_later")
+    )
     assert status == 410 and gone["type"].endswith("/coupon-expired")
     status, gone = await redeem(api, staff_token, stores[0].id, claim["code"])
     assert status == 410 and gone["type"].endswith("/coupon-expired"), gone
@@ -109,7 +120,9 @@ async def test_room_end_closes_claiming_but_codes_stay_redeemable(
     assert status == 200
     status, body = await api.post(claim_path(campaign), viewer_token(room["room_id"], "v_b"))
     assert status == 410 and body["type"].endswith("/room-ended"), body
-    status, after = await api.get(f"/api/v1/rooms/{room['room_id']}/campaigns/{campaign['id']}", room["host_token"])
+    status, after = await api.get(
+        f"/api/v1/rooms/{room['room_id']}/campaigns/{campaign['id']}", room["host_token"]
+    )
     assert after["status"] == "closed" and after["released"] == 9 and after["remaining"] == 0
     status, _ = await redeem(api, staff_token, stores[0].id, claim["code"])
     assert status == 200  # ending the broadcast does not take a customer's coupon away
@@ -122,7 +135,9 @@ async def test_room_not_live_and_auth(api: Any, make_room: Any, make_campaign: A
                                   json={"title": "t", "value": 1, "quantity": 1, "expires_at": time.time() + 60})  # fmt: skip
     assert status == 403
     campaign = await make_campaign(drop=False, room=room)
-    status, body = await api.post(f"/api/v1/rooms/{room['room_id']}/campaigns/{campaign['id']}/drop", room["host_token"])
+    status, body = await api.post(
+        f"/api/v1/rooms/{room['room_id']}/campaigns/{campaign['id']}/drop", room["host_token"]
+    )
     assert status == 409 and body["type"].endswith("/room-not-live")
     status, _ = await api.post(claim_path(campaign), viewer_token("another-room", "v"))
     assert status == 403
@@ -139,18 +154,26 @@ async def test_void_and_rollback_are_audited(
     viewer = viewer_token(campaign["room_id"], "v_ops")
     (_, first), (_, second) = [await api.post(claim_path(campaign), viewer) for _ in range(2)]
 
-    status, voided = await api.post(f"/api/v1/coupons/{first['code']}/void", ops_token, json={"reason": "fraud"})
+    status, voided = await api.post(
+        f"/api/v1/coupons/{first['code']}/void", ops_token, json={"reason": "fraud"}
+    )
     assert status == 200 and voided["status"] == "void"
     status, body = await redeem(api, staff_token, stores[0].id, first["code"])
     assert status == 410 and body["type"].endswith("/code-voided")
-    status, body = await api.post(f"/api/v1/coupons/{first['code']}/void", staff_token(stores[0].id), json={"reason": "x"})
+    status, body = await api.post(
+        f"/api/v1/coupons/{first['code']}/void", staff_token(stores[0].id), json={"reason": "x"}
+    )
     assert status == 403  # ops only
 
     status, _ = await redeem(api, staff_token, stores[0].id, second["code"], order_amount=30)
     assert status == 200
-    status, rolled = await api.post(f"/api/v1/coupons/{second['code']}/rollback", ops_token, json={"reason": "till error"})
+    status, rolled = await api.post(
+        f"/api/v1/coupons/{second['code']}/rollback", ops_token, json={"reason": "till error"}
+    )
     assert status == 200 and rolled["status"] == "claimed", rolled
-    status, body = await api.post(f"/api/v1/coupons/{second['code']}/rollback", ops_token, json={"reason": "again"})
+    status, body = await api.post(
+        f"/api/v1/coupons/{second['code']}/rollback", ops_token, json={"reason": "again"}
+    )
     assert status == 409 and body["type"].endswith("/not-redeemed")
     status, again = await redeem(api, staff_token, stores[1].id, second["code"], order_amount=50)
     assert status == 200 and again["store_id"] == stores[1].id
@@ -171,8 +194,12 @@ async def test_booking_store_and_min_spend(
     api: Any, stores: list[Any], make_campaign: Any, viewer_token: Any, staff_token: Any,
     clean_redis: Any,
 ) -> None:  # fmt: skip
-    campaign = await make_campaign(store_ids="booking_store", min_spend=100, kind="percent_off", value=20)
-    status, claim = await api.post(claim_path(campaign), viewer_token(campaign["room_id"], "v_booker"))
+    campaign = await make_campaign(
+        store_ids="booking_store", min_spend=100, kind="percent_off", value=20
+    )
+    status, claim = await api.post(
+        claim_path(campaign), viewer_token(campaign["room_id"], "v_booker")
+    )
     assert status == 201 and claim["store_ids"] == "booking_store"
     # What bookings records for this viewer (cross-domain contract in keys.py).
     clean_redis.sadd(keys.customer_booked_stores("v_booker"), stores[3].id)
