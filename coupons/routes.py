@@ -101,10 +101,10 @@ async def close_campaign(call: Call[None, None]) -> Campaign:
 @api.post(
     CAMPAIGN + "/claim", summary="Claim a coupon (one per tap; a retry returns the same code)",
     tag=TAG, roles=[Role.VIEWER], scope="room", response=Claimed, status=201,
-    errors=[404, 409, 410], headers=["Idempotency-Key"],
+    errors=[400, 404, 409, 410], headers=["Idempotency-Key"],
     description="201 with the code; 410 sold out, expired, closed or room ended; 409 limit "
-    "reached or not dropped yet. The same Idempotency-Key (per viewer) returns the same code "
-    "with the header Idempotent-Replayed: true.",
+    "reached or not dropped yet; 400 an Idempotency-Key longer than 128 characters. The same "
+    "Idempotency-Key (per viewer) returns the same code with the header Idempotent-Replayed: true.",
 )  # fmt: skip
 async def claim_coupon(call: Call[None, None]) -> web.Response:
     key = call.request.headers.get("Idempotency-Key")
