@@ -130,4 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run as `python -m live_server.cli`: use the importable module, so subcommands that
+    # register themselves on `live_server.cli` land in the same registry as main().
+    from live_server.cli import main as _main
+
+    sys.exit(_main())

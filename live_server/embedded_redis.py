@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -40,7 +41,22 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def raise_fd_limit(want: int = 65536) -> int:
+    """Raise this process's open-file limit toward ``want`` (bounded by the hard limit).
+
+    Valkey sizes ``maxclients`` to the limit it inherits (1024 by default on many
+    systems: under 1,000 clients), and a server with 10,000 viewers needs as many sockets.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
 def _die_with_parent() -> None:  # runs in the child between fork and exec
+    raise_fd_limit()
     with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 

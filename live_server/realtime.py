@@ -98,13 +98,17 @@ class LiveRedisManager(FastFanout, socketio.AsyncRedisManager):  # type: ignore[
     async def close(self) -> None:
         listener = getattr(self, "thread", None)
         if isinstance(listener, asyncio.Future):
+            # Bounded: upstream's listener may swallow a cancel while it unsubscribes on a
+            # connection that is going away; closing the connections below ends it.
             listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await listener
+            await asyncio.wait([listener], timeout=1.0)
         for conn in (self.pubsub, self.redis):
             if conn is not None:
                 with contextlib.suppress(Exception):
-                    await conn.aclose()
+                    await asyncio.wait_for(conn.aclose(), timeout=2.0)
+        if isinstance(listener, asyncio.Future) and not listener.done():
+            listener.cancel()
+            await asyncio.wait([listener], timeout=1.0)
 
 
 def make_socketio(settings: Settings) -> socketio.AsyncServer:

@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .embedded_redis import EmbeddedRedis
+from .embedded_redis import EmbeddedRedis, raise_fd_limit
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -178,6 +178,7 @@ class _Supervisor:
 def serve(settings: Settings) -> int:
     """Run until SIGTERM/SIGINT; returns the process exit code."""
     setup_logging(settings.log_level)
+    raise_fd_limit()  # one socket per viewer: the default 1024 is far too few
     embedded: EmbeddedRedis | None = None
     if settings.redis_url is None:
         embedded = EmbeddedRedis(settings.data_dir / "redis", fsync=settings.aof_fsync)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import subprocess
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def test_dies_with_its_parent(tmp_path: Path) -> None:
         f"e=EmbeddedRedis({str(tmp_path)!r}); e.start(); print(e.process.pid, flush=True);"
         "time.sleep(60)"
     )
-    parent = subprocess.Popen(["python", "-c", code], stdout=subprocess.PIPE, text=True)
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert parent.stdout is not None
     child_pid = int(parent.stdout.readline())
     assert _process_is_valkey(child_pid)
