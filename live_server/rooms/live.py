@@ -39,6 +39,7 @@ from .service import RoomService
 log = logging.getLogger(__name__)
 
 NODE_STALE_MS = 5_000
+STATE_TTL_S = 0.5
 
 StateContributor = Callable[[str, Claims], Awaitable[dict[str, Any]]]
 
@@ -57,6 +58,7 @@ class LiveRooms:
         # Other domains add parts of room.state (open campaigns, pinned question, ...).
         self.state_contributors: list[StateContributor] = []
         self._task: asyncio.Task[None] | None = None
+        self._state_cache: dict[str, tuple[float, asyncio.Future[dict[str, Any]]]] = {}
         realtime.live.on_join.append(self._on_viewer_join)
         realtime.live.on_leave.append(self._on_viewer_leave)
         realtime.broadcaster = self.broadcast
@@ -81,7 +83,7 @@ class LiveRooms:
         if not first:
             return None
         oldest = first[0][0].decode()
-        if _id_lt(offset, oldest):
+        if offset != "0-0" and _id_lt(offset, oldest):  # "0-0": from the very start
             return None
         entries = await self.redis.xrange(keys.room_history(room_id), min=f"({offset}")
         missed = []
@@ -114,6 +116,25 @@ class LiveRooms:
                 log.exception("room.state contributor failed for room %s", room_id)
         return state
 
+    async def shared_state(self, room_id: str, claims: Claims) -> dict[str, Any]:
+        """room.state built at most every STATE_TTL_S per room and shared by every joiner
+        of that moment (a burst of 1,000 joins costs one build, not 6,000 Redis calls).
+        Contributors must therefore not personalise the state."""
+        now = time.monotonic()
+        cached = self._state_cache.get(room_id)
+        if cached is not None and cached[0] > now:
+            return await cached[1]
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._state_cache[room_id] = (now + STATE_TTL_S, future)
+        try:
+            future.set_result(await self.room_state(room_id, claims))
+        except BaseException as exc:
+            self._state_cache.pop(room_id, None)
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it, nobody logs it as lost
+            raise
+        return future.result()
+
     async def _on_viewer_join(
         self, sio: socketio.AsyncServer, sid: str, claims: Claims, auth: dict[str, Any]
     ) -> None:
@@ -127,8 +148,11 @@ class LiveRooms:
             with contextlib.suppress(ValueError):
                 missed = await self.missed_since(room_id, offset)
         if missed is None:
-            await sio.emit("room.state", await self.room_state(room_id, claims), to=sid, namespace=LIVE)
-            return
+            state = dict(await self.shared_state(room_id, claims))
+            state["ts"] = now_ms()
+            await sio.emit("room.state", state, to=sid, namespace=LIVE)
+            # The snapshot may be up to STATE_TTL_S old: send what was broadcast since.
+            missed = await self.missed_since(room_id, state["offset"]) or []
         for event, data in missed:
             await sio.emit(event, data, to=sid, namespace=LIVE)
 
