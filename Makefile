@@ -17,11 +17,8 @@ run: setup frontend
 
 test: setup frontend browsers
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
-	# again on a local 3-master Redis Cluster (docs/SCALING.md); deselected: known cluster bugs, see issue 10
-	$(BIN)/python -m pytest -q --redis-cluster -m "not browser and not slow" tests/live_server tests/geo tests/coupons \
-	  --deselect tests/live_server/stats/test_stats.py::test_funnel_per_store_and_total_with_credit_split \
-	  --deselect tests/live_server/stats/test_stats.py::test_stats_access_and_bad_input \
-	  --deselect tests/live_server/store_streams/test_replay.py::test_staff_sees_only_their_store
+	# again on a local 3-master Redis Cluster (docs/SCALING.md)
+	$(BIN)/python -m pytest -q --redis-cluster -m "not browser and not slow" tests/live_server tests/geo tests/coupons
 
 setup: $(VENV)/.installed
 

@@ -30,13 +30,14 @@ class StatsService:
 
     async def report(self, room_id: str) -> RoomStats:
         await self.rooms.status(room_id)  # 404 for an unknown room
-        # All of one tag ({room:R}): one pipeline, one round-trip.
+        # All of one tag ({room:R}). PFCOUNT stays out of the pipeline: redis-py's
+        # cluster pipeline refuses it, so it is a call of its own on both kinds of client.
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(keys.room_stats(room_id))
-            pipe.pfcount(keys.room_unique_viewers(room_id))
-            pipe.pfcount(keys.room_tappers(room_id))
             pipe.hgetall(keys.room_viewers(room_id))
-            raw, unique, tappers, per_node = await pipe.execute()
+            raw, per_node = await pipe.execute()
+        unique = await self.redis.pfcount(keys.room_unique_viewers(room_id))
+        tappers = await self.redis.pfcount(keys.room_tappers(room_id))
         return build_report(
             room_id,
             datetime.now(UTC).isoformat(timespec="seconds"),

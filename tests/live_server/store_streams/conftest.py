@@ -6,14 +6,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
-
 from live_server import store_events
+from live_server.redis_conn import RedisClient, connect_redis
+from live_server.settings import Settings
 
 
 @pytest.fixture
-async def aredis(redis_url: str, clean_redis: Any) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url)
+async def aredis(settings: Settings) -> AsyncIterator[RedisClient]:
+    """The same kind of client the app uses (single node or cluster)."""
+    client = connect_redis(settings)
     yield client
     await client.aclose()
 
@@ -22,7 +23,7 @@ Append = Callable[..., Awaitable[str]]
 
 
 @pytest.fixture
-def append(aredis: aioredis.Redis) -> Append:
+def append(aredis: RedisClient) -> Append:
     """Append a store event the way the writers do; returns its stream id."""
 
     async def write(
