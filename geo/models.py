@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -95,8 +95,15 @@ class Store(BaseModel):
         for window in self.windows_on(day):
             opens = datetime.combine(day, time.fromisoformat(window.open), self.tz)
             closes = datetime.combine(day, time.fromisoformat(window.close), self.tz)
-            moment = opens
-            while moment + step <= closes:
-                starts.append(moment)
+            # Step in UTC: aware arithmetic in one zone is wall-clock arithmetic, which on
+            # a DST day lists the skipped hour's instants twice and makes slots that last
+            # an hour more or less than slot_minutes.
+            moment, end = opens.astimezone(UTC), closes.astimezone(UTC)
+            while moment + step <= end:
+                starts.append(moment.astimezone(self.tz))
                 moment += step
         return starts
+
+    def slot_end(self, start: datetime) -> datetime:
+        """When a slot starting at ``start`` ends: ``slot_minutes`` of real time later."""
+        return (start.astimezone(UTC) + timedelta(minutes=self.slot_minutes)).astimezone(self.tz)

@@ -160,7 +160,8 @@ def check_slot(store: Store, start: datetime, now: datetime) -> datetime:
     """The slot's end, or the reason the slot cannot be booked."""
     if store.status != "open":
         raise StoreClosed(f"store {store.id!r} is closed and takes no bookings")
-    if start not in store.slot_starts(start.date()):
+    # Compare instants: equal wall times in one zone compare equal even across a DST fold.
+    if start.timestamp() not in {s.timestamp() for s in store.slot_starts(start.date())}:
         raise NotASlot(
             f"{start.isoformat()} is not a slot start of store {store.id!r} "
             f"(GET /api/v1/stores/{store.id}/slots lists them)"
@@ -169,7 +170,7 @@ def check_slot(store: Store, start: datetime, now: datetime) -> datetime:
         raise SlotInPast(f"the slot {start.isoformat()} has already started")
     if start - now > timedelta(days=MAX_DAYS_AHEAD):
         raise NotASlot(f"bookings open at most {MAX_DAYS_AHEAD} days ahead")
-    return start + timedelta(minutes=store.slot_minutes)
+    return store.slot_end(start)
 
 
 def resolve_service(store: Store, service: str, featured: list[FeaturedItem]) -> str:
@@ -188,14 +189,13 @@ def resolve_service(store: Store, service: str, featured: list[FeaturedItem]) ->
 def day_slots(store: Store, day: date, now: datetime, taken: dict[int, int]) -> list[Slot]:
     """The bookable slots of a local day: none in the past, none while closed."""
     slots = []
-    step = timedelta(minutes=store.slot_minutes)
     for start in store.slot_starts(day):
         if start <= now:
             continue
         used = taken.get(int(start.timestamp()), 0)
         slots.append(
             Slot(
-                start=start.isoformat(), end=(start + step).isoformat(),
+                start=start.isoformat(), end=store.slot_end(start).isoformat(),
                 capacity=store.capacity, remaining=max(0, store.capacity - used),
             )  # fmt: skip
         )
