@@ -69,7 +69,10 @@ def test_openapi_contract(live_server: ServerProcess, tmp_path: Path) -> None:
         "--workers", "1", "--request-timeout", "10", "--no-color",
     ]  # fmt: skip
     with report.open("wb") as out:
-        proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, timeout=200, check=False)
+        # cwd: schemathesis keeps a .schemathesis/ cache in the working directory.
+        proc = subprocess.run(
+            cmd, stdout=out, stderr=subprocess.STDOUT, timeout=200, check=False, cwd=tmp_path
+        )
     text = report.read_text(errors="replace")
     summary = text[text.rfind("SUMMARY") :] if "SUMMARY" in text else text[-3000:]
     print(summary)

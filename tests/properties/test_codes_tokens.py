@@ -115,3 +115,26 @@ def test_token_of_another_secret_is_unauthorized(token: str) -> None:
 def test_token_random_text_is_unauthorized(text: str) -> None:
     with pytest.raises(Unauthorized):
         SIGNER.verify(text)
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_http_tampered_token_is_401(demo_server, data: st.DataObject) -> None:  # type: ignore[no-untyped-def]
+    """Over HTTP, header bytes included (a latin-1 byte once gave a 500, not a 401)."""
+    import http.client
+
+    token = demo_server.demo()["ops_token"]
+    pos = data.draw(st.integers(0, len(token) - 1), label="pos")
+    char = data.draw(st.characters(min_codepoint=0x21, max_codepoint=0xFF), label="char")
+    assume(token[pos] != char and char != ",")
+    tampered = token[:pos] + char + token[pos + 1 :]
+    conn = http.client.HTTPConnection("127.0.0.1", demo_server.port, timeout=10)
+    try:
+        conn.putrequest("GET", "/api/v1/rooms/r_demo")
+        conn.putheader("Authorization", ("Bearer " + tampered).encode("latin-1"))
+        conn.endheaders()
+        resp = conn.getresponse()
+        assert resp.status == 401, (tampered, resp.status, resp.read())
+        resp.read()
+    finally:
+        conn.close()
