@@ -137,7 +137,8 @@ class RoomService:
             return False
         if self.platform_secret:
             want = hmac.new(self.platform_secret.encode(), external_id.encode(), hashlib.sha256).hexdigest()
-            if signature and hmac.compare_digest(want, signature.lower()):
+            # Bytes: compare_digest raises TypeError on non-ASCII str (a 500, not a 403).
+            if signature and hmac.compare_digest(want.encode(), signature.lower().encode()):
                 return True
             raise ExternalIdNotSigned(
                 "external_id must carry external_id_sig = hex HMAC-SHA256 by the live platform"
