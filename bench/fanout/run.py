@@ -124,7 +124,7 @@ def rss_bytes(pids: list[int]) -> int:
     return total
 
 
-def wait_http(url: str, timeout: float = 60) -> None:
+def wait_http(url: str, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -273,7 +273,11 @@ def main() -> int:
     for n in sizes:
         for rep in range(args.repeats):
             for config in configs:  # interleaved, so drift hits every config alike
-                run = one_run(config, n, args.broadcasts)
+                try:
+                    run = one_run(config, n, args.broadcasts)
+                except Exception as exc:  # a failed start must not lose the other runs
+                    print(f"# {n} viewers rep {rep + 1} {config}: FAILED {exc}", file=sys.stderr)
+                    continue
                 results.append(run)
                 print(f"# {n:>6} viewers rep {rep + 1} {config}: {asdict(run)}", file=sys.stderr, flush=True)
     out = ROOT / "bench" / "out"

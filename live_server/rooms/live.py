@@ -67,6 +67,9 @@ class LiveRooms:
     async def broadcast(self, room_id: str, event: str, data: dict[str, Any]) -> str:
         """Send an event to every viewer of the room, recorded in the room's history."""
         data.setdefault("ts", now_ms())
+        # The room changed: the next joiner gets a fresh state. (A broadcast made on
+        # another node is covered by the replay after the snapshot's offset.)
+        self._state_cache.pop(room_id, None)
         offset = await self.redis.xadd(
             keys.room_history(room_id),
             {"e": event, "d": orjson.dumps(data)},
