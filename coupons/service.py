@@ -31,6 +31,7 @@ from live_server.metrics import Metrics
 from live_server.redis_conn import RedisClient
 from live_server.rooms.models import RoomNotFound, RoomStatus, require_live
 from live_server.rooms.service import RoomService
+from live_server.tasks import cancel_and_wait
 
 from .codes import Code, CodeBook, InvalidCode, new_campaign_id
 from .models import (
@@ -610,11 +611,9 @@ class CouponService:
 
     async def stop(self) -> None:
         for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         with contextlib.suppress(RedisError):
-            await self.flush_stats()
+            await asyncio.wait_for(self.flush_stats(), timeout=2.0)
 
 
 # --- decoding and outcome mapping ----------------------------------------------------

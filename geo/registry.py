@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 
 from live_server import keys
 from live_server.redis_conn import RedisClient
+from live_server.tasks import cancel_and_wait
 
 from .models import Store
 
@@ -110,7 +111,4 @@ class StoreRegistry:
         self._task = asyncio.create_task(self._poll(), name="store-registry-poll")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)

@@ -35,6 +35,7 @@ from redis.exceptions import RedisError, ResponseError
 from live_server import keys
 from live_server.metrics import Metrics
 from live_server.redis_conn import RedisClient
+from live_server.tasks import cancel_and_wait
 
 from .models import QuestionConfig, iso_ms, sign
 from .store import QuestionStore
@@ -96,9 +97,7 @@ class AnswerOutbox:
                     asyncio.shield(self._task), self.config.webhook_timeout_s + 2
                 )
             except TimeoutError:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
+                await cancel_and_wait(self._task)
         if self._session is not None:
             await self._session.close()
 

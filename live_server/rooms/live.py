@@ -29,8 +29,9 @@ from redis.exceptions import RedisError
 
 from live_server import keys
 from live_server.http import NODE_ID
-from live_server.realtime import LIVE, HOST, Realtime, now_ms, room_channel
+from live_server.realtime import HOST, LIVE, Realtime, now_ms, room_channel
 from live_server.redis_conn import RedisClient
+from live_server.tasks import cancel_and_wait
 from live_server.tokens import Claims, Role
 
 from .models import RoomStatus
@@ -222,10 +223,7 @@ class LiveRooms:
         self._task = asyncio.create_task(self._count_loop(), name="viewer-count")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         # Leave the count: this node no longer holds viewers.
         with contextlib.suppress(RedisError, OSError):
             for room_id in list(self.local_viewers):

@@ -42,6 +42,7 @@ from live_server.errors import BadRequest
 from live_server.realtime import STORE, StoreNamespace, now_ms
 from live_server.redis_conn import RedisClient
 from live_server.store_events import decode_entry
+from live_server.tasks import cancel_and_wait
 from live_server.tokens import Claims, Role
 
 from .checkin import CheckIn
@@ -127,8 +128,7 @@ class StoreFeed:
         for task in tasks:
             task.cancel()
         for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await cancel_and_wait(task)
         self.connections.clear()
         self.tails.clear()
 

@@ -6,7 +6,6 @@ trim done in one Lua call, so a delivery cannot slip in between."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -15,6 +14,7 @@ from pathlib import Path
 
 from live_server import keys
 from live_server.redis_conn import RedisClient
+from live_server.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +72,7 @@ class StreamRetention:
         self._task = asyncio.create_task(self._loop(), name="store-stream-retention")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def _loop(self) -> None:
         while True:

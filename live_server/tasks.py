@@ -1,0 +1,28 @@
+"""Stopping background tasks without ever hanging shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+log = logging.getLogger(__name__)
+
+
+async def cancel_and_wait(task: asyncio.Task[object] | None, timeout: float = 2.0) -> None:
+    """Cancel a background task and wait for it, bounded.
+
+    A cancel can be swallowed (Python 3.11's ``wait_for`` loses a cancellation that races
+    with completion, and a ``while True`` loop then goes on), so the cancel is repeated
+    until the task ends or ``timeout`` passes; shutdown never waits longer than that.
+    """
+    if task is None or task.done():
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not task.done():
+        task.cancel()
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            log.warning("background task %s did not stop within %.1fs", task.get_name(), timeout)
+            return
+        await asyncio.wait([task], timeout=min(0.2, remaining))
