@@ -16,7 +16,7 @@ from enum import StrEnum
 
 import orjson
 
-from .errors import Forbidden, Unauthorized
+from .errors import Unauthorized
 
 PREFIX = "lc1."
 
@@ -112,12 +112,6 @@ class TokenSigner:
         if claims.expires_at < (time.time() if now is None else now):
             raise Unauthorized("the token has expired")
         return claims
-
-
-def require_role(claims: Claims, *roles: Role) -> None:
-    if claims.role not in roles and claims.role is not Role.OPS:
-        allowed = ", ".join(r.value for r in roles)
-        raise Forbidden(f"this needs a {allowed} token; yours is a {claims.role.value} token")
 
 
 def bearer_from_header(value: str | None) -> str | None:

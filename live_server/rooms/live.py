@@ -21,6 +21,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -34,12 +35,12 @@ from live_server.redis_conn import RedisClient
 from live_server.tasks import cancel_and_wait
 from live_server.tokens import Claims, Role
 
-from .models import RoomStatus
 from .service import RoomService
 
 log = logging.getLogger(__name__)
 
 NODE_STALE_MS = 5_000
+_VIEWER_COUNT = (Path(__file__).parent / "viewer_count.lua").read_text()
 STATE_TTL_S = 0.5
 
 StateContributor = Callable[[str, Claims], Awaitable[dict[str, Any]]]
@@ -60,6 +61,7 @@ class LiveRooms:
         self.state_contributors: list[StateContributor] = []
         self._task: asyncio.Task[None] | None = None
         self._state_cache: dict[str, tuple[float, asyncio.Future[dict[str, Any]]]] = {}
+        self._viewer_count_script = redis.register_script(_VIEWER_COUNT)
         realtime.live.on_join.append(self._on_viewer_join)
         realtime.live.on_leave.append(self._on_viewer_leave)
         realtime.broadcaster = self.broadcast
@@ -186,17 +188,12 @@ class LiveRooms:
         self._dirty.clear()
         for room_id in set(rooms):
             local = self.local_viewers.get(room_id, 0)
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.hset(keys.room_viewers(room_id), self.node_id, f"{local}:{now}")
-                pipe.pexpire(keys.room_viewers(room_id), 60_000)
-                await pipe.execute()
-            total = await self.viewer_count(room_id)
-            # peak viewers for the funnel (same tag as the rest of the room's stats)
-            await self.redis.eval(
-                "local p = tonumber(redis.call('HGET', KEYS[1], 'total:peak_viewers') or '0') "
-                "if tonumber(ARGV[1]) > p then redis.call('HSET', KEYS[1], 'total:peak_viewers', ARGV[1]) end",
-                1, keys.room_stats(room_id), total,
-            )  # fmt: skip
+            total = int(
+                await self._viewer_count_script(
+                    keys=[keys.room_viewers(room_id), keys.room_stats(room_id)],
+                    args=[self.node_id, local, now, NODE_STALE_MS, 60_000],
+                )
+            )
             if local == 0:
                 self.local_viewers.pop(room_id, None)
             if self._last_total.get(room_id) == total:
@@ -235,6 +232,3 @@ def _id_lt(a: str, b: str) -> bool:
     bms, _, bseq = b.partition("-")
     return (int(ams), int(aseq or 0)) < (int(bms), int(bseq or 0))
 
-
-def ended_payload(room_id: str) -> dict[str, Any]:
-    return {"room_id": room_id, "status": RoomStatus.ENDED.value, "ts": int(time.time() * 1000)}
