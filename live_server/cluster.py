@@ -141,13 +141,15 @@ class LocalCluster:
             )
 
     def wait_ready(self, timeout: float = 30.0) -> None:
-        """Poll CLUSTER INFO on every node until all say ``cluster_state:ok`` and agree
-        that every slot is assigned (the CLI returns before gossip has converged)."""
+        """Poll CLUSTER INFO on every node until all say ``cluster_state:ok``, agree that
+        every slot is assigned (the CLI returns before gossip has converged) and have their
+        bus link to every other node up (a PUBLISH only crosses a connected link)."""
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
             try:
                 infos = [_command(p, "CLUSTER", "INFO").decode() for p in self.ports]
+                links = [_command(p, "CLUSTER", "NODES").decode() for p in self.ports]
             except OSError as exc:
                 last = str(exc)
             else:
@@ -156,6 +158,11 @@ class LocalCluster:
                     and f"cluster_slots_ok:{CLUSTER_SLOTS}" in info
                     and f"cluster_known_nodes:{self.masters}" in info
                     for info in infos
+                ) and all(
+                    fields[7] == "connected"
+                    for nodes in links
+                    for line in nodes.splitlines()
+                    if len(fields := line.split()) > 7  # skip the RESP "$<len>" header
                 ):
                     return
                 last = infos[0][:300]
