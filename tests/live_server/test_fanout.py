@@ -90,3 +90,77 @@ async def test_permessage_deflate_is_not_negotiated(base_url: str) -> None:
     writer.transport.abort()  # vanish, as a phone going into a tunnel would
     assert head.startswith("http/1.1 101")
     assert "sec-websocket-extensions" not in head
+
+
+async def test_websocket_viewers_need_no_engineio_tasks_or_queue(
+    server: Any, make_room: Any, make_viewer: Any, sio_client: SioFactory
+) -> None:
+    """A websocket opened straight away is a LiveSocket in direct-write mode: no writer,
+    reader or ping task and no queue per connection (that was ~9 KB of each viewer)."""
+    import asyncio
+
+    from live_server import appkeys
+    from live_server.fanout import LiveSocket
+
+    room = await make_room()
+    viewer = await make_viewer(room["room_id"])
+    for _ in range(10):
+        _, log = await sio_client("/live", viewer["token"])
+        await log.wait_for("room.state")
+    eio = server.app[appkeys.SIO].eio
+    sockets = list(eio.sockets.values())
+    assert len(sockets) >= 10
+    for sock in sockets:
+        assert isinstance(sock, LiveSocket)
+        assert sock.transport is not None and sock._queue is None and sock.upgraded
+    per_socket = [
+        t for t in asyncio.all_tasks()
+        if t.get_coro().__qualname__.startswith(("AsyncSocket.", "AsyncSocket._websocket_handler"))
+    ]  # fmt: skip
+    assert per_socket == []
+
+
+async def test_engineio_ping_pong_and_ping_timeout_on_the_wire() -> None:
+    """The pings now come from a timer handle: check the exact frames, and that a client
+    that stops answering is closed after ping_interval + ping_timeout."""
+    import asyncio
+
+    import aiohttp
+    import orjson
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    from live_server.fanout import LiveSocketIO
+
+    sio = LiveSocketIO(async_mode="aiohttp", ping_interval=0.2, ping_timeout=0.3)
+    app = web.Application()
+    sio.attach(app)
+    srv = TestServer(app, host="127.0.0.1")
+    await srv.start_server()
+    try:
+        async with aiohttp.ClientSession() as session:
+            url = srv.make_url("/socket.io/?EIO=4&transport=websocket")
+            async with session.ws_connect(url) as ws:
+                opened = await ws.receive_str(timeout=2)
+                assert opened[0] == "0" and orjson.loads(opened[1:])["pingTimeout"] == 300
+                await ws.send_str("40")  # socket.io CONNECT to "/"
+                assert (await ws.receive_str(timeout=2)).startswith('40{"sid":')
+                for _ in range(3):
+                    assert await ws.receive_str(timeout=2) == "2"  # engine.io PING
+                    await ws.send_str("3")  # PONG
+                # Stop answering: the server must close the connection.
+                loop = asyncio.get_running_loop()
+                started = loop.time()
+                while True:
+                    msg = await ws.receive(timeout=5)
+                    if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                        break
+                    assert msg.data in ("2", "1")  # one more PING, perhaps a CLOSE packet
+                assert loop.time() - started < 3
+        deadline = asyncio.get_running_loop().time() + 5
+        while sio.eio.sockets and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        assert not sio.eio.sockets
+    finally:
+        await srv.close()
+        await sio.shutdown()
