@@ -5,6 +5,7 @@ Pure: no I/O. Times inside the domain are unix milliseconds; responses show ISO-
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -73,7 +74,7 @@ def iso(ms: int | None) -> str | None:
 
 
 def now_ms() -> int:
-    return int(datetime.now(UTC).timestamp() * 1000)
+    return int(time.time() * 1000)
 
 
 # --- requests -------------------------------------------------------------------------

@@ -8,12 +8,13 @@ import io
 from functools import lru_cache
 from urllib.parse import quote
 
+import orjson
 import segno
 from aiohttp import web
 from pydantic import BaseModel
 
 from live_server import appkeys
-from live_server.api import Api, Call, json_response
+from live_server.api import Api, Call
 from live_server.errors import BadRequest
 from live_server.tokens import Role
 
@@ -117,25 +118,42 @@ async def claim_coupon(call: Call[None, None]) -> web.Response:
         call.app[appkeys.REALTIME].counter(
             room_id, "coupon.stock", campaign.id, _stock(campaign, result.remaining)
         )
-    body = Claimed(
-        code=result.code.text,
-        campaign_id=campaign.id,
-        qr_svg_url=_qr_url(call.request, result.code.text),
-        expires_at=campaign.expires_at,
-        title=campaign.title,
-        kind=campaign.kind,
-        value=campaign.value,
-        store_ids=campaign.store_ids,
-        valid_from=campaign.valid_from,
-        min_spend=campaign.min_spend,
-    )
+    # The body is Claimed (the declared response): two fields per code, the rest static per
+    # campaign, serialised once per process (the campaign's static part never changes).
+    text = result.code.text
+    body = b"".join((
+        b'{"code":', orjson.dumps(text),
+        b',"qr_svg_url":', orjson.dumps(_qr_url(call.request, text)),
+        b",", _claimed_static(campaign)[1:],
+    ))  # fmt: skip
     headers = {"Idempotent-Replayed": "true"} if not result.fresh else None
-    return json_response(body, 201, headers)
+    return web.Response(body=body, status=201, content_type="application/json", headers=headers)
+
+
+_CLAIMED_STATIC: dict[str, bytes] = {}
+
+
+def _claimed_static(campaign: Campaign) -> bytes:
+    """``{...}`` of Claimed without code and qr_svg_url, for one campaign (cached)."""
+    cached = _CLAIMED_STATIC.get(campaign.id)
+    if cached is None:
+        model = Claimed(
+            code="", qr_svg_url="", campaign_id=campaign.id, expires_at=campaign.expires_at,
+            title=campaign.title, kind=campaign.kind, value=campaign.value,
+            store_ids=campaign.store_ids, valid_from=campaign.valid_from,
+            min_spend=campaign.min_spend,
+        )  # fmt: skip
+        cached = model.model_dump_json(exclude={"code", "qr_svg_url"}).encode()
+        if len(_CLAIMED_STATIC) > 10_000:
+            _CLAIMED_STATIC.clear()
+        _CLAIMED_STATIC[campaign.id] = cached
+    return cached
 
 
 def _qr_url(request: web.Request, code: str) -> str:
     settings = request.app[appkeys.SETTINGS]
-    base = settings.public_url.rstrip("/") if settings.public_url else str(request.url.origin())
+    # scheme + Host header: what request.url.origin() gives, without building a URL object.
+    base = settings.public_url.rstrip("/") if settings.public_url else f"{request.scheme}://{request.host}"
     return f"{base}/api/v1/coupons/{quote(code)}/qr.svg"
 
 

@@ -26,14 +26,15 @@ from redis.exceptions import RedisError
 
 from geo.registry import StoreRegistry
 from live_server import keys
-from live_server.errors import RoomEnded
+from live_server.errors import RoomEnded, TooManyRequests
+from live_server.fastredis import FastRedis, FastScript
+from live_server.limits import Rule
 from live_server.metrics import Metrics
 from live_server.redis_conn import RedisClient
-from live_server.rooms.models import RoomNotFound, RoomStatus, require_live
 from live_server.rooms.service import RoomService
 from live_server.tasks import cancel_and_wait
 
-from .codes import Code, CodeBook, InvalidCode, new_campaign_id
+from .codes import Code, CodeBook, InvalidCode, campaign_ref, new_campaign_id
 from .models import (
     ALL_STORES,
     BOOKING_STORE,
@@ -67,6 +68,9 @@ from .models import (
 )
 
 log = logging.getLogger(__name__)
+
+ROOM_ENDED_REASON = "room ended"
+"""finish_reason of a campaign closed because its room ended (claims then answer room-ended)."""
 
 _LUA = Path(__file__).parent / "lua"
 SWEEP_INTERVAL_S = 1.0
@@ -138,8 +142,11 @@ class CouponService:
         stores: StoreRegistry,
         codebook: CodeBook,
         metrics: Metrics,
+        claim_rule: Rule | None = None,
     ) -> None:
         self.redis = redis
+        self.claim_rule = claim_rule
+        """The per-viewer claim limit claim.lua enforces (None: rate limits are off)."""
         # Background work (sweeper, counter flush) goes through its own name, so what a
         # request does can be observed apart from it (the offline-rejection test).
         self.background_redis = redis
@@ -149,14 +156,14 @@ class CouponService:
         self.metrics = CouponMetrics(metrics)
         self._create = redis.register_script(_lua("create"))
         self._drop = redis.register_script(_lua("drop"))
-        self._claim = redis.register_script(_lua("claim"))
+        self._claim: Callable[..., Awaitable[Any]] = redis.register_script(_lua("claim"))
         self._redeem = redis.register_script(_lua("redeem"))
         self._append = redis.register_script(_lua("append_store"))
         self._mark = redis.register_script(_lua("mark_appended"))
         self._ops = redis.register_script(_lua("ops"))
         self._finish = redis.register_script(_lua("finish"))
         self._tasks: list[asyncio.Task[None]] = []
-        self._static: dict[str, Campaign] = {}
+        self._static: dict[str, asyncio.Future[Campaign]] = {}
         self._claimed_delta: dict[str, int] = {}
         # Called after the sweeper (or a lazy check) ends claiming: (room, campaign) -> None.
         self.on_finished: list[Callable[[Campaign], Awaitable[None]]] = []
@@ -261,23 +268,19 @@ class CouponService:
     async def claim(
         self, room_id: str, campaign_id: str, viewer_id: str, idempotency_key: str | None
     ) -> ClaimResult:
-        """Hand one code to the viewer: the room check, then one Lua call."""
+        """Hand one code to the viewer: one Lua call (one round trip), which also counts the
+        viewer's attempts (the per-viewer flood guard) and knows the room has ended because
+        ending a room closes its campaigns first (:meth:`close_room`)."""
         try:
-            # The room's status is in its own tag: read it here, right before the script.
-            status = await self.redis.hget(keys.room(room_id), "status")
-            if status is None:
-                raise RoomNotFound(f"no room {room_id!r}")
-            require_live(RoomStatus(_s(status)))
-        except RoomEnded:
-            self.metrics.claims.labels("room_ended").inc()
-            with contextlib.suppress(RedisError, CampaignNotFound):
-                await self.close(campaign_id, CampaignStatus.CLOSED, "room ended")
-            raise
-        except Exception:
-            self.metrics.claims.labels("room_not_live").inc()
-            raise
+            campaign_ref(campaign_id)
+        except ValueError:
+            raise CampaignNotFound(f"no campaign {campaign_id!r} in this room") from None
         idem = f"{viewer_id}|{idempotency_key}" if idempotency_key else ""
         now = now_ms()
+        rule = self.claim_rule
+        window_ms = rule.window_s * 1000 if rule else 1000
+        rate_key = keys.campaign_claim_rate(campaign_id, viewer_id, now // window_ms)
+        limit = rule.limit if rule else 1 << 62
         for _ in range(3):  # a nonce clash (one in millions) retries with a fresh nonce
             code = self.codebook.issue(campaign_id)
             result = await self._claim(
@@ -286,8 +289,9 @@ class CouponService:
                     keys.campaign_owners(campaign_id),
                     keys.campaign_codes(campaign_id),
                     keys.campaign_idempotency(campaign_id),
+                    rate_key,
                 ],
-                args=[room_id, viewer_id, idem, code.nonce, now],
+                args=[room_id, viewer_id, idem, code.nonce, now, limit, window_ms],
             )
             outcome = _s(result[0])
             if outcome != "collision":
@@ -308,18 +312,39 @@ class CouponService:
             code = self.codebook.issue(campaign_id, _s(result[1]))
             campaign = await self.get_campaign(None, campaign_id)
             return ClaimResult(code, campaign, False, campaign.remaining)
+        if outcome == "missing":
+            await self.rooms.get(room_id)  # an unknown room is a 404 about the room
         raise _claim_problem(outcome, result)
+
+    async def close_room(self, room_id: str) -> None:
+        """Close every campaign of a room that is ending (drafts too, so none can be
+        dropped later); called BEFORE the room is marked ended, so a claim never succeeds
+        in an ended room without reading the room's status. Idempotent."""
+        ids = [_s(c) for c in await self.redis.zrange(keys.room_campaigns(room_id), 0, -1)]
+        for campaign_id in ids:
+            await self.close(campaign_id, CampaignStatus.CLOSED, ROOM_ENDED_REASON)
+
+    def use_fast_claims(self, fast: FastRedis) -> None:
+        """Run claim.lua on an auto-pipelined connection (same script, same keys)."""
+        self._claim = FastScript(fast, _lua("claim"))
 
     async def _campaign_cached(self, campaign_id: str) -> Campaign:
         # The static part of a campaign (title, kind, value, stores, expiry) never changes
         # after creation: keep it per process so the hot path stays at one Lua call.
+        # Single flight: the first claims of a drop arrive together; one read fills the
+        # cache for all of them (not one HGETALL and one new pooled connection each).
         cached = self._static.get(campaign_id)
         if cached is None:
-            cached = await self.get_campaign(None, campaign_id)
+            cached = asyncio.ensure_future(self.get_campaign(None, campaign_id))
             if len(self._static) > 10_000:
                 self._static.clear()
             self._static[campaign_id] = cached
-        return cached
+        try:
+            return await asyncio.shield(cached)
+        except BaseException:
+            if cached.done() and self._static.get(campaign_id) is cached:
+                del self._static[campaign_id]  # a failed read is not cached
+            raise
 
     # --- codes --------------------------------------------------------------------------
 
@@ -566,7 +591,7 @@ class CouponService:
                     else None
                 )
                 if room_status in (b"ended", None):
-                    await self.close(campaign_id, CampaignStatus.CLOSED, "room ended")
+                    await self.close(campaign_id, CampaignStatus.CLOSED, ROOM_ENDED_REASON)
             await self._repair_appends(campaign_id)
         await self.background_redis.zremrangebyscore(
             keys.CAMPAIGNS_ACTIVE, "-inf", now - SWEEP_GRACE_MS
@@ -677,7 +702,15 @@ def _claim_problem(outcome: str, result: list[Any]) -> Exception:
         return LimitReached(f"you already hold {int(result[1])} of these coupons (the limit)")
     if outcome == "expired":
         return CouponExpired("this campaign has expired")
+    if outcome == "rate":
+        retry_s = max(0.001, int(result[1]) / 1000)
+        return TooManyRequests(
+            f"too many claims on this campaign; retry in {max(1, round(retry_s))}s",
+            retry_after=retry_s,
+        )
     if outcome == "closed":
+        if _s(result[1]) == ROOM_ENDED_REASON:
+            return RoomEnded("the broadcast has ended; claiming is closed")
         return CampaignClosed("claiming is closed for this campaign")
     if outcome == "draft":
         return CampaignNotOpen("the host has not dropped these coupons yet")

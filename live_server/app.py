@@ -15,12 +15,12 @@ from pathlib import Path
 import aiohttp_cors
 from aiohttp import web
 
-from geo.registry import StoreRegistry
 from coupons.routes import api as coupons_api
 from coupons.wiring import coupons_ctx
+from geo.registry import StoreRegistry
 from geo.routes import api as stores_api
 
-from . import appkeys, ops
+from . import appkeys, limits, ops
 from .api import Api
 from .bookings.routes import api as bookings_api
 from .bookings.wiring import bookings_ctx
@@ -107,6 +107,7 @@ def create_app(settings: Settings) -> web.Application:
     app[appkeys.SETTINGS] = settings
     app[appkeys.SIGNER] = TokenSigner(settings.secret)
     app[appkeys.METRICS] = Metrics()
+    app[appkeys.LOCAL_LIMITS] = limits.LocalWindows()
     api = build_api()
     app[appkeys.API] = api
 

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from .api import Api, Endpoint
     from .bookings.service import BookingService
+    from .limits import LocalWindows
     from .metrics import Metrics
     from .questions.outbox import AnswerOutbox
     from .questions.service import QuestionService
@@ -33,6 +34,7 @@ SIGNER: web.AppKey[TokenSigner] = web.AppKey("signer")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 API: web.AppKey[Api] = web.AppKey("api")
 SIO: web.AppKey[socketio.AsyncServer] = web.AppKey("sio")
+LOCAL_LIMITS: web.AppKey[LocalWindows] = web.AppKey("local_limits")
 # Domain services: each domain adds its key below (typed by its service class).
 REALTIME: web.AppKey[Realtime] = web.AppKey("realtime")
 ROOMS: web.AppKey[RoomService] = web.AppKey("rooms")

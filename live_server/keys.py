@@ -175,7 +175,7 @@ def campaign(campaign_id: str) -> str:
     """hash: room_id, room_title, title, kind, value, quantity, remaining, claimed, redeemed,
     released, per_user, store_mode (all|list|booking_store), stores (",S1,S2,"), valid_from,
     expires_at, min_spend, status (draft|open|closed|expired), created_at, dropped_at,
-    sold_out_at, finished_at. Times unix ms."""
+    sold_out_at, finished_at, finish_reason. Times unix ms."""
     return f"{{camp:{campaign_id}}}:meta"
 
 
@@ -194,6 +194,12 @@ def campaign_codes(campaign_id: str) -> str:
 def campaign_idempotency(campaign_id: str) -> str:
     """hash "<viewer>|<Idempotency-Key>" -> nonce: a retried claim returns the same code."""
     return f"{{camp:{campaign_id}}}:idem"
+
+
+def campaign_claim_rate(campaign_id: str, viewer_id: str, window: int) -> str:
+    """string counter: the viewer's claim attempts on this campaign in one fixed window
+    (claim.lua's flood guard; expires with the window)."""
+    return f"{{camp:{campaign_id}}}:rate:{viewer_id}:{window}"
 
 
 def campaign_audit(campaign_id: str) -> str:

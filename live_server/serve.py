@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import multiprocessing
 import os
@@ -75,6 +76,11 @@ async def _run_app(settings: Settings, ready: Any = None) -> None:
         runner, settings.host, settings.port, reuse_port=settings.workers > 1, backlog=4096
     )
     await site.start()
+    # Everything built so far (app, routes, schemas, demo data) lives as long as the
+    # process: move it out of the collector's view, so a full collection under load scans
+    # only what requests allocate (measured: 50-80 ms pauses every ~2 s at a flash claim
+    # over ~95k startup objects otherwise).
+    gc.freeze()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

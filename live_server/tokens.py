@@ -82,7 +82,7 @@ class TokenSigner:
         return f"{PREFIX}{payload}.{self._mac(payload)}"
 
     def _mac(self, payload: str) -> str:
-        return _b64(hmac.new(self._key, (PREFIX + payload).encode(), hashlib.sha256).digest())
+        return _b64(hmac.digest(self._key, (PREFIX + payload).encode(), "sha256"))
 
     def verify(self, token: str | None, *, now: float | None = None) -> Claims:
         """Return the claims of a valid token, or raise :class:`Unauthorized`."""

@@ -3,19 +3,28 @@
 -- KEYS[3] {camp:C}:codes  (nonce -> JSON code record)   KEYS[4] {camp:C}:idem (viewer|key -> nonce)
 -- ARGV[1] room id, ARGV[2] viewer id, ARGV[3] idempotency field ('' = none), ARGV[4] fresh nonce,
 -- ARGV[5] now (unix ms)
--- The room's own status lives in another tag: the caller checked it just before; the
--- campaign's status here is closed when the room ends.
+-- KEYS[5] {camp:C}:rate:<viewer>:<window> the viewer's claim counter in this fixed window,
+-- ARGV[6] the most claims a viewer may attempt per window, ARGV[7] the window (ms)
+-- The room's status lives in another tag and is not read here: ending a room closes its
+-- campaigns (finish.lua, reason 'room ended') BEFORE the room itself is marked ended, and
+-- a campaign only opens (drop) while its room is live; so an open campaign here means a
+-- live room, and a claim costs one round trip.
 -- Returns {'ok', remaining, sold_out_now, dropped_at} | {'dup', nonce} | {'limit', held} |
---         {'sold_out'} | {'expired'} | {'closed'} | {'draft'} | {'missing'} | {'collision'}
+--         {'sold_out'} | {'expired'} | {'closed', reason} | {'draft'} | {'missing'} |
+--         {'collision'} | {'rate', retry_ms}
 local viewer, idem_field, nonce = ARGV[2], ARGV[3], ARGV[4]
+-- The per-viewer flood guard first (a retried tap counts too): over it, nothing else runs.
+local tries = redis.call('INCR', KEYS[5])
+if tries == 1 then redis.call('PEXPIRE', KEYS[5], ARGV[7]) end
+if tries > tonumber(ARGV[6]) then return {'rate', redis.call('PTTL', KEYS[5])} end
 if idem_field ~= '' then
   local prior = redis.call('HGET', KEYS[4], idem_field)
   if prior then return {'dup', prior} end
 end
-local m = redis.call('HMGET', KEYS[1], 'status', 'room_id', 'remaining', 'per_user', 'expires_at', 'dropped_at')
+local m = redis.call('HMGET', KEYS[1], 'status', 'room_id', 'remaining', 'per_user', 'expires_at', 'dropped_at', 'finish_reason')
 if not m[1] or m[2] ~= ARGV[1] then return {'missing'} end
 if m[1] == 'draft' then return {'draft'} end
-if m[1] == 'closed' then return {'closed'} end
+if m[1] == 'closed' then return {'closed', m[7] or ''} end
 if m[1] == 'expired' or tonumber(ARGV[5]) >= tonumber(m[5]) then return {'expired'} end
 if tonumber(m[3]) <= 0 then return {'sold_out'} end
 local held = tonumber(redis.call('HGET', KEYS[2], viewer) or '0')

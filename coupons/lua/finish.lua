@@ -9,7 +9,7 @@ local wanted, now = ARGV[1], tonumber(ARGV[2])
 if m[1] == 'expired' or m[1] == wanted then return {'same'} end
 if wanted == 'expired' and now < tonumber(m[2]) then return {'not_yet'} end
 local released = tonumber(m[3])
-redis.call('HSET', KEYS[1], 'status', wanted, 'remaining', 0, 'finished_at', ARGV[2])
+redis.call('HSET', KEYS[1], 'status', wanted, 'remaining', 0, 'finished_at', ARGV[2], 'finish_reason', ARGV[4])
 redis.call('HINCRBY', KEYS[1], 'released', released)
 local keep_until = tonumber(m[2]) + tonumber(ARGV[3])
 for i = 1, #KEYS do redis.call('PEXPIREAT', KEYS[i], keep_until) end

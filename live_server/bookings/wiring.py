@@ -11,6 +11,7 @@ from live_server import appkeys
 
 from .service import BookingService
 
+
 async def bookings_ctx(app: web.Application) -> AsyncIterator[None]:
     registry = app[appkeys.STORES]
     app[appkeys.NEAREST] = NearestStores(registry)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from live_server import appkeys
 from live_server.api import Api, Call
 from live_server.tokens import Role
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from .models import CreateRoom, CreateViewer, Room, RoomCreated, RoomStatus, ViewerCreated
 

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,8 @@ from live_server.tokens import Role, TokenSigner
 
 from .models import (
     ALLOWED_TRANSITIONS,
-    ExternalIdNotSigned,
     CreateRoom,
+    ExternalIdNotSigned,
     FeaturedItem,
     Room,
     RoomNotFound,
@@ -53,6 +54,10 @@ class RoomService:
         self.token_ttl_s = token_ttl_s
         self._oneid_key = hashlib.sha256(b"live-companion/oneid/" + secret.encode()).digest()
         self._transition = redis.register_script(_TRANSITION)
+        self.before_end: list[Callable[[str], Awaitable[None]]] = []
+        """Run (in order) before a room is marked ended, e.g. closing its coupon campaigns
+        so nothing can be claimed in an ended room; a hook that fails stops the end (the
+        host retries; hooks are idempotent)."""
 
     async def create(self, spec: CreateRoom, room_id: str | None = None) -> tuple[Room, str]:
         room_id = room_id or "r_" + secrets.token_hex(5)
@@ -98,6 +103,10 @@ class RoomService:
     async def move(self, room_id: str, wanted: RoomStatus) -> Room:
         allowed_from = [s.value for s, targets in ALLOWED_TRANSITIONS.items() if wanted in targets]
         stamp_field = "started_at" if wanted is RoomStatus.LIVE else "ended_at"
+        if wanted is RoomStatus.ENDED:
+            check_transition(await self.status(room_id), wanted)  # 404/409 before any hook
+            for hook in self.before_end:
+                await hook(room_id)
         ok, current = await self._transition(
             keys=[keys.room(room_id)],
             args=[wanted.value, ",".join(allowed_from), stamp_field, iso_now()],

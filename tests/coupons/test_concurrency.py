@@ -81,6 +81,31 @@ async def test_one_viewer_tapping_concurrently_stays_within_the_limit(
     assert clean_redis.hget(keys.campaign_owners(campaign["id"]), "v_greedy") == b"2"
 
 
+async def test_claim_flood_from_one_viewer_is_429_and_takes_nothing(
+    api: Any, make_campaign: Any, viewer_token: Any, clean_redis: Any
+) -> None:
+    campaign = await make_campaign(quantity=100, per_user=100)
+    token = viewer_token(campaign["room_id"], "v_flood")
+    statuses: list[int] = []
+    last: Any = None
+    # 10 attempts per 10 s fixed window (counted inside claim.lua); a run that straddles a
+    # window boundary may get up to 2 x 10 through before the first 429.
+    for _ in range(21):
+        status, last = await api.post(claim_path(campaign), token)
+        statuses.append(status)
+        if status == 429:
+            break
+    assert statuses[-1] == 429 and 10 <= statuses.count(201) <= 20, statuses
+    assert last["type"].endswith("/rate-limited") and "retry in" in last["detail"], last
+    meta = clean_redis.hgetall(keys.campaign(campaign["id"]))
+    assert int(meta[b"claimed"]) == statuses.count(201)  # the refused tap took nothing
+    assert clean_redis.hget(keys.campaign_owners(campaign["id"]), "v_flood") == str(
+        statuses.count(201)
+    ).encode()
+    other = viewer_token(campaign["room_id"], "v_patient")
+    assert (await api.post(claim_path(campaign), other))[0] == 201  # per viewer only
+
+
 async def test_concurrent_redemptions_of_one_code_exactly_one_wins(
     api: Any, stores: list[Any], make_campaign: Any, viewer_token: Any, staff_token: Any,
     clean_redis: Any,

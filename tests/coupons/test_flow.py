@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestServer
 
+from coupons.models import Claimed
 from live_server import appkeys, keys
 
 from .conftest import claim_path
@@ -40,6 +41,9 @@ async def test_create_drop_claim_redeem(api: Any, stores: list[Any], make_campai
     assert status == 201, claim
     assert set(claim) >= {"code", "campaign_id", "qr_svg_url", "expires_at"}
     assert claim["campaign_id"] == campaign["id"]
+    declared = Claimed.model_validate(claim)  # the body is exactly the declared response
+    assert declared.model_dump(mode="json") == claim
+    assert (claim["title"], claim["store_ids"]) == (campaign["title"], campaign["store_ids"])
     stock = await live_log.wait_for("coupon.stock", where=lambda d: d["remaining"] == 2)
     assert stock[0]["campaign_id"] == campaign["id"] and "ts" in stock[0]
 
@@ -130,3 +134,22 @@ async def test_bad_campaign_input_changes_nothing(
     })  # fmt: skip
     assert status == 201, ok
     assert ok["expires_at"].startswith("2099-01-01T12:00:00") and ok["store_ids"] == "booking_store"
+
+
+async def test_claims_on_unknown_or_malformed_ids_are_404(
+    api: Any, make_campaign: Any, viewer_token: Any
+) -> None:
+    campaign = await make_campaign(quantity=1)
+    room_id = campaign["room_id"]
+    for path, slug in (
+        (f"/api/v1/rooms/{room_id}/campaigns/0/claim", "/campaign-not-found"),
+        (f"/api/v1/rooms/{room_id}/campaigns/cp_ZZZZZ/claim", "/campaign-not-found"),
+        ("/api/v1/rooms/r_nope/campaigns/" + campaign["id"] + "/claim", "/room-not-found"),
+    ):
+        token = viewer_token(path.split("/")[4], "v_lost")
+        status, body = await api.post(path, token)
+        assert status == 404 and body["type"].endswith(slug), (path, body)
+    status, claim = await api.post(
+        f"/api/v1/rooms/{room_id}/campaigns/{campaign['id']}/claim", viewer_token(room_id, "v_ok")
+    )
+    assert status == 201, claim  # nothing was taken by the refused ones

@@ -102,6 +102,12 @@ def _message(text: str, n: int) -> bytes:
 well_formed = st.builds(_message, st.text(min_size=3, max_size=60), st.integers(0, 10**9))
 
 
+def _header_safe(value: str) -> bool:
+    """What a client can put in a header at all: visible ASCII, space and tab (control
+    characters are refused by the HTTP parser itself, 400, before any route runs)."""
+    return all(" " <= ch <= "~" or ch == "\t" for ch in value)
+
+
 def _post(url: str, body: bytes, ts: str, sig: str) -> tuple[int, Any]:
     status, answer, _ = http(
         "POST", url, body,
@@ -116,7 +122,7 @@ def test_http_unsigned_messages_are_401(group, body: bytes, ts_shift: int, sig: 
     url, secret = group
     ts = str(int(time.time()) + ts_shift)
     assume(sig.strip().lower() != sign(secret, ts, body))
-    assume(sig.isascii() and "\n" not in sig and "\r" not in sig)
+    assume(_header_safe(sig))
     status, answer = _post(url, body, ts, sig)
     assert status == 401, (status, answer)
 
@@ -127,7 +133,7 @@ def test_http_garbage_is_refused(group, body: bytes, sig: str) -> None:  # type:
     url, secret = group
     ts = str(int(time.time()))
     assume(sig.strip().lower() != sign(secret, ts, body))
-    assume(sig.isascii() and "\n" not in sig and "\r" not in sig)
+    assume(_header_safe(sig))
     status, answer = _post(url, body, ts, sig)
     # Never a 2xx or 5xx. A malformed body is refused by validation before the signature
     # is checked (the route's body model runs first; docs/SECURITY.md, what is left).

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+
 from live_server import store_events
 from live_server.redis_conn import RedisClient, connect_redis
 from live_server.settings import Settings
