@@ -140,8 +140,14 @@ def _chord2_for(distance_m: float) -> float:
     theta = distance_m / LOWER
     if theta >= math.pi:
         return math.inf
-    return (2.0 * math.sin(theta / 2.0)) ** 2
+    return (2.0 * math.sin(theta / 2.0)) ** 2 + CHORD2_SLACK
 
+
+# Squared chords are computed as 2 - 2 (p . q): the dot product of two unit vectors is off by
+# a few ulps (< 2e-15 here), which at a few metres is more than the guard in chord terms. A
+# point within the stop distance must never look beyond it: stops get this absolute slack
+# (about 0.6 m of extra reach, only ever felt by queries within a metre or two of a store).
+CHORD2_SLACK = 1e-14
 
 T = TypeVar("T")
 
