@@ -149,6 +149,31 @@ def _chord2_for(distance_m: float) -> float:
 # (about 0.6 m of extra reach, only ever felt by queries within a metre or two of a store).
 CHORD2_SLACK = 1e-14
 
+
+def _reach(
+    qx: float, qy: float, qz: float, mx: float, my: float, mz: float, ring: int, cell: float
+) -> float:
+    """A lower bound on the chord from the unit vector ``q`` to any point of the unit sphere
+    outside the cells at Chebyshev distance <= ``ring`` of q's cell (q sits ``m`` cells from
+    its cell's nearer face on each axis).
+
+    Such a point p is >= d = (ring + m_a) * cell from q along some axis a. On the sphere,
+    with chord r = |p - q|:  p - q = -(r^2 / 2) q + u,  u orthogonal to q,  |u| <= r, so
+    |p_a - q_a| <= (r^2 / 2) |q_a| + r sqrt(1 - q_a^2). Solving for r: r >= 2 d / (s + sqrt(
+    s^2 + 2 |q_a| d)) with s = sqrt(1 - q_a^2). An axis that points out of the surface
+    (s small) is crossed only far away: the cube's faces there count less than a cell.
+    """
+    lowest = math.inf
+    for q, m in ((qx, mx), (qy, my), (qz, mz)):
+        a = abs(q)
+        s2 = max(0.0, 1.0 - a * a)
+        d = (ring + m) * cell
+        r = 2.0 * d / (math.sqrt(s2) + math.sqrt(s2 + 2.0 * a * d))
+        if r < lowest:
+            lowest = r
+    return lowest * (1.0 - 1e-9)
+
+
 T = TypeVar("T")
 
 
@@ -225,6 +250,21 @@ class SpatialIndex(Generic[T]):
         # once: a query's first step reads one list instead of enumerating 27 cells, and
         # most queries need nothing more. Costs ~10 references per store.
         self._blocks = {key: self._gather(*self._cell_coords[key]) for key in cells}
+        # Also the empty cells next to a store where a query can land (the voxel meets the
+        # sphere): a voxel grid cuts the sphere into many slivers, ~5% of queries fall in one.
+        c = cell
+        for key in {k + d for k in cells for d in self._deltas}.difference(cells):
+            ix, iy, iz = self._coords(key)
+            if not (0 <= ix < g and 0 <= iy < g and 0 <= iz < g):
+                continue
+            near = far = 0.0
+            for i in (ix, iy, iz):
+                lo, hi = i * c - 1.0, (i + 1) * c - 1.0
+                gap = lo if lo > 0 else -hi if hi < 0 else 0.0
+                near += gap * gap
+                far += max(lo * lo, hi * hi)
+            if near <= 1.0 + 1e-9 and far >= 1.0 - 1e-9 and (block := self._gather(ix, iy, iz)):
+                self._blocks[key] = block
 
     def _gather(self, ix: int, iy: int, iz: int) -> list[tuple[float, float, float, int]]:
         """The points of every cell at Chebyshev distance <= 1 from ``(ix, iy, iz)``."""
@@ -294,9 +334,11 @@ class SpatialIndex(Generic[T]):
         fx, fy, fz = (qx + 1) / cell, (qy + 1) / cell, (qz + 1) / cell
         ix, iy, iz = int(fx), int(fy), int(fz)
         fx, fy, fz = fx - ix, fy - iy, fz - iz
-        # How deep the query sits inside its cell, in cells (slack for float rounding): every
-        # point outside rings 0..n is at least (n + margin) cells away along some axis.
-        margin = max(0.0, min(fx, fy, fz, 1.0 - fx, 1.0 - fy, 1.0 - fz) - 1e-6)
+        # How deep the query sits inside its cell along each axis, in cells (slack for float
+        # rounding): a point outside rings 0..n is >= (n + m) cells away along some axis.
+        mx = max(0.0, min(fx, 1.0 - fx) - 1e-6)
+        my = max(0.0, min(fy, 1.0 - fy) - 1e-6)
+        mz = max(0.0, min(fz, 1.0 - fz) - 1e-6)
         g = self._grid
         max_ring = int(2.0 / cell) + 2
         radius = EARTH_MAX_M if radius_m is None else radius_m
@@ -312,7 +354,7 @@ class SpatialIndex(Generic[T]):
         # Seen, not evaluated yet: rings 0 and 1 to start with, but only the points the first
         # round can settle (within its covered distance, below); the rest of the block, if
         # ever needed, joins when the search widens. Fewer tuples to build and sort.
-        first2 = ((1.0 + margin) * cell) ** 2
+        first2 = _reach(qx, qy, qz, mx, my, mz, 1, cell) ** 2
         pending = [
             (c, i) for x, y, z, i in block if (c := 2.0 - 2.0 * (x * qx + y * qy + z * qz)) < first2
         ]
@@ -383,7 +425,11 @@ class SpatialIndex(Generic[T]):
                                     (2.0 - 2.0 * (x * qx + y * qy + z * qz), i)
                                     for x, y, z, i in found
                                 ]
-            covered = math.inf if exhausted or ring >= max_ring else (ring + margin) * cell
+            covered = (
+                math.inf
+                if exhausted or ring >= max_ring
+                else _reach(qx, qy, qz, mx, my, mz, ring, cell)
+            )
             covered2 = covered * covered
             # Points of later rings are at least ``covered`` away: everything below that
             # is now in exact spherical order.
