@@ -277,3 +277,35 @@ def test_half_metre_and_radius_edge_settled_exactly(monkeypatch: pytest.MonkeyPa
     assert calls  # settled by geographiclib
     assert index.nearest(lat, lng, 2, radius_m=exact) == [(exact, "edge")]  # the edge is in
     assert index.nearest(lat, lng, 2, radius_m=exact - 2e-6) == []  # and just past it, out
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    q=st.tuples(st.floats(-90, 90), st.floats(-180, 180)),
+    offset=st.tuples(st.floats(-3, 3), st.floats(-3, 3)),
+    scale=st.sampled_from([1e-4, 1e-2, 1.0]),
+    cell=st.sampled_from([0.0003, 0.003, 0.03, 0.3]),
+    ring=st.integers(1, 3),
+)
+def test_reach_bounds_the_chord_to_every_point_outside_the_rings(
+    q: tuple[float, float],
+    offset: tuple[float, float],
+    scale: float,
+    cell: float,
+    ring: int,
+) -> None:
+    """``_reach`` (how far the visited cells surely extend on the sphere) never overshoots."""
+    import math
+
+    from geo.index import _reach, _unit
+
+    p = (max(-90.0, min(90.0, q[0] + offset[0] * scale)), _wrap(q[1] + offset[1] * scale))
+    qv, pv = _unit(*q), _unit(*p)
+    fq = [(v + 1) / cell for v in qv]
+    iq = [int(v) for v in fq]
+    ip = [int((v + 1) / cell) for v in pv]
+    if max(abs(a - b) for a, b in zip(iq, ip, strict=True)) <= ring:
+        return  # p is inside the visited cells: nothing to check
+    m = [max(0.0, min(f - i, 1.0 - (f - i)) - 1e-6) for f, i in zip(fq, iq, strict=True)]
+    chord = math.dist(qv, pv)
+    assert chord >= _reach(*qv, *m, ring, cell)
