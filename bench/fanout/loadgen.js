@@ -10,6 +10,9 @@ const BATCH = 250;
 const latencies = [];
 let received = 0, dropped = 0;
 const sockets = [];
+// FANOUT_PER_BROADCAST=1: also report p50/p99/max of each broadcast (where the tail comes from).
+const PER = process.env.FANOUT_PER_BROADCAST === "1";
+const perBroadcast = {};
 
 function emitLine(obj) { process.stdout.write(JSON.stringify(obj) + "\n"); }
 
@@ -21,7 +24,11 @@ function connectOne() {
     s.on("connect", () => resolve(true));
     s.on("connect_error", () => resolve(false));
     s.on("disconnect", () => { dropped += 1; });
-    s.on("room.announcement", (d) => { received += 1; latencies.push(Date.now() - d.ts); });
+    s.on("room.announcement", (d) => {
+      const ms = Date.now() - d.ts;
+      received += 1; latencies.push(ms);
+      if (PER) { const k = d.text.slice(d.text.lastIndexOf("#") + 1); (perBroadcast[k] ||= []).push(ms); }
+    });
     sockets.push(s);
   });
 }
@@ -69,6 +76,12 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
     phase: "done", expected: ok * B, received, dropped, broadcast_seconds: (Date.now() - tb) / 1000,
     p50_ms: pct(sorted, 0.5), p99_ms: pct(sorted, 0.99), max_ms: sorted[sorted.length - 1] ?? null,
   });
+  if (PER) {
+    for (const [k, v] of Object.entries(perBroadcast)) {
+      v.sort((a, b) => a - b);
+      emitLine({ phase: "broadcast", k: Number(k), n: v.length, first: v[0], p50: pct(v, 0.5), p99: pct(v, 0.99), max: v[v.length - 1] });
+    }
+  }
   for (const s of sockets) s.close();
   await sleep(200);
   process.exit(0);

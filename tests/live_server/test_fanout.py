@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -164,3 +165,39 @@ async def test_engineio_ping_pong_and_ping_timeout_on_the_wire() -> None:
     finally:
         await srv.close()
         await sio.shutdown()
+
+
+async def test_gc_pacer_freezes_at_scale_sweeps_after_closes_and_unfreezes(
+    server: Any, make_room: Any, make_viewer: Any, sio_client: SioFactory
+) -> None:
+    import gc
+
+    from live_server import appkeys
+    from live_server.fanout import GcPacer, LiveSocket
+
+    room = await make_room()
+    viewer = await make_viewer(room["room_id"])
+    clients = [(await sio_client("/live", viewer["token"]))[0] for _ in range(4)]
+    pacer: GcPacer = server.app[appkeys.SIO].eio.gc_pacer
+    pacer.MIN_SOCKETS = 2  # "at scale", for this test
+    try:
+        pacer.tick()  # first time at scale: one sweep, then frozen
+        assert pacer.active and pacer.sweeps == 1 and gc.get_freeze_count() > 0
+        pacer.tick()  # nothing closed: young pass + freeze only
+        assert pacer.sweeps == 1
+        closes = LiveSocket.closes
+        for client in clients[:3]:
+            await client.disconnect()
+        for _ in range(100):
+            if LiveSocket.closes - closes >= 3:
+                break
+            await asyncio.sleep(0.02)
+        pacer.MIN_SOCKETS = 1
+        pacer.tick()  # 3 of 4 closed since the sweep: their frozen garbage is swept
+        assert pacer.sweeps == 2
+        pacer.MIN_SOCKETS = 100
+        pacer.tick()  # below the scale: back to the stock rule
+        assert not pacer.active and gc.get_freeze_count() == 0
+    finally:
+        await pacer.stop()
+    assert gc.get_freeze_count() == 0
