@@ -239,6 +239,13 @@ class SpatialIndex(Generic[T]):
         cells: dict[int, list[tuple[float, float, float, int]]] = {}
         for i, (x, y, z) in enumerate(self._xyz):
             cells.setdefault(self._key(*self._cell_of(x, y, z)), []).append((x, y, z, i))
+        # Re-create every point (its tuple and floats) cell by cell in key order, so a cell's
+        # points, and a block's 9 columns of cells, sit together in memory: a query reads ~50
+        # of them, and scattered they cost a cache miss or more each (~20% of a query).
+        cells = {
+            key: [(x * 1.0, y * 1.0, z * 1.0, i) for x, y, z, i in cells[key]]
+            for key in sorted(cells)
+        }
         self._cells = cells
         self._cell_coords = {key: self._coords(key) for key in cells}
         g = self._grid
