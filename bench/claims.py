@@ -443,6 +443,15 @@ def main() -> int:
         help="load generator: wrk if installed (auto), else aiohttp processes",
     )
     parser.add_argument("--workers", default="1,2")
+    parser.add_argument(
+        "--ramp-ms", type=int, default=500,
+        help="wrk: spread the clients' first requests over this long (0: all at once)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--warmup-seconds", type=float, default=2.0,
+        help="wrk: an unmeasured load on its own campaign after the server starts (a "
+        "server that has served a room for a while, not one started a second ago)",
+    )  # fmt: skip
     parser.add_argument("--ceiling-requests", type=int, default=200_000)
     parser.add_argument("--json", help="also write the raw results here")
     args = parser.parse_args()
@@ -456,16 +465,23 @@ def main() -> int:
         "clients": args.clients,
         "seconds": args.seconds,
         "driver": driver,
+        "ramp_ms": args.ramp_ms,
+        "warmup_seconds": args.warmup_seconds,
         "configs": {},
     }
     for workers in [int(w) for w in args.workers.split(",")]:
         runs, ceilings, ceilings_pipe = [], [], []
         with Server(workers) as server:
+            if driver == "wrk" and args.warmup_seconds > 0:
+                room_id, campaign_id = asyncio.run(new_campaign(server.base, per_user))
+                run_load_wrk(server.base, room_id, campaign_id, args.clients,
+                             args.warmup_seconds, args.ramp_ms)  # fmt: skip
             for n in range(args.runs):
                 room_id, campaign_id = asyncio.run(new_campaign(server.base, per_user))
                 if driver == "wrk":
                     load = run_load_wrk(
-                        server.base, room_id, campaign_id, args.clients, args.seconds
+                        server.base, room_id, campaign_id, args.clients, args.seconds,
+                        args.ramp_ms,
                     )
                 else:
                     load = run_load(

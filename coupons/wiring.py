@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from live_server import appkeys, limits
-from live_server.fastredis import connect_fast
 
 from .codes import CodeBook
 from .models import Campaign
@@ -34,14 +33,9 @@ async def coupons_ctx(app: web.Application) -> AsyncIterator[None]:
         claim_rule=limits.CLAIM_PER_VIEWER if app[appkeys.SETTINGS].rate_limits else None,
     )
     app[appkeys.ROOMS].before_end.append(service.close_room)
-    settings = app[appkeys.SETTINGS]
-    # The flash path (one claim.lua call per tap) goes down one auto-pipelined connection
+    # The flash path (one claim.lua call per tap) goes down the auto-pipelined connection
     # (live_server/fastredis.py) on a single node; a cluster keeps redis-py's routing.
-    fast = (
-        connect_fast(settings.redis_url, settings.redis_timeout)
-        if settings.redis_url and not settings.redis_cluster
-        else None
-    )
+    fast = app[appkeys.FAST_REDIS]
     if fast is not None:
         service.use_fast_claims(fast)
     rt = app[appkeys.REALTIME]
@@ -60,5 +54,3 @@ async def coupons_ctx(app: web.Application) -> AsyncIterator[None]:
     service.start()
     yield
     await service.stop()
-    if fast is not None:
-        await fast.aclose()

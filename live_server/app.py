@@ -24,12 +24,13 @@ from . import appkeys, limits, ops
 from .api import Api
 from .bookings.routes import api as bookings_api
 from .bookings.wiring import bookings_ctx
+from .fastredis import connect_fast
 from .http import problem_middleware
 from .metrics import Metrics
 from .pages import api as pages_api
 from .questions.routes import api as questions_api
 from .questions.wiring import questions_ctx
-from .realtime import Realtime, make_socketio
+from .realtime import LiveRedisManager, Realtime, make_socketio
 from .redis_conn import connect_redis
 from .rooms.live import LiveRooms
 from .rooms.routes import api as rooms_api
@@ -61,9 +62,23 @@ def build_api() -> Api:
 
 
 async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
-    app[appkeys.REDIS] = connect_redis(app[appkeys.SETTINGS])
+    settings = app[appkeys.SETTINGS]
+    app[appkeys.REDIS] = connect_redis(settings)
+    # The flash paths' one auto-pipelined connection (live_server/fastredis.py): single
+    # node only; a cluster keeps redis-py's slot routing everywhere.
+    fast = (
+        connect_fast(settings.redis_url, settings.redis_timeout)
+        if settings.redis_url and not settings.redis_cluster
+        else None
+    )
+    app[appkeys.FAST_REDIS] = fast
+    manager = app[appkeys.SIO].manager
+    if isinstance(manager, LiveRedisManager):
+        manager.fast = fast
     yield
     await app[appkeys.REDIS].aclose()
+    if fast is not None:
+        await fast.aclose()
 
 
 async def _domains_ctx(app: web.Application) -> AsyncIterator[None]:

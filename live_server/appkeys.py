@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from .api import Api, Endpoint
     from .bookings.service import BookingService
+    from .fastredis import FastRedis
     from .limits import LocalWindows
     from .metrics import Metrics
     from .questions.outbox import AnswerOutbox
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 REDIS: web.AppKey[RedisClient] = web.AppKey("redis")
+FAST_REDIS: web.AppKey[FastRedis | None] = web.AppKey("fast_redis")
+"""The auto-pipelined connection of the flash paths (claim, booking, their rate limits);
+None on a cluster or a URL it does not speak: those paths then use REDIS."""
 SIGNER: web.AppKey[TokenSigner] = web.AppKey("signer")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 API: web.AppKey[Api] = web.AppKey("api")

@@ -213,11 +213,14 @@ class FastRedis:
     def execute(self, *args: Arg) -> Awaitable[Any]:
         """Send one command; await its reply (bytes, int, list, None) or redis-py's errors.
 
-        On a live connection the command is queued at once (no coroutine, no timer)."""
+        On a live connection the command is queued at once (no coroutine, no timer), so
+        several calls before one ``await`` go out together, in call order. While
+        (re)connecting, each call is a task; tasks waiting on one connect resume in the
+        order they were created, which keeps the call order too."""
         protocol = self._protocol
         if protocol is not None and protocol.lost is None:
             return protocol.send(_encode(args))
-        return self._execute_connecting(args)
+        return asyncio.ensure_future(self._execute_connecting(args))
 
     async def _execute_connecting(self, args: tuple[Arg, ...]) -> Any:
         protocol = await self._connection()

@@ -118,10 +118,19 @@ async def enforce(request: web.Request, method: str, path: str, claims: Claims |
             if claims is None or not claims.subject:
                 continue
             key = rate_key(rule, claims.subject, window)
-            async with request.app[appkeys.REDIS].pipeline(transaction=True) as pipe:
-                pipe.incr(key)
-                pipe.expire(key, rule.window_s + 1)
-                count, _ = await pipe.execute()
+            fast = request.app[appkeys.FAST_REDIS]
+            if fast is not None:
+                # Pipelined on the shared connection: create with its expiry if absent,
+                # then count (every counter has a TTL whatever happens between the two).
+                created = fast.execute("SET", key, 0, "EX", rule.window_s + 1, "NX")
+                counted = fast.execute("INCR", key)
+                await created
+                count = await counted
+            else:
+                async with request.app[appkeys.REDIS].pipeline(transaction=True) as pipe:
+                    pipe.incr(key)
+                    pipe.expire(key, rule.window_s + 1)
+                    count, _ = await pipe.execute()
         else:
             if ip in settings.rate_limit_exempt:
                 continue

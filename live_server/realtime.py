@@ -18,10 +18,12 @@ from typing import Any
 import orjson
 import socketio
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from . import appkeys
 from .errors import Problem
 from .fanout import FastFanout, LiveSocketIO
+from .fastredis import FastRedis
 from .settings import Settings
 from .tokens import Claims, Role
 
@@ -88,12 +90,32 @@ class LiveRedisManager(FastFanout, socketio.AsyncRedisManager):  # type: ignore[
     reconnects on its own) and :meth:`close` stops the listener and closes it.
     """
 
+    fast: FastRedis | None = None
+    """Set by the app (single node): publishes go down its auto-pipelined connection
+    instead of a pooled redis-py connection each (a booking's host event, every room
+    broadcast). The listener keeps redis-py's pub/sub connection."""
+
     def _redis_connect(self) -> None:
         if self.redis is None:
             super()._redis_connect()
             return
         self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         self.connected = True
+
+    async def _publish(self, data: Any) -> Any:
+        fast = self.fast
+        if fast is None:
+            return await super()._publish(data)
+        message = self.json.dumps(data)
+        for attempt in (1, 2):  # as upstream: two attempts, then log and give up
+            try:
+                return await fast.execute("PUBLISH", self.channel, message)
+            except RedisError as exc:
+                self._get_logger().error(
+                    "Cannot publish to redis... %s", "retrying" if attempt == 1 else "giving up",
+                    extra={"redis_exception": str(exc)},
+                )  # fmt: skip
+        return None
 
     async def emit(
         self, event: str, data: Any, namespace: str | None = None, room: str | None = None,

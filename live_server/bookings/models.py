@@ -156,12 +156,30 @@ def parse_slot_time(value: str | int, store: Store) -> datetime:
     return moment.astimezone(store.tz)
 
 
+_SLOT_INSTANTS: dict[tuple[int, date], tuple[Store, frozenset[float]]] = {}
+
+
+def _slot_instants(store: Store, day: date) -> frozenset[float]:
+    """The day's slot starts as unix instants, computed once per store record and day.
+
+    Store records are frozen and replaced (not changed) by an update, so the record itself
+    is the cache key; it is kept in the entry, so its id cannot be reused while cached."""
+    hit = _SLOT_INSTANTS.get((id(store), day))
+    if hit is not None and hit[0] is store:
+        return hit[1]
+    instants = frozenset(s.timestamp() for s in store.slot_starts(day))
+    if len(_SLOT_INSTANTS) > 4096:
+        _SLOT_INSTANTS.clear()
+    _SLOT_INSTANTS[(id(store), day)] = (store, instants)
+    return instants
+
+
 def check_slot(store: Store, start: datetime, now: datetime) -> datetime:
     """The slot's end, or the reason the slot cannot be booked."""
     if store.status != "open":
         raise StoreClosed(f"store {store.id!r} is closed and takes no bookings")
     # Compare instants: equal wall times in one zone compare equal even across a DST fold.
-    if start.timestamp() not in {s.timestamp() for s in store.slot_starts(start.date())}:
+    if start.timestamp() not in _slot_instants(store, start.date()):
         raise NotASlot(
             f"{start.isoformat()} is not a slot start of store {store.id!r} "
             f"(GET /api/v1/stores/{store.id}/slots lists them)"

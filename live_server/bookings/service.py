@@ -16,6 +16,7 @@ from geo.models import Store
 from geo.registry import StoreRegistry
 from live_server import keys
 from live_server.api import dump_json
+from live_server.fastredis import FastRedis
 from live_server.realtime import Realtime
 from live_server.redis_conn import RedisClient
 from live_server.rooms.models import FeaturedItem, RoomNotFound, RoomStatus, require_live
@@ -58,8 +59,11 @@ class BookingResult:
 
 
 class BookingService:
-    def __init__(self, redis: RedisClient, stores: StoreRegistry, realtime: Realtime) -> None:
-        self.store = BookingStore(redis)
+    def __init__(
+        self, redis: RedisClient, stores: StoreRegistry, realtime: Realtime,
+        fast: FastRedis | None = None,
+    ) -> None:  # fmt: skip
+        self.store = BookingStore(redis, fast)
         self.stores = stores
         self.realtime = realtime
 
@@ -107,8 +111,9 @@ class BookingService:
         )  # fmt: skip
         body = dump_json(booking)
         customer = _customer_context(viewer_id, ctx.customer)
+        dumped = booking.model_dump()
         event = {
-            **booking.model_dump(),
+            **dumped,
             "booking_id": booking_id,
             "slot_ts": slot_ts,
             "room": {"id": room_id, "title": ctx.room.get(b"title", b"").decode()},
@@ -117,7 +122,7 @@ class BookingService:
         }
         day = start.date().isoformat()
         expire_at = int((start + timedelta(days=1)).timestamp()) + keys.BOOKING_RETENTION_S
-        fields = {k: v for k, v in booking.model_dump().items() if v is not None}
+        fields = {k: v for k, v in dumped.items() if v is not None}
         fields |= {"slot_ts": str(slot_ts)}
         outcome = await self.store.book(
             store_id=store.id, day=day, slot_ts=slot_ts, capacity=store.capacity,

@@ -7,6 +7,8 @@ follow-ups run once, by the request whose Lua call made the change.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ from typing import Any
 import msgpack
 
 from live_server import keys
+from live_server.fastredis import FastRedis, FastScript
 from live_server.redis_conn import RedisClient
 
 _HERE = Path(__file__).parent
@@ -44,10 +47,20 @@ class BookOutcome:
     response: bytes = b""
 
 
+def _pairs(flat: list[bytes]) -> dict[bytes, bytes]:
+    """HGETALL's RESP2 reply (field, value, field, value...) as a dict."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
 class BookingStore:
-    def __init__(self, redis: RedisClient) -> None:
+    def __init__(self, redis: RedisClient, fast: FastRedis | None = None) -> None:
         self.redis = redis
-        self._book = redis.register_script((_HERE / "book.lua").read_text())
+        self.fast = fast
+        """The hot path's auto-pipelined connection (single node), or None: redis-py."""
+        book_lua = (_HERE / "book.lua").read_text()
+        self._book: Callable[..., Awaitable[Any]] = (
+            FastScript(fast, book_lua) if fast is not None else redis.register_script(book_lua)
+        )
         self._cancel = redis.register_script((_HERE / "cancel.lua").read_text())
 
     async def seats_taken(self, store_id: str, day: str) -> dict[int, int]:
@@ -58,6 +71,20 @@ class BookingStore:
         self, room_id: str, viewer_id: str, store_id: str, idempotency_key: str | None
     ) -> Context:
         """Room record, customer profile and any earlier result for the key: one round trip."""
+        if self.fast is not None:  # queued together: one write, replies in order
+            pending = [
+                self.fast.execute("HGETALL", keys.room(room_id)),
+                self.fast.execute("HGETALL", keys.customer(viewer_id)),
+            ]
+            if idempotency_key is not None:
+                pending.append(self.fast.execute(
+                    "HGETALL", keys.store_booking_idempotency(store_id, viewer_id, idempotency_key)
+                ))  # fmt: skip
+            flat = await asyncio.gather(*pending)
+            return Context(
+                room=_pairs(flat[0]), customer=_pairs(flat[1]),
+                prior=_pairs(flat[2]) if idempotency_key is not None else {},
+            )  # fmt: skip
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(keys.room(room_id))
             pipe.hgetall(keys.customer(viewer_id))
@@ -119,6 +146,17 @@ class BookingStore:
     async def count_booking(self, room_id: str, store_id: str, viewer_id: str, at: str) -> int:
         """Follow-up after a booking (other tags): room funnel and customer counters.
         Returns the room's total bookings."""
+        if self.fast is not None:  # queued together: one write, replies in order
+            f = self.fast
+            results = await asyncio.gather(
+                f.execute("HINCRBY", keys.room_stats(room_id), f"total:{keys.STAT_BOOKINGS}", 1),
+                f.execute("HINCRBY", keys.room_stats(room_id), f"{store_id}:{keys.STAT_BOOKINGS}", 1),
+                f.execute("HINCRBY", keys.customer(viewer_id), "bookings", 1),
+                f.execute("HINCRBY", keys.customer(viewer_id), f"active:{store_id}", 1),
+                f.execute("HSET", keys.customer(viewer_id), "last_booking_at", at),
+                f.execute("SADD", keys.customer_booked_stores(viewer_id), store_id),
+            )
+            return int(results[0])
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hincrby(keys.room_stats(room_id), f"total:{keys.STAT_BOOKINGS}", 1)
             pipe.hincrby(keys.room_stats(room_id), f"{store_id}:{keys.STAT_BOOKINGS}", 1)

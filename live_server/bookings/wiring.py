@@ -16,5 +16,8 @@ async def bookings_ctx(app: web.Application) -> AsyncIterator[None]:
     registry = app[appkeys.STORES]
     app[appkeys.NEAREST] = NearestStores(registry)
     # The shared client: its blocking pool queues a burst of taps for a connection.
-    app[appkeys.BOOKINGS] = BookingService(app[appkeys.REDIS], registry, app[appkeys.REALTIME])
+    # The booking step and its reads go down the auto-pipelined connection when there is one.
+    app[appkeys.BOOKINGS] = BookingService(
+        app[appkeys.REDIS], registry, app[appkeys.REALTIME], fast=app[appkeys.FAST_REDIS]
+    )
     yield

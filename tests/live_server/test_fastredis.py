@@ -133,3 +133,12 @@ def test_urls_it_speaks_and_those_it_leaves_to_redis_py() -> None:
     unix = connect_fast("unix:///run/valkey.sock?db=2", timeout=1.0)
     assert unix is not None and (unix.path, unix.db) == ("/run/valkey.sock", 2)
     assert connect_fast("rediss://secure:6380", timeout=1.0) is None
+
+
+async def test_calls_before_one_await_keep_their_order_even_while_connecting(
+    fast: FastRedis, clean_redis: Any
+) -> None:
+    for round_ in range(2):  # first on a client that has not connected yet, then connected
+        calls = [fast.execute("APPEND", "fast:ordered", str(i)) for i in range(50)]
+        await asyncio.gather(*calls)
+        assert clean_redis.get("fast:ordered") == "".join(map(str, range(50))).encode() * (round_ + 1)
