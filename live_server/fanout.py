@@ -324,6 +324,7 @@ class GcPacer:
     def __init__(self, eio: LiveEngineIO) -> None:
         self.eio = eio
         self.active = False
+        self._frozen_before = False
         self.sweeps = 0
         self._frozen_at_sweep = 0
         self._open_at_sweep = 0
@@ -341,9 +342,18 @@ class GcPacer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        if self.active:
-            gc.unfreeze()
-            self.active = False
+        self._deactivate()
+
+    def _deactivate(self) -> None:
+        """Back to the stock rule. If the process froze its startup objects before we
+        took over (serve.py does), it stays frozen: one sweep, then freeze what lives."""
+        if not self.active:
+            return
+        gc.unfreeze()
+        if self._frozen_before:
+            gc.collect()
+            gc.freeze()
+        self.active = False
 
     async def _run(self) -> None:
         while True:
@@ -357,9 +367,7 @@ class GcPacer:
         """One pacing step (public for tests)."""
         open_now = len(self.eio.sockets)
         if open_now < self.MIN_SOCKETS:
-            if self.active:  # back to the stock rule
-                gc.unfreeze()
-                self.active = False
+            self._deactivate()
             return
         closed = LiveSocket.closes - self._closed_at_sweep
         if (
@@ -375,6 +383,8 @@ class GcPacer:
     def sweep(self) -> None:
         """Unfreeze, collect everything once, freeze what is left."""
         started = time.perf_counter()
+        if not self.active:
+            self._frozen_before = gc.get_freeze_count() > 0
         gc.unfreeze()
         found = gc.collect()
         gc.freeze()
