@@ -71,6 +71,12 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (the server's own CPU, not the client's)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 # --- the ceiling: one Redis call per request ------------------------------------------------
 
 
@@ -227,27 +233,35 @@ def main() -> None:
         results: dict[str, list[dict[str, Any]]] = {"booking": [], "ceiling": [], "ceiling-fast": []}
         created = 0
         for run in range(args.runs):
-            for name, url, make in (
-                ("booking", f"{base}/api/v1/rooms/{room_id}/bookings", booking_request),
-                ("ceiling", f"http://127.0.0.1:{ceiling_port}/ceiling", ceiling_request),
-                ("ceiling-fast", f"http://127.0.0.1:{fast_port}/ceiling", ceiling_request),
+            for name, url, make, pid in (
+                ("booking", f"{base}/api/v1/rooms/{room_id}/bookings", booking_request, server.pid),
+                ("ceiling", f"http://127.0.0.1:{ceiling_port}/ceiling", ceiling_request, ceilings[0].pid),
+                ("ceiling-fast", f"http://127.0.0.1:{fast_port}/ceiling", ceiling_request, ceilings[1].pid),
             ):
+                cpu_before = cpu_seconds(pid)
                 r = asyncio.run(drive(url, make, args.clients, args.seconds))
+                served = sum(r["statuses"].values())
+                r["cpu_us"] = 1e6 * (cpu_seconds(pid) - cpu_before) / max(1, served)
                 results[name].append(r)
                 if name == "booking":
                     created += r["statuses"].get(201, 0)
                     stamp += 1
                 print(f"run {run + 1} {name:12s} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:6.1f} ms  "
-                      f"p99 {r['p99_ms']:6.1f} ms  {r['statuses']}", flush=True)  # fmt: skip
+                      f"p99 {r['p99_ms']:6.1f} ms  server CPU {r['cpu_us']:5.0f} µs/req  "
+                      f"{r['statuses']}", flush=True)  # fmt: skip
         entries = redis.Redis.from_url(redis_url).xlen(keys.store_stream("bench"))
         print(f"reconcile: booking.created entries {entries} == 201s {created}: {entries == created}")
-        med = {n: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50_ms", "p99_ms")} for n, rs in results.items()}
+        med = {n: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50_ms", "p99_ms", "cpu_us")} for n, rs in results.items()}
         print("\nmedian of", args.runs, "runs,", args.clients, "clients:")
         for n, m in med.items():
-            print(f"  {n:12s} {m['rps']:8.0f} req/s  p50 {m['p50_ms']:6.1f} ms  p99 {m['p99_ms']:6.1f} ms")
+            print(f"  {n:12s} {m['rps']:8.0f} req/s  p50 {m['p50_ms']:6.1f} ms  p99 {m['p99_ms']:6.1f} ms  "
+                  f"server CPU {m['cpu_us']:5.0f} µs/req")  # fmt: skip
         print(f"  booking / ceiling (redis-py) throughput: {med['booking']['rps'] / med['ceiling']['rps']:.2f}")
         print(f"  booking / ceiling (fast client) throughput: "
               f"{med['booking']['rps'] / med['ceiling-fast']['rps']:.2f}")  # fmt: skip
+        print(f"  server CPU per request, ceiling (redis-py) / booking: "
+              f"{med['ceiling']['cpu_us'] / med['booking']['cpu_us']:.2f}; ceiling (fast) / booking: "
+              f"{med['ceiling-fast']['cpu_us'] / med['booking']['cpu_us']:.2f}")  # fmt: skip
     finally:
         for ceiling in ceilings:
             stop(ceiling)

@@ -39,19 +39,8 @@ Arg = str | bytes | int | float
 
 
 def _encode(args: tuple[Arg, ...]) -> bytes:
-    """One RESP array of bulk strings."""
-    out = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        if isinstance(arg, bytes):
-            raw = arg
-        elif isinstance(arg, str):
-            raw = arg.encode()
-        elif isinstance(arg, int):
-            raw = b"%d" % arg
-        else:
-            raw = repr(arg).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(raw), raw))
-    return b"".join(out)
+    """One RESP array of bulk strings (hiredis' C packer: str, bytes, int, float)."""
+    return hiredis.pack_command(args)
 
 
 class _Protocol(asyncio.Protocol):

@@ -20,14 +20,19 @@ Addresses in ``LIVE_RATE_LIMIT_EXEMPT`` (e.g. the load-test host) skip per-IP ru
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from aiohttp import web
 
 from . import appkeys
 from .errors import TooManyRequests
 from .tokens import Claims
+
+if TYPE_CHECKING:
+    from .fastredis import FastRedis
+    from .redis_conn import RedisClient
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,20 +41,24 @@ class Rule:
     per: Literal["viewer", "ip"]
     limit: int
     window_s: int
-    in_script: bool = False
-    """Counted by the route's own Lua script in the same round trip (the claim), not here."""
+    by_route: bool = False
+    """Counted by the route itself in the same round trip as its first Redis work (the
+    claim inside claim.lua, the booking with its context reads), not by :func:`enforce`."""
 
 
 CLAIM = "/api/v1/rooms/{room}/campaigns/{campaign}/claim"
-CLAIM_PER_VIEWER = Rule("claim-viewer", "viewer", 10, 10, in_script=True)
+CLAIM_PER_VIEWER = Rule("claim-viewer", "viewer", 10, 10, by_route=True)
 """Per viewer and campaign: folded into claim.lua (a flash claim is one round trip)."""
+BOOKING_PER_VIEWER = Rule("booking-viewer", "viewer", 10, 60, by_route=True)
+"""Counted by the booking service together with its context reads (see
+:func:`queue_viewer_count`): one round trip fewer per booking."""
 RULES: dict[tuple[str, str], tuple[Rule, ...]] = {
     ("POST", CLAIM): (
         CLAIM_PER_VIEWER,
         Rule("claim-ip", "ip", 600, 10),
     ),
     ("POST", "/api/v1/rooms/{room}/bookings"): (
-        Rule("booking-viewer", "viewer", 10, 60),
+        BOOKING_PER_VIEWER,
         Rule("booking-ip", "ip", 600, 60),
     ),
     ("POST", "/api/v1/rooms/{room}/questions"): (
@@ -111,34 +120,58 @@ async def enforce(request: web.Request, method: str, path: str, claims: Claims |
     now = time.time()
     ip = client_ip(request)
     for rule in rules:
-        if rule.in_script:
+        if rule.by_route:
             continue
         window = int(now // rule.window_s)
         if rule.per == "viewer":
             if claims is None or not claims.subject:
                 continue
-            key = rate_key(rule, claims.subject, window)
             fast = request.app[appkeys.FAST_REDIS]
             if fast is not None:
-                # Pipelined on the shared connection: create with its expiry if absent,
-                # then count (every counter has a TTL whatever happens between the two).
-                created = fast.execute("SET", key, 0, "EX", rule.window_s + 1, "NX")
-                counted = fast.execute("INCR", key)
-                await created
-                count = await counted
+                count = await queue_viewer_count(fast, rule, claims.subject, now)
             else:
-                async with request.app[appkeys.REDIS].pipeline(transaction=True) as pipe:
-                    pipe.incr(key)
-                    pipe.expire(key, rule.window_s + 1)
-                    count, _ = await pipe.execute()
+                count = await count_viewer(request.app[appkeys.REDIS], rule, claims.subject, now)
         else:
             if ip in settings.rate_limit_exempt:
                 continue
             count = request.app[appkeys.LOCAL_LIMITS].hit(rule.name, ip, window)
-        if int(count) > rule.limit:
-            retry = (window + 1) * rule.window_s - now
-            raise TooManyRequests(
-                f"too many requests ({rule.limit} per {rule.window_s}s per {rule.per}); "
-                f"retry in {max(1, round(retry))}s",
-                retry_after=retry,
-            )
+        check(rule, int(count), now)
+
+
+def check(rule: Rule, count: int, now: float) -> None:
+    """Raise :class:`TooManyRequests` when ``count`` (this request included) is over."""
+    if count > rule.limit:
+        window = int(now // rule.window_s)
+        retry = (window + 1) * rule.window_s - now
+        raise TooManyRequests(
+            f"too many requests ({rule.limit} per {rule.window_s}s per {rule.per}); "
+            f"retry in {max(1, round(retry))}s",
+            retry_after=retry,
+        )
+
+
+def queue_viewer_count(fast: FastRedis, rule: Rule, viewer_id: str, now: float) -> Awaitable[int]:
+    """Count one request of a viewer on the auto-pipelined connection, queued at once (so a
+    caller can queue its own reads behind it for the same write); await the count.
+
+    Create with its expiry if absent, then count: every counter has a TTL whatever happens
+    between the two."""
+    key = rate_key(rule, viewer_id, int(now // rule.window_s))
+    created = fast.execute("SET", key, 0, "EX", rule.window_s + 1, "NX")
+    counted = fast.execute("INCR", key)
+
+    async def both() -> int:
+        await created
+        return int(await counted)
+
+    return both()
+
+
+async def count_viewer(redis: RedisClient, rule: Rule, viewer_id: str, now: float) -> int:
+    """The same with redis-py (a cluster): one MULTI on the counter's own slot."""
+    key = rate_key(rule, viewer_id, int(now // rule.window_s))
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.incr(key)
+        pipe.expire(key, rule.window_s + 1)
+        count, _ = await pipe.execute()
+    return int(count)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -14,9 +15,10 @@ from redis.exceptions import RedisError
 
 from geo.models import Store
 from geo.registry import StoreRegistry
-from live_server import keys
+from live_server import keys, limits
 from live_server.api import dump_json
 from live_server.fastredis import FastRedis
+from live_server.limits import Rule
 from live_server.realtime import Realtime
 from live_server.redis_conn import RedisClient
 from live_server.rooms.models import FeaturedItem, RoomNotFound, RoomStatus, require_live
@@ -61,9 +63,11 @@ class BookingResult:
 class BookingService:
     def __init__(
         self, redis: RedisClient, stores: StoreRegistry, realtime: Realtime,
-        fast: FastRedis | None = None,
+        fast: FastRedis | None = None, rate_rule: Rule | None = None,
     ) -> None:  # fmt: skip
         self.store = BookingStore(redis, fast)
+        self.rate_rule = rate_rule
+        """The per-viewer booking limit, counted here with the context reads (None: off)."""
         self.stores = stores
         self.realtime = realtime
 
@@ -91,7 +95,16 @@ class BookingService:
         start = parse_slot_time(req.slot, store)
         slot_ts = int(start.timestamp())
         fingerprint = request_fingerprint(req, slot_ts)
+        rule, now_s = self.rate_rule, time.time()
+        counted = None
+        if rule is not None and self.store.fast is not None:
+            # Queued now, so the context reads below leave in the same write.
+            counted = limits.queue_viewer_count(self.store.fast, rule, viewer_id, now_s)
+        elif rule is not None:
+            limits.check(rule, await limits.count_viewer(self.store.redis, rule, viewer_id, now_s), now_s)
         ctx = await self.store.context(room_id, viewer_id, store.id, idempotency_key)
+        if rule is not None and counted is not None:
+            limits.check(rule, await counted, now_s)  # over the limit: only reads happened
         if ctx.prior:
             return self._replay(ctx.prior[b"fingerprint"].decode(), fingerprint, ctx.prior[b"response"])
         if not ctx.room:
@@ -157,23 +170,32 @@ class BookingService:
         self, booking: Booking, event: dict[str, Any], stream_id: str, seats_taken: int, store: Store
     ) -> None:
         """Follow-ups on other tags; a failure here leaves the booking (and its event) intact."""
-        try:
-            total = await self.store.count_booking(
-                booking.room_id, booking.store_id, booking.viewer_id, booking.created_at
-            )
-        except RedisError:
-            log.exception("booking %s: funnel counters not updated", booking.id)
-            return
         rt = self.realtime
-        rt.counter(booking.room_id, "booking.count", "all", {"room_id": booking.room_id, "bookings": total})
         host_event = {
             **event, "stream_id": stream_id,
             "remaining": max(0, store.capacity - seats_taken),
         }  # fmt: skip
+        # The counters are queued first and awaited after the host publish, so on the
+        # auto-pipelined connection both leave in one write.
+        try:
+            counted: Awaitable[int] | None = self.store.count_booking(
+                booking.room_id, booking.store_id, booking.viewer_id, booking.created_at
+            )
+        except RedisError:
+            log.exception("booking %s: funnel counters not updated", booking.id)
+            counted = None
         try:
             await rt.to_host(booking.room_id, "booking.created", host_event)
         except Exception:  # the booking stands; the host channel is best effort
             log.exception("booking %s: host channel emit failed", booking.id)
+        if counted is None:
+            return
+        try:
+            total = await counted
+        except RedisError:
+            log.exception("booking %s: funnel counters not updated", booking.id)
+            return
+        rt.counter(booking.room_id, "booking.count", "all", {"room_id": booking.room_id, "bookings": total})
 
     async def get(self, booking_id: str, who: Claims) -> Booking:
         """The booking, for its owner, the staff of its store, or ops (404 for anyone else)."""

@@ -7,7 +7,6 @@ follow-ups run once, by the request whose Lua call made the change.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,19 +70,19 @@ class BookingStore:
         self, room_id: str, viewer_id: str, store_id: str, idempotency_key: str | None
     ) -> Context:
         """Room record, customer profile and any earlier result for the key: one round trip."""
-        if self.fast is not None:  # queued together: one write, replies in order
-            pending = [
-                self.fast.execute("HGETALL", keys.room(room_id)),
-                self.fast.execute("HGETALL", keys.customer(viewer_id)),
-            ]
-            if idempotency_key is not None:
-                pending.append(self.fast.execute(
+        if self.fast is not None:  # queued before the first await: one write, in order
+            room = self.fast.execute("HGETALL", keys.room(room_id))
+            customer = self.fast.execute("HGETALL", keys.customer(viewer_id))
+            prior = (
+                self.fast.execute(
                     "HGETALL", keys.store_booking_idempotency(store_id, viewer_id, idempotency_key)
-                ))  # fmt: skip
-            flat = await asyncio.gather(*pending)
+                )
+                if idempotency_key is not None
+                else None
+            )
             return Context(
-                room=_pairs(flat[0]), customer=_pairs(flat[1]),
-                prior=_pairs(flat[2]) if idempotency_key is not None else {},
+                room=_pairs(await room), customer=_pairs(await customer),
+                prior=_pairs(await prior) if prior is not None else {},
             )  # fmt: skip
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(keys.room(room_id))
@@ -143,20 +142,29 @@ class BookingStore:
         )  # fmt: skip
         return _text(result[0]), _text(result[1]) if len(result) > 1 else ""
 
-    async def count_booking(self, room_id: str, store_id: str, viewer_id: str, at: str) -> int:
+    def count_booking(self, room_id: str, store_id: str, viewer_id: str, at: str) -> Awaitable[int]:
         """Follow-up after a booking (other tags): room funnel and customer counters.
-        Returns the room's total bookings."""
-        if self.fast is not None:  # queued together: one write, replies in order
-            f = self.fast
-            results = await asyncio.gather(
-                f.execute("HINCRBY", keys.room_stats(room_id), f"total:{keys.STAT_BOOKINGS}", 1),
-                f.execute("HINCRBY", keys.room_stats(room_id), f"{store_id}:{keys.STAT_BOOKINGS}", 1),
-                f.execute("HINCRBY", keys.customer(viewer_id), "bookings", 1),
-                f.execute("HINCRBY", keys.customer(viewer_id), f"active:{store_id}", 1),
-                f.execute("HSET", keys.customer(viewer_id), "last_booking_at", at),
-                f.execute("SADD", keys.customer_booked_stores(viewer_id), store_id),
-            )
+        Await the room's total bookings. On the auto-pipelined connection the commands are
+        queued at once, so what the caller sends before awaiting leaves in the same write."""
+        if self.fast is None:
+            return self._count_booking_pooled(room_id, store_id, viewer_id, at)
+        f = self.fast
+        pending = [
+            f.execute("HINCRBY", keys.room_stats(room_id), f"total:{keys.STAT_BOOKINGS}", 1),
+            f.execute("HINCRBY", keys.room_stats(room_id), f"{store_id}:{keys.STAT_BOOKINGS}", 1),
+            f.execute("HINCRBY", keys.customer(viewer_id), "bookings", 1),
+            f.execute("HINCRBY", keys.customer(viewer_id), f"active:{store_id}", 1),
+            f.execute("HSET", keys.customer(viewer_id), "last_booking_at", at),
+            f.execute("SADD", keys.customer_booked_stores(viewer_id), store_id),
+        ]
+
+        async def total() -> int:
+            results = [await p for p in pending]  # every reply awaited: errors surface
             return int(results[0])
+
+        return total()
+
+    async def _count_booking_pooled(self, room_id: str, store_id: str, viewer_id: str, at: str) -> int:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hincrby(keys.room_stats(room_id), f"total:{keys.STAT_BOOKINGS}", 1)
             pipe.hincrby(keys.room_stats(room_id), f"{store_id}:{keys.STAT_BOOKINGS}", 1)

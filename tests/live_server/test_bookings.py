@@ -164,3 +164,30 @@ async def test_booking_refusals(
     assert await refused({**ok, "slot": slots[7]["start"]}, v3["token"], f"/api/v1/rooms/{live['room_id']}/bookings") == (409, "store-closed")
     # Every refusal changed nothing: one booking (the product), one event.
     assert clean_redis.xlen(keys.store_stream("t1")) == 1
+
+
+async def test_a_booking_flood_from_one_viewer_is_429_and_books_nothing_more(
+    api: Any, ops_token: str, make_room: Any, make_viewer: Any, clean_redis: sync_redis.Redis
+) -> None:
+    await make_store(api, ops_token, capacity=50)
+    room = await make_room()
+    viewer = await make_viewer(room["room_id"])
+    slots = await tomorrow_slots(api)
+    path = f"/api/v1/rooms/{room['room_id']}/bookings"
+    statuses: list[int] = []
+    last: Any = None
+    # 10 per 60 s fixed window, every attempt counts; a run straddling a window edge may
+    # get up to 2 x 10 through before the first 429.
+    for i in range(21):
+        body = {"store_id": "t1", "slot": slots[i]["start"], "service": "cake-consult"}
+        status, last = await api.post(path, viewer["token"], json=body)
+        statuses.append(status)
+        if status == 429:
+            break
+    assert statuses[-1] == 429 and 10 <= statuses.count(201) <= 20, statuses
+    assert last["type"].endswith("/rate-limited") and "retry in" in last["detail"], last
+    # The refused tap changed nothing: as many bookings and events as 201s.
+    assert len(stream(clean_redis, "t1")) == statuses.count(201)
+    other = await make_viewer(room["room_id"])
+    body = {"store_id": "t1", "slot": slots[0]["start"], "service": "cake-consult"}
+    assert (await api.post(path, other["token"], json=body))[0] == 201  # per viewer only
