@@ -5,21 +5,28 @@ How a query works:
 1. Every store is a unit vector on the sphere, bucketed into a 3-D voxel grid (cell size
    chosen from the data so a cell holds a handful of stores). Unit vectors have no seam:
    the antimeridian and the poles need no special case.
-2. Cells are visited in rings of growing Chebyshev distance around the query's cell. After
-   ring ``n`` every store closer than ``n * cell`` (chord length) has been seen, so
-   candidates are evaluated in exact spherical order.
+2. Each cell a query can land in has its 3x3x3 neighbourhood precomputed as one flat list
+   (the "block"). A query takes its block's points within the block's sure reach on the
+   sphere (:func:`_reach`: a chord lower bound for anything outside the block, from how
+   deep the query sits in its cell and how the sphere tilts against each axis), sorts
+   them by chord and evaluates them in that order. If the k-th result is not settled
+   within the reach, rings 2, 3, ... follow, but only their cells whose gap to the query
+   can still hold a winner (bounded by the exact k-th so far, or from above by the points
+   already seen); beyond a few rings, every remaining cell at once.
 3. The ellipsoid and the sphere (same geodetic coordinates) differ in their metric by the
    radii of curvature, so for the central angle ``theta``::
 
        M_EQUATOR * theta  <=  geodesic  <=  N_POLE * theta
 
    with ``M_EQUATOR = b**2/a`` and ``N_POLE = a**2/b``. The lower bound stops the search
-   as soon as no unseen store can beat the k-th best exact distance (or the radius).
-4. Exact distances: Vincenty's inverse formula on WGS-84 (pure Python, ~10x faster than
-   geographiclib), with geographiclib (what ``geopy.distance.geodesic`` calls) as the
-   fallback whenever Vincenty does not converge or its sub-millimetre error could change
-   a rounded metre or the order of two stores. Results equal geopy's, to the metre and
-   in order (tests compare them).
+   as soon as no unseen store can beat the k-th best exact distance (or the radius): a
+   query evaluates ~k + 0.1 exact distances. (A sharper cheap bound would not save any:
+   the k results need their exact metres anyway.)
+4. Exact distances: Vincenty's inverse formula on WGS-84 (pure Python, ~2.5 µs), with
+   geographiclib (what ``geopy.distance.geodesic`` calls, ~50 µs) as the fallback whenever
+   Vincenty does not converge or its error (measured: < 1.2e-5 m under 1,000 km) could
+   change a rounded metre, the order of two stores or membership in the radius. Results
+   equal geopy's, to the metre and in order (tests compare them).
 """
 
 from __future__ import annotations
