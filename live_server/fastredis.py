@@ -166,6 +166,14 @@ class FastRedis:
         self.timeout = timeout
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Future[_Protocol] | None = None
+        self._scripts: dict[str, FastScript] = {}
+
+    def script(self, source: str) -> FastScript:
+        """The :class:`FastScript` of this source on this connection (made once)."""
+        found = self._scripts.get(source)
+        if found is None:
+            found = self._scripts[source] = FastScript(self, source)
+        return found
 
     async def _connection(self) -> _Protocol:
         if self._connecting is None:  # one connect at a time; the others wait for it
@@ -231,9 +239,15 @@ class FastScript:
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
-    async def __call__(self, keys: list[str], args: list[Arg]) -> Any:
+    def __call__(self, keys: list[str], args: list[Arg]) -> Awaitable[Any]:
+        """Queue the call now (so calls made before one ``await`` leave together); await
+        the script's reply."""
+        first = self.client.execute("EVALSHA", self.sha, len(keys), *keys, *args)
+        return self._reply(first, keys, args)
+
+    async def _reply(self, first: Awaitable[Any], keys: list[str], args: list[Arg]) -> Any:
         try:
-            return await self.client.execute("EVALSHA", self.sha, len(keys), *keys, *args)
+            return await first
         except NoScriptError:
             await self.client.execute("SCRIPT", "LOAD", self.source)
             return await self.client.execute("EVALSHA", self.sha, len(keys), *keys, *args)

@@ -104,8 +104,7 @@ async def problem_middleware(request: web.Request, handler: RequestHandler) -> w
     response.headers.setdefault("X-Served-By", NODE_ID)
     for key, value in SECURITY_HEADERS.items():
         response.headers.setdefault(key, value)
-    metrics.requests.labels(request.method, route, str(response.status)).inc()
-    metrics.latency.labels(request.method, route).observe(elapsed)
+    metrics.observe_request(request.method, route, str(response.status), elapsed)
     if request.app[appkeys.SETTINGS].access_log:
         access_log.info(
             "%s %s %s %.1fms",

@@ -28,10 +28,10 @@ from aiohttp import web
 
 from . import appkeys
 from .errors import TooManyRequests
+from .fastredis import FastRedis
 from .tokens import Claims
 
 if TYPE_CHECKING:
-    from .fastredis import FastRedis
     from .redis_conn import RedisClient
 
 
@@ -150,21 +150,21 @@ def check(rule: Rule, count: int, now: float) -> None:
         )
 
 
+_COUNT_LUA = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n
+"""
+
+
 def queue_viewer_count(fast: FastRedis, rule: Rule, viewer_id: str, now: float) -> Awaitable[int]:
     """Count one request of a viewer on the auto-pipelined connection, queued at once (so a
     caller can queue its own reads behind it for the same write); await the count.
 
-    Create with its expiry if absent, then count: every counter has a TTL whatever happens
-    between the two."""
+    One tiny script: count, and give a new window's counter its expiry."""
+    script = fast.script(_COUNT_LUA)
     key = rate_key(rule, viewer_id, int(now // rule.window_s))
-    created = fast.execute("SET", key, 0, "EX", rule.window_s + 1, "NX")
-    counted = fast.execute("INCR", key)
-
-    async def both() -> int:
-        await created
-        return int(await counted)
-
-    return both()
+    return script(keys=[key], args=[rule.window_s + 1])
 
 
 async def count_viewer(redis: RedisClient, rule: Rule, viewer_id: str, now: float) -> int:

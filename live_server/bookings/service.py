@@ -112,7 +112,7 @@ class BookingService:
         require_live(RoomStatus(ctx.room[b"status"].decode()))
         now = datetime.now(store.tz)
         end = check_slot(store, start, now)
-        featured = [FeaturedItem(**f) for f in msgpack.unpackb(ctx.room.get(b"featured", b"\x90"))]
+        featured = _featured(ctx.room.get(b"featured", b"\x90"))
         service_name = resolve_service(store, req.service, featured)
 
         booking_id = new_booking_id(store.id)
@@ -251,6 +251,21 @@ class BookingService:
             except Exception:
                 log.exception("booking %s: cancellation follow-ups failed", booking.id)
         return booking_from_hash(await self.store.get(booking.store_id, booking.id))
+
+
+_FEATURED: dict[bytes, list[FeaturedItem]] = {}
+
+
+def _featured(packed: bytes) -> list[FeaturedItem]:
+    """The room's featured list, parsed once per distinct stored value (every booking of a
+    room reads the same bytes; a change to the list is a new key here)."""
+    items = _FEATURED.get(packed)
+    if items is None:
+        items = [FeaturedItem(**f) for f in msgpack.unpackb(packed)]
+        if len(_FEATURED) > 1024:
+            _FEATURED.clear()
+        _FEATURED[packed] = items
+    return items
 
 
 def _customer_context(viewer_id: str, raw: dict[bytes, bytes]) -> dict[str, Any]:

@@ -51,6 +51,13 @@ def _pairs(flat: list[bytes]) -> dict[bytes, bytes]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
+async def _both(room: Awaitable[Any], customer: Awaitable[Any]) -> int:
+    """The room's total once both follow-ups are done (every reply awaited: errors surface)."""
+    total = await room
+    await customer
+    return int(total)
+
+
 class BookingStore:
     def __init__(self, redis: RedisClient, fast: FastRedis | None = None) -> None:
         self.redis = redis
@@ -61,6 +68,10 @@ class BookingStore:
             FastScript(fast, book_lua) if fast is not None else redis.register_script(book_lua)
         )
         self._cancel = redis.register_script((_HERE / "cancel.lua").read_text())
+        count_lua = (_HERE / "count.lua").read_text()
+        self._count: Callable[..., Awaitable[Any]] = (
+            FastScript(fast, count_lua) if fast is not None else redis.register_script(count_lua)
+        )
 
     async def seats_taken(self, store_id: str, day: str) -> dict[int, int]:
         raw = await self.redis.hgetall(keys.store_slot_seats(store_id, day))
@@ -143,37 +154,19 @@ class BookingStore:
         return _text(result[0]), _text(result[1]) if len(result) > 1 else ""
 
     def count_booking(self, room_id: str, store_id: str, viewer_id: str, at: str) -> Awaitable[int]:
-        """Follow-up after a booking (other tags): room funnel and customer counters.
-        Await the room's total bookings. On the auto-pipelined connection the commands are
-        queued at once, so what the caller sends before awaiting leaves in the same write."""
-        if self.fast is None:
-            return self._count_booking_pooled(room_id, store_id, viewer_id, at)
-        f = self.fast
-        pending = [
-            f.execute("HINCRBY", keys.room_stats(room_id), f"total:{keys.STAT_BOOKINGS}", 1),
-            f.execute("HINCRBY", keys.room_stats(room_id), f"{store_id}:{keys.STAT_BOOKINGS}", 1),
-            f.execute("HINCRBY", keys.customer(viewer_id), "bookings", 1),
-            f.execute("HINCRBY", keys.customer(viewer_id), f"active:{store_id}", 1),
-            f.execute("HSET", keys.customer(viewer_id), "last_booking_at", at),
-            f.execute("SADD", keys.customer_booked_stores(viewer_id), store_id),
-        ]
-
-        async def total() -> int:
-            results = [await p for p in pending]  # every reply awaited: errors surface
-            return int(results[0])
-
-        return total()
-
-    async def _count_booking_pooled(self, room_id: str, store_id: str, viewer_id: str, at: str) -> int:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hincrby(keys.room_stats(room_id), f"total:{keys.STAT_BOOKINGS}", 1)
-            pipe.hincrby(keys.room_stats(room_id), f"{store_id}:{keys.STAT_BOOKINGS}", 1)
-            pipe.hincrby(keys.customer(viewer_id), "bookings", 1)
-            pipe.hincrby(keys.customer(viewer_id), f"active:{store_id}", 1)
-            pipe.hset(keys.customer(viewer_id), "last_booking_at", at)
-            pipe.sadd(keys.customer_booked_stores(viewer_id), store_id)
-            results = await pipe.execute()
-        return int(results[0])
+        """Follow-up after a booking (other tags): room funnel and customer counters, one
+        Lua call per tag (``count.lua``). Await the room's total bookings. On the
+        auto-pipelined connection both calls are queued at once, so what the caller sends
+        before awaiting leaves in the same write."""
+        room = self._count(
+            keys=[keys.room_stats(room_id)],
+            args=["room", f"total:{keys.STAT_BOOKINGS}", f"{store_id}:{keys.STAT_BOOKINGS}"],
+        )
+        customer = self._count(
+            keys=[keys.customer(viewer_id), keys.customer_booked_stores(viewer_id)],
+            args=["customer", f"active:{store_id}", at, store_id],
+        )
+        return _both(room, customer)
 
     async def count_cancellation(self, room_id: str, store_id: str, viewer_id: str) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
