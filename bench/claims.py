@@ -37,6 +37,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.serving import wait_workers
+
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
 QUANTITY = 1_000_000
@@ -80,6 +82,7 @@ class Server:
             env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         self._wait_ready()
+        wait_workers(self.base, self.workers)
         return self
 
     def _wait_ready(self, timeout: float = 30) -> None:

@@ -29,7 +29,7 @@ from live_server import keys
 from live_server.errors import RoomEnded, TooManyRequests
 from live_server.fastredis import FastRedis, FastScript
 from live_server.limits import Rule
-from live_server.metrics import Metrics
+from live_server.metrics import Metrics, labelled
 from live_server.redis_conn import RedisClient
 from live_server.rooms.service import RoomService
 from live_server.tasks import cancel_and_wait
@@ -296,12 +296,12 @@ class CouponService:
             outcome = _s(result[0])
             if outcome != "collision":
                 break
-        self.metrics.claims.labels(outcome).inc()
+        labelled(self.metrics.claims, outcome).inc()
         if outcome == "ok":
             remaining, sold_out_now, dropped_at = int(result[1]), int(result[2]), _s(result[3])
             if sold_out_now and dropped_at:
                 self.metrics.sell_out.observe(max(0.0, (now - int(dropped_at)) / 1000))
-            self.metrics.claimed_by_room.labels(room_id).inc()
+            labelled(self.metrics.claimed_by_room, room_id).inc()
             # Follow-up on the room's tag: a funnel counter, coalesced (flushed every
             # STATS_FLUSH_S) so a flash of claims costs one HINCRBY per room, not one each.
             # The campaign hash stays the truth; a crash loses at most one flush window.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import secrets
@@ -27,6 +28,10 @@ from .errors import (
 
 log = logging.getLogger(__name__)
 NODE_ID = f"{socket.gethostname()}:{os.getpid()}"
+# Request ids: a random per-process prefix and a counter (unique, not secret; no syscall
+# per request as secrets.token_hex has).
+_REQUEST_ID_PREFIX = secrets.token_hex(4)
+_request_ids = itertools.count(1)
 access_log = logging.getLogger("live_server.access")
 
 RequestHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -72,7 +77,10 @@ def _from_http_exception(exc: web.HTTPException) -> Problem:
 @web.middleware
 async def problem_middleware(request: web.Request, handler: RequestHandler) -> web.StreamResponse:
     """Every failure becomes problem+json; unexpected ones are logged with the request id."""
-    request_id = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
+    request_id = (
+        request.headers.get("X-Request-Id", "")[:64]
+        or f"{_REQUEST_ID_PREFIX}{next(_request_ids) & 0xFFFFFFFF:08x}"
+    )
     request[appkeys.REQUEST_ID] = request_id
     metrics = request.app[appkeys.METRICS]
     started = time.perf_counter()

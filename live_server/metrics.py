@@ -7,6 +7,22 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
+def labelled(metric: Any, *values: str) -> Any:
+    """``metric.labels(*values)``, looked up once per label set: prometheus_client validates
+    and takes a lock on every ``labels()`` call, which shows on the flash paths (claims,
+    bookings). The cache lives on the metric itself (one registry per app in tests)."""
+    cache: dict[tuple[str, ...], Any] | None = getattr(metric, "_live_children", None)
+    if cache is None:
+        cache = {}
+        metric._live_children = cache
+    child = cache.get(values)
+    if child is None:
+        child = metric.labels(*values)
+        if len(cache) < 10_000:  # label values are rooms, stores, outcomes: bounded in use
+            cache[values] = child
+    return child
+
+
 class Metrics:
     """Every metric the server exports. Domains add theirs through :meth:`counter` etc."""
 

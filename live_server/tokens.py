@@ -19,6 +19,7 @@ import orjson
 from .errors import Unauthorized
 
 PREFIX = "lc1."
+VERIFIED_CACHE = 50_000  # verified tokens kept per process for HTTP (~20 MB at most)
 
 
 class Role(StrEnum):
@@ -62,6 +63,10 @@ class TokenSigner:
         if not secret:
             raise ValueError("a token secret is required")
         self._key = hashlib.sha256(b"live-companion/tokens/" + secret.encode()).digest()
+        # token -> its verified claims. A viewer taps claim, book and vote many times with one
+        # token: the MAC and the JSON are checked on first sight only, expiry on every use.
+        # Only tokens whose MAC matched get in: forged tokens cannot fill it.
+        self._verified: dict[str, Claims] = {}
 
     def issue(
         self,
@@ -84,10 +89,28 @@ class TokenSigner:
     def _mac(self, payload: str) -> str:
         return _b64(hmac.digest(self._key, (PREFIX + payload).encode(), "sha256"))
 
-    def verify(self, token: str | None, *, now: float | None = None) -> Claims:
-        """Return the claims of a valid token, or raise :class:`Unauthorized`."""
+    def verify(
+        self, token: str | None, *, now: float | None = None, remember: bool = False
+    ) -> Claims:
+        """Return the claims of a valid token, or raise :class:`Unauthorized`.
+
+        ``remember``: keep the verified claims for the next request with this token (the
+        HTTP path, where one viewer sends many; a socket verifies once per connection)."""
         if not token:
             raise Unauthorized("a bearer token is required (Authorization: Bearer <token>)")
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._verify_signed(token)
+            if remember:
+                if len(self._verified) >= VERIFIED_CACHE:
+                    self._verified.clear()
+                self._verified[token] = claims
+        if claims.expires_at < (time.time() if now is None else now):
+            raise Unauthorized("the token has expired")
+        return claims
+
+    def _verify_signed(self, token: str) -> Claims:
+        """MAC and payload of a token (not its expiry)."""
         # Non-ASCII never occurs in a token we issue, and hmac.compare_digest raises
         # TypeError on non-ASCII str (a 500 from a latin-1 Authorization header).
         if (
@@ -109,8 +132,6 @@ class TokenSigner:
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise Unauthorized("the token is malformed") from exc
-        if claims.expires_at < (time.time() if now is None else now):
-            raise Unauthorized("the token has expired")
         return claims
 
 

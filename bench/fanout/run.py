@@ -36,6 +36,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.serving import wait_workers
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -164,7 +166,7 @@ def start_server(config: str, port: int, data_dir: Path) -> tuple[subprocess.Pop
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     wait_http(f"{base}/readyz")
-    time.sleep(1.5 if workers != "1" else 0.2)  # the second worker starts after the first
+    wait_workers(base, int(workers))
     demo = json.loads((data_dir / "demo.json").read_text())
     room = demo["room_id"]
     viewer = post_json(f"{base}/api/v1/rooms/{room}/viewers", {})

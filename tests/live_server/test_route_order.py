@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import re
 
+from aiohttp.test_utils import TestServer, make_mocked_request
+
 from live_server import limits
 from live_server.app import build_api
+from tests.conftest import Api
 
 
 def _pattern(path: str) -> re.Pattern[str]:
@@ -34,3 +37,23 @@ def test_hot_routes_overlap_no_other_route() -> None:
 def test_the_pattern_helper_sees_an_overlap() -> None:
     assert _pattern("/api/v1/stores/{store}").match(_sample("/api/v1/stores/nearest"))
     assert not _pattern("/api/v1/rooms/{room}").match(_sample("/api/v1/rooms/{room}/bookings"))
+
+
+async def test_hot_urls_resolve_like_every_other_url(api: Api, server: TestServer) -> None:
+    # The hot routes are found by one regex before aiohttp's walk (Api.install); the router
+    # must still give the same route, the same 405 with Allow, the same 404 as aiohttp's.
+    router = server.app.router
+    assert "_resolve_hot_first" in router.resolve.__qualname__  # the fast path is installed
+    for method, path in limits.RULES:
+        url = _sample(path)
+        match = await router.resolve(make_mocked_request(method, url, app=server.app))
+        assert match.route.method == method and match.route.resource.canonical == path
+        assert match["room" if "{room}" in path else next(iter(match))] == "x1"
+        status, body = await api.call("PATCH", url)
+        assert status == 405, (path, body)
+        assert method in body["detail"]
+        status, body = await api.call(method, url + "/extra")
+        assert status == 404, (path, body)
+    # a real request on a hot route reaches its handler (its own 401, not a routing error)
+    status, body = await api.post(_sample("/api/v1/rooms/{room}/campaigns/{campaign}/claim"))
+    assert status == 401 and "token" in body["detail"]
