@@ -42,6 +42,8 @@ class JsonishFormatter(logging.Formatter):
             base += " " + " ".join(f"{k}={v}" for k, v in extra.items())
         return base
 
+GC_YOUNG_THRESHOLD = 10_000  # see _run_app
+
 
 def setup_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
@@ -81,6 +83,14 @@ async def _run_app(settings: Settings, ready: Any = None) -> None:
     # only what requests allocate (measured: 50-80 ms pauses every ~2 s at a flash claim
     # over ~95k startup objects otherwise).
     gc.freeze()
+    # A young collection every 700 allocations (CPython's default) runs ~1,000 times a
+    # second at a flash claim, so the objects of requests in flight (alive 20-50 ms) survive
+    # two of them and are promoted to the old generation; those promotions trigger a full
+    # collection every second or two, 15-30 ms each, with every request of the worker
+    # waiting (collected: nothing). With 10,000, in-flight objects die young: at 256 claim
+    # clients the full passes fell from ~6 to ~1 per 10 s and p99 from 47 to ~36 ms
+    # (bench/RESULTS.md, claims). A young pass over 10,000 objects stays ~1-2 ms.
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -65,3 +65,19 @@ def test_token_expiry() -> None:
     assert signer.verify(token, now=1_005).subject == "v1"
     with pytest.raises(Unauthorized, match="expired"):
         signer.verify(token, now=1_011)
+
+
+def test_remembered_token_still_expires_and_forgeries_are_not_remembered() -> None:
+    signer = TokenSigner("s" * 32)
+    token = signer.issue(Role.VIEWER, "room1", "v1", ttl_s=60, now=1_000)
+    assert signer.verify(token, now=1_010, remember=True).subject == "v1"
+    assert signer.verify(token, now=1_020, remember=True).subject == "v1"  # from memory
+    with pytest.raises(Unauthorized, match="expired"):
+        signer.verify(token, now=1_061, remember=True)
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    for _ in range(2):
+        with pytest.raises(Unauthorized, match="signature"):
+            signer.verify(forged, now=1_010, remember=True)
+    other = TokenSigner("t" * 32)  # another deployment's secret: its memory is its own
+    with pytest.raises(Unauthorized):
+        other.verify(token, now=1_010, remember=True)
