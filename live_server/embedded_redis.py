@@ -142,6 +142,10 @@ class EmbeddedRedis:
             "--save", "",
             "--appendonly", "yes" if self.persistent else "no",
             "--appendfsync", self.fsync,
+            # Compact the AOF (fork + rewrite) from 256 MB on, not Redis' 64 MB: a flash
+            # claim appends ~5 MB/s, and on a small box the rewrite child competes with the
+            # workers for the cores (bench/RESULTS.md, claims: p99 +30-50% while it runs).
+            "--auto-aof-rewrite-min-size", "256mb",
             "--maxclients", "10000",
             "--tcp-backlog", "511",
             *self.extra_args,
