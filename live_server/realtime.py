@@ -137,6 +137,19 @@ class LiveRedisManager(FastFanout, socketio.AsyncRedisManager):  # type: ignore[
         await super().emit(event, data, namespace=namespace, room=target, skip_sid=skip_sid,
                            callback=callback, **kwargs)  # fmt: skip
 
+    async def emit_json(self, event: str, data: dict[str, Any], namespace: str, room: str) -> None:
+        """A broadcast of a dict this server built (JSON values only, never bytes) to a
+        room: upstream's emit without its walk of the payload looking for binary
+        attachments (a booking's host event: ~30 values, 2% of a booking's CPU). The
+        message is the one upstream publishes, so every node handles it the same way."""
+        message = {
+            "method": "emit", "event": event, "data": [data], "binary": False,
+            "namespace": namespace, "room": room, "skip_sid": None, "callback": None,
+            "host_id": self.host_id,
+        }  # fmt: skip
+        await self._handle_emit(message)  # this node's sockets
+        await self._publish(message)  # the others
+
     async def close(self) -> None:
         listener = getattr(self, "thread", None)
         if isinstance(listener, asyncio.Future):
@@ -331,8 +344,15 @@ class Realtime:
 
     async def to_host(self, room_id: str, event: str, data: dict[str, Any]) -> None:
         data.setdefault("ts", now_ms())
-        await self.sio.emit(event, data, to=room_channel(room_id), namespace=HOST)
+        await self._emit_json(event, data, HOST, room_channel(room_id))
 
     async def to_store(self, store_id: str, event: str, data: dict[str, Any]) -> None:
         data.setdefault("ts", now_ms())
-        await self.sio.emit(event, data, to=store_channel(store_id), namespace=STORE)
+        await self._emit_json(event, data, STORE, store_channel(store_id))
+
+    async def _emit_json(self, event: str, data: dict[str, Any], namespace: str, room: str) -> None:
+        manager = self.sio.manager
+        if isinstance(manager, LiveRedisManager):
+            await manager.emit_json(event, data, namespace, room)
+        else:
+            await self.sio.emit(event, data, to=room, namespace=namespace)

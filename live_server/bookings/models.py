@@ -96,6 +96,21 @@ class Booking(BaseModel):
     arrived_at: str | None = None
 
 
+def confirmed_booking(
+    *, id: str, room_id: str, store_id: str, slot: str, slot_end: str, service: str,
+    service_name: str, viewer_id: str, contact: str | None, created_at: str,
+) -> dict[str, Any]:  # fmt: skip
+    """A new booking as :class:`Booking` dumps it (same keys, same order), without a
+    validation pass: the booking hot path builds it from values it has already checked.
+    tests/live_server/test_bookings.py holds it to ``Booking.model_dump``."""
+    return {
+        "id": id, "status": "confirmed", "room_id": room_id, "store_id": store_id,
+        "slot": slot, "slot_end": slot_end, "service": service, "service_name": service_name,
+        "viewer_id": viewer_id, "contact": contact, "created_at": created_at,
+        "cancelled_at": None, "arrived_at": None,
+    }  # fmt: skip
+
+
 class SlotsQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     date: Day | None = Field(default=None, description="local day YYYY-MM-DD (default: today)")

@@ -11,12 +11,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import msgpack
+import orjson
 from redis.exceptions import RedisError
 
 from geo.models import Store
 from geo.registry import StoreRegistry
 from live_server import keys, limits
-from live_server.api import dump_json
 from live_server.fastredis import FastRedis
 from live_server.limits import Rule
 from live_server.realtime import Realtime
@@ -36,6 +36,7 @@ from .models import (
     StoreNotFound,
     booking_from_hash,
     check_slot,
+    confirmed_booking,
     day_slots,
     new_booking_id,
     parse_slot_time,
@@ -116,15 +117,16 @@ class BookingService:
         service_name = resolve_service(store, req.service, featured)
 
         booking_id = new_booking_id(store.id)
-        booking = Booking(
-            id=booking_id, status="confirmed", room_id=room_id, store_id=store.id,
-            slot=start.isoformat(), slot_end=end.isoformat(), service=req.service,
-            service_name=service_name, viewer_id=viewer_id, contact=req.contact,
-            created_at=iso(now),
+        # Every value here is ours or already validated (the request body): the record is
+        # built as a dict in Booking's field order, not validated again by pydantic.
+        dumped = confirmed_booking(
+            id=booking_id, room_id=room_id, store_id=store.id, slot=start.isoformat(),
+            slot_end=end.isoformat(), service=req.service, service_name=service_name,
+            viewer_id=viewer_id, contact=req.contact, created_at=iso(now),
         )  # fmt: skip
-        body = dump_json(booking)
+        booking = Booking.model_construct(**dumped)
+        body = orjson.dumps(dumped)
         customer = _customer_context(viewer_id, ctx.customer)
-        dumped = booking.model_dump()
         event = {
             **dumped,
             "booking_id": booking_id,

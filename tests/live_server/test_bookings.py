@@ -6,9 +6,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
 import redis as sync_redis
 
 from live_server import keys
+from live_server.bookings.models import Booking, confirmed_booking
 from live_server.store_events import decode_entry
 
 from .booking_helpers import make_store, tomorrow_slots
@@ -191,3 +193,19 @@ async def test_a_booking_flood_from_one_viewer_is_429_and_books_nothing_more(
     other = await make_viewer(room["room_id"])
     body = {"store_id": "t1", "slot": slots[0]["start"], "service": "cake-consult"}
     assert (await api.post(path, other["token"], json=body))[0] == 201  # per viewer only
+
+
+def test_the_fast_booking_record_is_what_pydantic_would_dump() -> None:
+    # The booking hot path builds the 201 body without a validation pass; it must stay
+    # byte for byte what Booking itself serialises (keys, order, nulls).
+    values = dict(
+        id="b_s1_0a1b2c3d4e", room_id="r_1", store_id="s1", slot="2026-12-02T10:00:00+08:00",
+        slot_end="2026-12-02T10:30:00+08:00", service="cake", service_name="Cake 蛋糕",
+        viewer_id="v_1", created_at="2026-12-01T09:00:00.000+08:00",
+    )  # fmt: skip
+    for contact in (None, "+86 138 0000 0000"):
+        record = confirmed_booking(**values, contact=contact)
+        model = Booking(**values, contact=contact, status="confirmed")
+        assert record == model.model_dump()
+        assert list(record) == list(model.model_dump())
+        assert orjson.dumps(record) == model.model_dump_json().encode()
