@@ -7,12 +7,10 @@ state or background work, a cleanup context that puts its service under its AppK
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp_cors
 from aiohttp import web
 
 from coupons.routes import api as coupons_api
@@ -144,17 +142,5 @@ def create_app(settings: Settings) -> web.Application:
     if STATIC_DIR.is_dir():
         app.router.add_static("/static/", STATIC_DIR, name="static", append_version=False)
 
-    cors = aiohttp_cors.setup(
-        app,
-        defaults={
-            origin: aiohttp_cors.ResourceOptions(
-                allow_credentials=False, expose_headers="*", allow_headers="*", max_age=600
-            )
-            for origin in settings.cors_origins
-        },
-    )
-    for route in list(app.router.routes()):
-        if route.resource is not None and route.resource.canonical.startswith("/api/"):
-            with contextlib.suppress(ValueError):
-                cors.add(route)
+    # CORS for /api/: live_server/http.py (problem_middleware), no per-route setup.
     return app

@@ -19,6 +19,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from . import appkeys
 from .errors import (
     PROBLEM_CONTENT_TYPE,
+    Forbidden,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
@@ -74,9 +75,65 @@ def _from_http_exception(exc: web.HTTPException) -> Problem:
     return generic(exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason)
 
 
+# CORS for /api/ (the widget calls it from the shop's pages with a bearer token): origins
+# from LIVE_CORS_ORIGINS ("*": any), any request header, credentials never (tokens travel
+# in Authorization, not cookies). Done here, not by a response-prepare signal per request.
+CORS_MAX_AGE = "600"
+# Response headers a script may always read (the CORS "safelisted" ones): not exposed again.
+_SAFELISTED = frozenset(
+    h.lower() for h in ("Cache-Control", "Content-Language", "Content-Length", "Content-Type",
+                        "Expires", "Last-Modified", "Pragma")
+)  # fmt: skip
+
+
+def _origin_allowed(request: web.Request, origin: str) -> bool:
+    allowed = request.app[appkeys.SETTINGS].cors_origins
+    return "*" in allowed or origin in allowed
+
+
+def cors_preflight(request: web.Request, origin: str) -> web.Response:
+    """Answer a browser's ``OPTIONS`` preflight for an /api/ route (CORS 6.2)."""
+    if not _origin_allowed(request, origin):
+        raise Forbidden(f"CORS: the origin {origin!r} is not allowed (LIVE_CORS_ORIGINS)")
+    wanted = request.headers.get("Access-Control-Request-Method", "").upper()
+    failure = request.match_info.http_exception
+    if isinstance(failure, web.HTTPMethodNotAllowed):
+        allowed = set(failure.allowed_methods)
+    elif failure is not None:
+        raise NotFound("no such route")
+    else:
+        allowed = {request.match_info.route.method}
+    if wanted not in allowed:
+        raise Forbidden(f"CORS: {wanted or 'no method'} is not allowed here; use {', '.join(sorted(allowed))}")
+    headers = {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Allow-Methods": wanted,
+        "Access-Control-Max-Age": CORS_MAX_AGE,
+        "Vary": "Origin",
+    }
+    requested = request.headers.get("Access-Control-Request-Headers")
+    if requested:
+        headers["Access-Control-Allow-Headers"] = requested
+    return web.Response(status=200, headers=headers)
+
+
+def add_cors_headers(request: web.Request, response: web.StreamResponse, origin: str) -> None:
+    """The actual request of an allowed origin: it may read the answer and our headers
+    (request id, Retry-After, Idempotent-Replayed), errors included (CORS 6.1)."""
+    if not _origin_allowed(request, origin):
+        return
+    headers = response.headers
+    exposed = [name for name in headers if name.lower() not in _SAFELISTED]
+    if exposed:
+        headers["Access-Control-Expose-Headers"] = ",".join(exposed)
+    headers["Access-Control-Allow-Origin"] = origin
+    headers.add("Vary", "Origin")
+
+
 @web.middleware
 async def problem_middleware(request: web.Request, handler: RequestHandler) -> web.StreamResponse:
-    """Every failure becomes problem+json; unexpected ones are logged with the request id."""
+    """Every failure becomes problem+json; unexpected ones are logged with the request id.
+    Also the CORS of /api/ routes (preflights answered here)."""
     request_id = (
         request.headers.get("X-Request-Id", "")[:64]
         or f"{_REQUEST_ID_PREFIX}{next(_request_ids) & 0xFFFFFFFF:08x}"
@@ -85,8 +142,19 @@ async def problem_middleware(request: web.Request, handler: RequestHandler) -> w
     metrics = request.app[appkeys.METRICS]
     started = time.perf_counter()
     route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
+    origin = request.headers.get("Origin")  # sent by browsers only
+    if origin is not None and not request.path.startswith("/api/"):
+        origin = None
+    preflight = (
+        origin is not None and request.method == "OPTIONS"
+        and "Access-Control-Request-Method" in request.headers
+    )  # fmt: skip
     try:
-        response = await handler(request)
+        if preflight:
+            assert origin is not None
+            response = cors_preflight(request, origin)
+        else:
+            response = await handler(request)
     except Problem as problem:
         response = problem_response(problem, request)
     except web.HTTPException as exc:
@@ -112,6 +180,8 @@ async def problem_middleware(request: web.Request, handler: RequestHandler) -> w
     response.headers.setdefault("X-Served-By", NODE_ID)
     for key, value in SECURITY_HEADERS.items():
         response.headers.setdefault(key, value)
+    if origin is not None and not preflight:  # a preflight's answer has its own
+        add_cors_headers(request, response, origin)
     metrics.observe_request(request.method, route, str(response.status), elapsed)
     if request.app[appkeys.SETTINGS].access_log:
         access_log.info(
