@@ -124,7 +124,6 @@ class BookingService:
             slot_end=end.isoformat(), service=req.service, service_name=service_name,
             viewer_id=viewer_id, contact=req.contact, created_at=iso(now),
         )  # fmt: skip
-        booking = Booking.model_construct(**dumped)
         body = orjson.dumps(dumped)
         customer = _customer_context(viewer_id, ctx.customer)
         event = {
@@ -157,7 +156,7 @@ class BookingService:
                 f"all {store.capacity} seats of {start.isoformat()} at {store.name} are taken; "
                 "pick another slot", capacity=store.capacity,
             )  # fmt: skip
-        await self._after_booking(booking, event, outcome.stream_id, outcome.seats_taken, store)
+        await self._after_booking(dumped, event, outcome.stream_id, outcome.seats_taken, store)
         return BookingResult(body=body, replayed=False)
 
     @staticmethod
@@ -169,7 +168,7 @@ class BookingService:
         return BookingResult(body=response, replayed=True)
 
     async def _after_booking(
-        self, booking: Booking, event: dict[str, Any], stream_id: str, seats_taken: int, store: Store
+        self, booking: dict[str, Any], event: dict[str, Any], stream_id: str, seats_taken: int, store: Store
     ) -> None:
         """Follow-ups on other tags; a failure here leaves the booking (and its event) intact."""
         rt = self.realtime
@@ -181,23 +180,23 @@ class BookingService:
         # auto-pipelined connection both leave in one write.
         try:
             counted: Awaitable[int] | None = self.store.count_booking(
-                booking.room_id, booking.store_id, booking.viewer_id, booking.created_at
+                booking["room_id"], booking["store_id"], booking["viewer_id"], booking["created_at"]
             )
         except RedisError:
-            log.exception("booking %s: funnel counters not updated", booking.id)
+            log.exception("booking %s: funnel counters not updated", booking["id"])
             counted = None
         try:
-            await rt.to_host(booking.room_id, "booking.created", host_event)
+            await rt.to_host(booking["room_id"], "booking.created", host_event)
         except Exception:  # the booking stands; the host channel is best effort
-            log.exception("booking %s: host channel emit failed", booking.id)
+            log.exception("booking %s: host channel emit failed", booking["id"])
         if counted is None:
             return
         try:
             total = await counted
         except RedisError:
-            log.exception("booking %s: funnel counters not updated", booking.id)
+            log.exception("booking %s: funnel counters not updated", booking["id"])
             return
-        rt.counter(booking.room_id, "booking.count", "all", {"room_id": booking.room_id, "bookings": total})
+        rt.counter(booking["room_id"], "booking.count", "all", {"room_id": booking["room_id"], "bookings": total})
 
     async def get(self, booking_id: str, who: Claims) -> Booking:
         """The booking, for its owner, the staff of its store, or ops (404 for anyone else)."""
