@@ -3,6 +3,7 @@ the follow-ups (funnel and customer counters, host channel, coalesced count)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable
@@ -71,6 +72,7 @@ class BookingService:
         """The per-viewer booking limit, counted here with the context reads (None: off)."""
         self.stores = stores
         self.realtime = realtime
+        self._follow_ups: set[asyncio.Future[None]] = set()
 
     def _store(self, store_id: str) -> Store:
         store = self.stores.get(store_id)
@@ -156,8 +158,22 @@ class BookingService:
                 f"all {store.capacity} seats of {start.isoformat()} at {store.name} are taken; "
                 "pick another slot", capacity=store.capacity,
             )  # fmt: skip
-        await self._after_booking(dumped, event, outcome.stream_id, outcome.seats_taken, store)
+        follow_up = self._after_booking(dumped, event, outcome.stream_id, outcome.seats_taken, store)
+        if self.store.fast is None:
+            await follow_up
+        else:
+            # The booking and its store event are stored (one script): the 201 need not
+            # wait for the other tags' counters and the host's feed, which are already
+            # queued on the pipelined connection ahead of any later request.
+            task = asyncio.ensure_future(follow_up)
+            self._follow_ups.add(task)
+            task.add_done_callback(self._follow_ups.discard)
         return BookingResult(body=body, replayed=False)
+
+    async def drain(self) -> None:
+        """Wait for the follow-ups still running (shutdown)."""
+        while self._follow_ups:
+            await asyncio.wait(list(self._follow_ups))
 
     @staticmethod
     def _replay(stored_fingerprint: str, fingerprint: str, response: bytes) -> BookingResult:

@@ -22,3 +22,4 @@ async def bookings_ctx(app: web.Application) -> AsyncIterator[None]:
         rate_rule=limits.BOOKING_PER_VIEWER if app[appkeys.SETTINGS].rate_limits else None,
     )
     yield
+    await app[appkeys.BOOKINGS].drain()
