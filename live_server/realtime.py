@@ -150,6 +150,24 @@ class LiveRedisManager(FastFanout, socketio.AsyncRedisManager):  # type: ignore[
         await self._handle_emit(message)  # this node's sockets
         await self._publish(message)  # the others
 
+    def emit_json_now(
+        self, event: str, data: dict[str, Any], namespace: str, room: str
+    ) -> Awaitable[Any] | None:
+        """:meth:`emit_json` done now: this node's sockets get it at once and the publish
+        is queued on the pipelined connection (it leaves with this tick's other commands);
+        await the result for the publish's outcome (one attempt). None without that
+        connection: use :meth:`emit_json`."""
+        fast = self.fast
+        if fast is None:
+            return None
+        message = {
+            "method": "emit", "event": event, "data": [data], "binary": False,
+            "namespace": namespace, "room": room, "skip_sid": None, "callback": None,
+            "host_id": self.host_id,
+        }  # fmt: skip
+        self.fast_emit(event, [data], namespace, room, None)
+        return fast.execute("PUBLISH", self.channel, self.json.dumps(message))
+
     async def close(self) -> None:
         listener = getattr(self, "thread", None)
         if isinstance(listener, asyncio.Future):
@@ -349,6 +367,17 @@ class Realtime:
     async def to_store(self, store_id: str, event: str, data: dict[str, Any]) -> None:
         data.setdefault("ts", now_ms())
         await self._emit_json(event, data, STORE, store_channel(store_id))
+
+    def to_host_now(self, room_id: str, event: str, data: dict[str, Any]) -> Awaitable[Any]:
+        """:meth:`to_host`, queued now where it can be (see ``emit_json_now``); await the
+        result for the outcome."""
+        data.setdefault("ts", now_ms())
+        manager = self.sio.manager
+        if isinstance(manager, LiveRedisManager):
+            queued = manager.emit_json_now(event, data, HOST, room_channel(room_id))
+            if queued is not None:
+                return queued
+        return self._emit_json(event, data, HOST, room_channel(room_id))
 
     async def _emit_json(self, event: str, data: dict[str, Any], namespace: str, room: str) -> None:
         manager = self.sio.manager

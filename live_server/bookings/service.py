@@ -183,17 +183,17 @@ class BookingService:
             )
         return BookingResult(body=response, replayed=True)
 
-    async def _after_booking(
+    def _after_booking(
         self, booking: dict[str, Any], event: dict[str, Any], stream_id: str, seats_taken: int, store: Store
-    ) -> None:
-        """Follow-ups on other tags; a failure here leaves the booking (and its event) intact."""
+    ) -> Awaitable[None]:
+        """Follow-ups on other tags; a failure here leaves the booking (and its event) intact.
+        The commands are queued now (on the pipelined connection they leave with this tick's
+        other commands); the returned awaitable collects their replies."""
         rt = self.realtime
         host_event = {
             **event, "stream_id": stream_id,
             "remaining": max(0, store.capacity - seats_taken),
         }  # fmt: skip
-        # The counters are queued first and awaited after the host publish, so on the
-        # auto-pipelined connection both leave in one write.
         try:
             counted: Awaitable[int] | None = self.store.count_booking(
                 booking["room_id"], booking["store_id"], booking["viewer_id"], booking["created_at"]
@@ -201,8 +201,14 @@ class BookingService:
         except RedisError:
             log.exception("booking %s: funnel counters not updated", booking["id"])
             counted = None
+        published = rt.to_host_now(booking["room_id"], "booking.created", host_event)
+        return self._follow_up_replies(booking, counted, published)
+
+    async def _follow_up_replies(
+        self, booking: dict[str, Any], counted: Awaitable[int] | None, published: Awaitable[Any]
+    ) -> None:
         try:
-            await rt.to_host(booking["room_id"], "booking.created", host_event)
+            await published
         except Exception:  # the booking stands; the host channel is best effort
             log.exception("booking %s: host channel emit failed", booking["id"])
         if counted is None:
@@ -212,7 +218,9 @@ class BookingService:
         except RedisError:
             log.exception("booking %s: funnel counters not updated", booking["id"])
             return
-        rt.counter(booking["room_id"], "booking.count", "all", {"room_id": booking["room_id"], "bookings": total})
+        self.realtime.counter(
+            booking["room_id"], "booking.count", "all", {"room_id": booking["room_id"], "bookings": total}
+        )
 
     async def get(self, booking_id: str, who: Claims) -> Booking:
         """The booking, for its owner, the staff of its store, or ops (404 for anyone else)."""
