@@ -89,7 +89,8 @@ async def _run_app(settings: Settings, ready: Any = None) -> None:
     # collection every second or two, 15-30 ms each, with every request of the worker
     # waiting (collected: nothing). With 10,000, in-flight objects die young: at 256 claim
     # clients the full passes fell from ~6 to ~1 per 10 s and p99 from 47 to ~36 ms
-    # (bench/RESULTS.md, claims). A young pass over 10,000 objects stays ~1-2 ms.
+    # (bench/RESULTS.md, claims). A young pass over 10,000 objects stays ~1-2 ms; with
+    # thousands of sockets open the GcPacer (fanout.py) goes back to 700 (broadcast p99).
     gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

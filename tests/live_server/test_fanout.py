@@ -180,9 +180,12 @@ async def test_gc_pacer_freezes_at_scale_sweeps_after_closes_and_unfreezes(
     clients = [(await sio_client("/live", viewer["token"]))[0] for _ in range(4)]
     pacer: GcPacer = server.app[appkeys.SIO].eio.gc_pacer
     pacer.MIN_SOCKETS = 2  # "at scale", for this test
+    threshold = gc.get_threshold()
+    gc.set_threshold(10_000, *threshold[1:])  # what a worker starts with (serve.py)
     try:
         pacer.tick()  # first time at scale: one sweep, then frozen
         assert pacer.active and pacer.sweeps == 1 and gc.get_freeze_count() > 0
+        assert gc.get_threshold()[0] == GcPacer.YOUNG_THRESHOLD  # small young passes
         pacer.tick()  # nothing closed: young pass + freeze only
         assert pacer.sweeps == 1
         closes = LiveSocket.closes
@@ -198,6 +201,8 @@ async def test_gc_pacer_freezes_at_scale_sweeps_after_closes_and_unfreezes(
         pacer.MIN_SOCKETS = 100
         pacer.tick()  # below the scale: back to the stock rule
         assert not pacer.active and gc.get_freeze_count() == 0
+        assert gc.get_threshold()[0] == 10_000  # the worker's own again
     finally:
         await pacer.stop()
+        gc.set_threshold(*threshold)
     assert gc.get_freeze_count() == 0
