@@ -51,20 +51,10 @@ class Metrics:
             ["namespace", "reason"], registry=self.registry,
         )  # fmt: skip
 
-        self._request_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
-
     def observe_request(self, method: str, route: str, status: str, seconds: float) -> None:
-        """Count one request and its latency. The labelled children are looked up once per
-        (method, route, status): prometheus_client's ``labels()`` validates and locks on
-        every call, which is measurable on the flash paths."""
-        key = (method, route, status)
-        children = self._request_children.get(key)
-        if children is None:
-            children = (self.requests.labels(method, route, status), self.latency.labels(method, route))
-            if len(self._request_children) < 10_000:  # routes are templates: a small set
-                self._request_children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        """Count one request and its latency (children looked up once: :func:`labelled`)."""
+        labelled(self.requests, method, route, status).inc()
+        labelled(self.latency, method, route).observe(seconds)
 
     def counter(self, name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
         return Counter(name, doc, list(labels), registry=self.registry)

@@ -42,6 +42,7 @@ class JsonishFormatter(logging.Formatter):
             base += " " + " ".join(f"{k}={v}" for k, v in extra.items())
         return base
 
+
 GC_YOUNG_THRESHOLD = 10_000  # see _run_app
 
 
