@@ -103,6 +103,9 @@ async def _run_app(settings: Settings, ready: Any = None) -> None:
     await stop.wait()
     log.info("worker stopping: finishing in-flight requests")
     await runner.cleanup()
+    left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in left:  # asyncio.run cancels these next; one that ignores it hangs the exit
+        log.warning("task still running after cleanup: %r", task)
     log.info("worker stopped")
 
 

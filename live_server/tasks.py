@@ -26,3 +26,11 @@ async def cancel_and_wait(task: asyncio.Task[object] | None, timeout: float = 2.
             log.warning("background task %s did not stop within %.1fs", task.get_name(), timeout)
             return
         await asyncio.wait([task], timeout=min(0.2, remaining))
+
+
+def cancel_requested() -> bool:
+    """True when the running task has been asked to stop, even if a library swallowed the
+    CancelledError (redis-py's blocking reads can turn it into another error or a retry):
+    a retrying ``while True`` loop checks this so a cancel is never lost for good."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

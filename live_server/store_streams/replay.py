@@ -42,7 +42,7 @@ from live_server.errors import BadRequest
 from live_server.realtime import STORE, StoreNamespace, now_ms
 from live_server.redis_conn import RedisClient
 from live_server.store_events import decode_entry
-from live_server.tasks import cancel_and_wait
+from live_server.tasks import cancel_and_wait, cancel_requested
 from live_server.tokens import Claims, Role
 
 from .checkin import CheckIn
@@ -262,7 +262,7 @@ class StoreFeed:
     async def _run_tail(self, tail: StoreTail) -> None:
         key = keys.store_stream(tail.store_id)
         backoff = 0.1
-        while True:
+        while not cancel_requested():
             try:
                 if not tail.ready.is_set():
                     last = await self.redis.xrevrange(key, count=1)
@@ -278,6 +278,8 @@ class StoreFeed:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                if cancel_requested():  # the cancel came back as an error: stop, not retry
+                    break
                 log.warning("store tail %s: read failed; retrying", tail.store_id, exc_info=True)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
