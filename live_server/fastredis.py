@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import hashlib
-from collections.abc import Awaitable
 from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
@@ -52,8 +51,11 @@ class _Protocol(asyncio.Protocol):
         self.timeout = timeout
         self.transport: asyncio.Transport | None = None
         self.reader = hiredis.Reader(replyError=ResponseError, notEnoughData=False)
-        # (caller's future, when its command was queued); the head is the oldest.
-        self.waiting: collections.deque[tuple[asyncio.Future[Any], float]] = collections.deque()
+        # (caller's future or None: nobody waits, when queued, the frame and the SCRIPT LOAD
+        # frame of an EVALSHA (else None, None)); the head is the oldest.
+        self.waiting: collections.deque[
+            tuple[asyncio.Future[Any] | None, float, bytes | None, bytes | None]
+        ] = collections.deque()
         self.outbox: list[bytes] = []
         self.flush_scheduled = False
         self.watchdog: asyncio.TimerHandle | None = None
@@ -63,19 +65,24 @@ class _Protocol(asyncio.Protocol):
         # uvloop's transports do not subclass asyncio.Transport: no isinstance check.
         self.transport = cast(asyncio.Transport, transport)
 
-    def send(self, frame: bytes) -> asyncio.Future[Any]:
+    def send(self, frame: bytes, reload: bytes | None = None) -> asyncio.Future[Any]:
+        """Queue one command; its future gets the reply. ``reload``: for an ``EVALSHA``, the
+        ``SCRIPT LOAD`` frame sent (then the command again, same future) on ``NOSCRIPT``."""
         future: asyncio.Future[Any] = self.loop.create_future()
         if self.lost is not None:
             future.set_exception(self.lost)
             return future
-        self.waiting.append((future, self.loop.time()))
+        self._queue(future, frame, reload)
+        return future
+
+    def _queue(self, future: asyncio.Future[Any] | None, frame: bytes, reload: bytes | None) -> None:
+        self.waiting.append((future, self.loop.time(), frame if reload is not None else None, reload))
         self.outbox.append(frame)
         if not self.flush_scheduled:
             self.flush_scheduled = True
             self.loop.call_soon(self._flush)
         if self.watchdog is None:
             self.watchdog = self.loop.call_later(self.timeout, self._check_late)
-        return future
 
     def _flush(self) -> None:
         self.flush_scheduled = False
@@ -88,7 +95,7 @@ class _Protocol(asyncio.Protocol):
         self.watchdog = None
         if not self.waiting or self.lost is not None:
             return
-        head, queued_at = self.waiting[0]
+        head, queued_at, _, _ = self.waiting[0]
         late_at = queued_at + self.timeout
         if self.loop.time() < late_at:
             self.watchdog = self.loop.call_at(late_at, self._check_late)
@@ -96,7 +103,7 @@ class _Protocol(asyncio.Protocol):
         # Replies are matched by order: one that never came would shift every later reply
         # onto the wrong caller. Fail them all and drop the connection; the next command
         # reconnects.
-        if not head.done():
+        if head is not None and not head.done():
             head.set_exception(RedisTimeoutError(f"no reply from Redis within {self.timeout}s"))
         self._fail(RedisConnectionError("connection dropped after a Redis timeout"))
         if self.transport is not None:
@@ -119,14 +126,18 @@ class _Protocol(asyncio.Protocol):
                 if self.transport is not None:
                     self.transport.abort()
                 return
-            future, _ = self.waiting.popleft()
-            if future.done():  # its caller went away (cancelled)
+            future, _, frame, reload = self.waiting.popleft()
+            if future is None or future.done():  # nobody waits / its caller went away
                 continue
             if isinstance(reply, ResponseError):
                 message = str(reply)
-                future.set_exception(
-                    NoScriptError(message) if message.startswith("NOSCRIPT") else reply
-                )
+                if not message.startswith("NOSCRIPT"):
+                    future.set_exception(reply)
+                elif reload is None or frame is None:
+                    future.set_exception(NoScriptError(message))
+                else:  # a restarted or flushed Redis: load the script, run it again (once)
+                    self._queue(None, reload, None)
+                    self._queue(future, frame, None)
             else:
                 future.set_result(reply)
 
@@ -140,8 +151,8 @@ class _Protocol(asyncio.Protocol):
             self.watchdog.cancel()
             self.watchdog = None
         while self.waiting:
-            future, _ = self.waiting.popleft()
-            if not future.done():
+            future, _, _, _ = self.waiting.popleft()
+            if future is not None and not future.done():
                 future.set_exception(error)
         self.outbox.clear()
 
@@ -207,21 +218,24 @@ class FastRedis:
         self._protocol = protocol
         return protocol
 
-    def execute(self, *args: Arg) -> Awaitable[Any]:
+    def execute(self, *args: Arg) -> asyncio.Future[Any]:
         """Send one command; await its reply (bytes, int, list, None) or redis-py's errors.
 
         On a live connection the command is queued at once (no coroutine, no timer), so
         several calls before one ``await`` go out together, in call order. While
         (re)connecting, each call is a task; tasks waiting on one connect resume in the
         order they were created, which keeps the call order too."""
+        return self._send(_encode(args), None)
+
+    def _send(self, frame: bytes, reload: bytes | None) -> asyncio.Future[Any]:
         protocol = self._protocol
         if protocol is not None and protocol.lost is None:
-            return protocol.send(_encode(args))
-        return asyncio.ensure_future(self._execute_connecting(args))
+            return protocol.send(frame, reload)
+        return asyncio.ensure_future(self._send_connecting(frame, reload))
 
-    async def _execute_connecting(self, args: tuple[Arg, ...]) -> Any:
+    async def _send_connecting(self, frame: bytes, reload: bytes | None) -> Any:
         protocol = await self._connection()
-        return await protocol.send(_encode(args))
+        return await protocol.send(frame, reload)
 
     async def aclose(self) -> None:
         protocol, self._protocol = self._protocol, None
@@ -231,26 +245,20 @@ class FastRedis:
 
 
 class FastScript:
-    """A Lua script run with ``EVALSHA`` on a :class:`FastRedis`, loaded on ``NOSCRIPT``
-    (a restarted or flushed Redis)."""
+    """A Lua script run with ``EVALSHA`` on a :class:`FastRedis`. On ``NOSCRIPT`` (a
+    restarted or flushed Redis) the connection itself loads it and runs the call again,
+    so a call is one future, not a coroutine wrapped around one."""
 
     def __init__(self, client: FastRedis, source: str) -> None:
         self.client = client
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
+        self._load = _encode(("SCRIPT", "LOAD", source))
 
-    def __call__(self, keys: list[str], args: list[Arg]) -> Awaitable[Any]:
+    def __call__(self, keys: list[str], args: list[Arg]) -> asyncio.Future[Any]:
         """Queue the call now (so calls made before one ``await`` leave together); await
         the script's reply."""
-        first = self.client.execute("EVALSHA", self.sha, len(keys), *keys, *args)
-        return self._reply(first, keys, args)
-
-    async def _reply(self, first: Awaitable[Any], keys: list[str], args: list[Arg]) -> Any:
-        try:
-            return await first
-        except NoScriptError:
-            await self.client.execute("SCRIPT", "LOAD", self.source)
-            return await self.client.execute("EVALSHA", self.sha, len(keys), *keys, *args)
+        return self.client._send(_encode(("EVALSHA", self.sha, len(keys), *keys, *args)), self._load)
 
 
 def connect_fast(url: str, timeout: float) -> FastRedis | None:

@@ -4,11 +4,12 @@ the follow-ups (funnel and customer counters, host channel, coalesced count)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import msgpack
@@ -17,7 +18,8 @@ from redis.exceptions import RedisError
 
 from geo.models import Store
 from geo.registry import StoreRegistry
-from live_server import keys, limits
+from live_server import limits
+from live_server.errors import Problem
 from live_server.fastredis import FastRedis
 from live_server.limits import Rule
 from live_server.realtime import Realtime
@@ -36,12 +38,12 @@ from .models import (
     SlotFull,
     StoreNotFound,
     booking_from_hash,
-    check_slot,
+    check_requested,
     confirmed_booking,
     day_slots,
     new_booking_id,
-    parse_slot_time,
     request_fingerprint,
+    requested_slot,
     resolve_service,
     store_of_booking,
 )
@@ -72,7 +74,7 @@ class BookingService:
         """The per-viewer booking limit, counted here with the context reads (None: off)."""
         self.stores = stores
         self.realtime = realtime
-        self._follow_ups: set[asyncio.Future[None]] = set()
+        self._follow_ups: set[asyncio.Future[Any]] = set()
 
     def _store(self, store_id: str) -> Store:
         store = self.stores.get(store_id)
@@ -95,9 +97,8 @@ class BookingService:
         self, room_id: str, viewer_id: str, req: BookingRequest, idempotency_key: str | None
     ) -> BookingResult:
         store = self._store(req.store_id)
-        start = parse_slot_time(req.slot, store)
-        slot_ts = int(start.timestamp())
-        fingerprint = request_fingerprint(req, slot_ts)
+        slot = requested_slot(store, req.slot)
+        fingerprint = request_fingerprint(req, slot.ts)
         rule, now_s = self.rate_rule, time.time()
         counted = None
         if rule is not None and self.store.fast is not None:
@@ -105,25 +106,35 @@ class BookingService:
             counted = limits.queue_viewer_count(self.store.fast, rule, viewer_id, now_s)
         elif rule is not None:
             limits.check(rule, await limits.count_viewer(self.store.redis, rule, viewer_id, now_s), now_s)
-        ctx = await self.store.context(room_id, viewer_id, store.id, idempotency_key)
+        ctx = await self.store.context(room_id, viewer_id)
         if rule is not None and counted is not None:
             limits.check(rule, await counted, now_s)  # over the limit: only reads happened
-        if ctx.prior:
-            return self._replay(ctx.prior[b"fingerprint"].decode(), fingerprint, ctx.prior[b"response"])
-        if not ctx.room:
-            raise RoomNotFound(f"no room {room_id!r}")
-        require_live(RoomStatus(ctx.room[b"status"].decode()))
-        now = datetime.now(store.tz)
-        end = check_slot(store, start, now)
-        featured = _featured(ctx.room.get(b"featured", b"\x90"))
-        service_name = resolve_service(store, req.service, featured)
+        title = ctx.room[2]
+        try:
+            status = ctx.room[0]
+            if status is None:
+                raise RoomNotFound(f"no room {room_id!r}")
+            require_live(RoomStatus(status.decode()))
+            check_requested(store, slot, now_s)
+            featured = _featured(ctx.room[1] or b"\x90")
+            service_name = resolve_service(store, req.service, featured)
+        except Problem:
+            # A retried tap whose first answer was a 201 gets it again, even if the room
+            # has ended or the slot has started since (the booking script answers the
+            # other retries itself).
+            if idempotency_key is not None:
+                prior = await self.store.prior(store.id, viewer_id, idempotency_key)
+                if prior is not None:
+                    return self._replay(prior.fingerprint, fingerprint, prior.response)
+            raise
 
         booking_id = new_booking_id(store.id)
+        now = datetime.fromtimestamp(now_s, store.tz)
         # Every value here is ours or already validated (the request body): the record is
         # built as a dict in Booking's field order, not validated again by pydantic.
         dumped = confirmed_booking(
-            id=booking_id, room_id=room_id, store_id=store.id, slot=start.isoformat(),
-            slot_end=end.isoformat(), service=req.service, service_name=service_name,
+            id=booking_id, room_id=room_id, store_id=store.id, slot=slot.start_iso,
+            slot_end=slot.end_iso, service=req.service, service_name=service_name,
             viewer_id=viewer_id, contact=req.contact, created_at=iso(now),
         )  # fmt: skip
         body = orjson.dumps(dumped)
@@ -131,20 +142,19 @@ class BookingService:
         event = {
             **dumped,
             "booking_id": booking_id,
-            "slot_ts": slot_ts,
-            "room": {"id": room_id, "title": ctx.room.get(b"title", b"").decode()},
+            "slot_ts": slot.ts,
+            "room": {"id": room_id, "title": title.decode() if title else ""},
             "customer": customer,
             "coupon": None,  # no viewer -> held coupon lookup offered by coupons yet
         }
-        day = start.date().isoformat()
-        expire_at = int((start + timedelta(days=1)).timestamp()) + keys.BOOKING_RETENTION_S
         fields = {k: v for k, v in dumped.items() if v is not None}
-        fields |= {"slot_ts": str(slot_ts)}
+        fields["slot_ts"] = str(slot.ts)
         outcome = await self.store.book(
-            store_id=store.id, day=day, slot_ts=slot_ts, capacity=store.capacity,
+            store_id=store.id, day=slot.day, slot_ts=slot.ts, capacity=store.capacity,
             viewer_id=viewer_id, booking_id=booking_id, idempotency_key=idempotency_key,
             fingerprint=fingerprint, response=body, event=event,
-            now_ms=int(time.time() * 1000), expire_at=expire_at, fields=fields,
+            now_ms=int(now_s * 1000), expire_at=slot.expire_at,
+            day_expire_at=slot.day_expire_at, fields=fields,
         )  # fmt: skip
         if outcome.outcome == "dup":
             return self._replay(outcome.fingerprint, fingerprint, outcome.response)
@@ -155,23 +165,24 @@ class BookingService:
             )
         if outcome.outcome == "full":
             raise SlotFull(
-                f"all {store.capacity} seats of {start.isoformat()} at {store.name} are taken; "
+                f"all {store.capacity} seats of {slot.start_iso} at {store.name} are taken; "
                 "pick another slot", capacity=store.capacity,
             )  # fmt: skip
-        follow_up = self._after_booking(dumped, event, outcome.stream_id, outcome.seats_taken, store)
+        counted_total, customer_counted, published = self._after_booking(
+            dumped, event, outcome.stream_id, outcome.seats_taken, store
+        )
         if self.store.fast is None:
-            await follow_up
+            await self._follow_up_replies(dumped, counted_total, customer_counted, published)
         else:
             # The booking and its store event are stored (one script): the 201 need not
             # wait for the other tags' counters and the host's feed, which are already
-            # queued on the pipelined connection ahead of any later request.
-            task = asyncio.ensure_future(follow_up)
-            self._follow_ups.add(task)
-            task.add_done_callback(self._follow_ups.discard)
+            # queued on the pipelined connection ahead of any later request. Their replies
+            # are collected by callbacks (no task per booking).
+            self._collect(dumped["id"], dumped["room_id"], counted_total, customer_counted, published)
         return BookingResult(body=body, replayed=False)
 
     async def drain(self) -> None:
-        """Wait for the follow-ups still running (shutdown)."""
+        """Wait for the follow-ups still in flight (shutdown)."""
         while self._follow_ups:
             await asyncio.wait(list(self._follow_ups))
 
@@ -185,42 +196,72 @@ class BookingService:
 
     def _after_booking(
         self, booking: dict[str, Any], event: dict[str, Any], stream_id: str, seats_taken: int, store: Store
-    ) -> Awaitable[None]:
+    ) -> tuple[Awaitable[int] | None, Awaitable[Any] | None, Awaitable[Any]]:
         """Follow-ups on other tags; a failure here leaves the booking (and its event) intact.
         The commands are queued now (on the pipelined connection they leave with this tick's
-        other commands); the returned awaitable collects their replies."""
-        rt = self.realtime
+        other commands): (room total, customer counters, host feed publish) to collect."""
         host_event = {
             **event, "stream_id": stream_id,
             "remaining": max(0, store.capacity - seats_taken),
         }  # fmt: skip
         try:
-            counted: Awaitable[int] | None = self.store.count_booking(
+            room, customer = self.store.count_booking(
                 booking["room_id"], booking["store_id"], booking["viewer_id"], booking["created_at"]
             )
         except RedisError:
             log.exception("booking %s: funnel counters not updated", booking["id"])
-            counted = None
-        published = rt.to_host_now(booking["room_id"], "booking.created", host_event)
-        return self._follow_up_replies(booking, counted, published)
+            room = customer = None
+        published = self.realtime.to_host_now(booking["room_id"], "booking.created", host_event)
+        return room, customer, published
 
     async def _follow_up_replies(
-        self, booking: dict[str, Any], counted: Awaitable[int] | None, published: Awaitable[Any]
-    ) -> None:
+        self, booking: dict[str, Any], room: Awaitable[int] | None,
+        customer: Awaitable[Any] | None, published: Awaitable[Any],
+    ) -> None:  # fmt: skip
+        """The follow-ups' replies, awaited (redis-py: cluster mode)."""
         try:
             await published
         except Exception:  # the booking stands; the host channel is best effort
             log.exception("booking %s: host channel emit failed", booking["id"])
-        if counted is None:
+        if room is None:
             return
         try:
-            total = await counted
+            total = await room
+            if customer is not None:
+                await customer
         except RedisError:
             log.exception("booking %s: funnel counters not updated", booking["id"])
             return
-        self.realtime.counter(
-            booking["room_id"], "booking.count", "all", {"room_id": booking["room_id"], "bookings": total}
-        )
+        self._count_published(booking["room_id"], total)
+
+    def _collect(
+        self, booking_id: str, room_id: str, room: Awaitable[int] | None,
+        customer: Awaitable[Any] | None, published: Awaitable[Any],
+    ) -> None:  # fmt: skip
+        """The same, by callbacks on the queued commands' futures."""
+        pending = self._follow_ups
+
+        def done(what: str, future: asyncio.Future[Any]) -> None:
+            pending.discard(future)
+            if future.cancelled():
+                return
+            error = future.exception()
+            if error is not None:
+                log.error("booking %s: %s failed", booking_id, what, exc_info=error)
+            elif what == "room counters":
+                self._count_published(room_id, future.result())
+
+        for what, awaitable in (
+            ("host channel emit", published), ("room counters", room), ("customer counters", customer),
+        ):  # fmt: skip
+            if awaitable is None:
+                continue
+            future = asyncio.ensure_future(awaitable)  # the queued command's own future
+            pending.add(future)
+            future.add_done_callback(functools.partial(done, what))
+
+    def _count_published(self, room_id: str, total: int) -> None:
+        self.realtime.counter(room_id, "booking.count", "all", {"room_id": room_id, "bookings": int(total)})
 
     async def get(self, booking_id: str, who: Claims) -> Booking:
         """The booking, for its owner, the staff of its store, or ops (404 for anyone else)."""
@@ -293,20 +334,23 @@ def _featured(packed: bytes) -> list[FeaturedItem]:
     return items
 
 
-def _customer_context(viewer_id: str, raw: dict[bytes, bytes]) -> dict[str, Any]:
-    """OneID: the same customer across rooms; what staff see with a booking."""
+def _customer_context(viewer_id: str, raw: list[bytes | None]) -> dict[str, Any]:
+    """OneID: the same customer across rooms; what staff see with a booking. ``raw``: the
+    profile's CUSTOMER_FIELDS (bookings, visits, cancellations, created_at)."""
 
-    def count(name: str) -> int:
+    def count(value: bytes | None) -> int:
         try:
-            return int(raw.get(name.encode(), b"0"))
+            return int(value or 0)
         except ValueError:
             return 0
 
+    bookings, visits, cancellations, since = raw
+    earlier, visited = count(bookings), count(visits)
     return {
         "viewer_id": viewer_id,
-        "earlier_bookings": count("bookings"),
-        "visits": count("visits"),
-        "cancellations": count("cancellations"),
-        "returning": count("bookings") > 0 or count("visits") > 0,
-        "since": raw.get(b"created_at", b"").decode() or None,
+        "earlier_bookings": earlier,
+        "visits": visited,
+        "cancellations": count(cancellations),
+        "returning": earlier > 0 or visited > 0,
+        "since": since.decode() if since else None,
     }

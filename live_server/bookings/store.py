@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +28,19 @@ def _text(value: bytes | str | None) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+ROOM_FIELDS = ("status", "featured", "title")
+"""What a booking reads of the room record."""
+CUSTOMER_FIELDS = ("bookings", "visits", "cancellations", "created_at")
+"""What a booking reads of the customer profile (OneID)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Context:
-    """What one pipelined read returns before a booking: the room and the customer."""
+    """What one pipelined read returns before a booking: the room's ROOM_FIELDS and the
+    customer's CUSTOMER_FIELDS, in that order (None: not set; a missing room has no status)."""
 
-    room: dict[bytes, bytes]
-    customer: dict[bytes, bytes]
-    prior: dict[bytes, bytes]  # idempotency record, if any
+    room: list[bytes | None]
+    customer: list[bytes | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,18 +51,6 @@ class BookOutcome:
     booking_id: str = ""
     fingerprint: str = ""
     response: bytes = b""
-
-
-def _pairs(flat: list[bytes]) -> dict[bytes, bytes]:
-    """HGETALL's RESP2 reply (field, value, field, value...) as a dict."""
-    return dict(zip(flat[::2], flat[1::2], strict=True))
-
-
-async def _both(room: Awaitable[Any], customer: Awaitable[Any]) -> int:
-    """The room's total once both follow-ups are done (every reply awaited: errors surface)."""
-    total = await room
-    await customer
-    return int(total)
 
 
 class BookingStore:
@@ -77,37 +72,35 @@ class BookingStore:
         raw = await self.redis.hgetall(keys.store_slot_seats(store_id, day))
         return {int(k): int(v) for k, v in raw.items()}
 
-    async def context(
-        self, room_id: str, viewer_id: str, store_id: str, idempotency_key: str | None
-    ) -> Context:
-        """Room record, customer profile and any earlier result for the key: one round trip."""
+    async def context(self, room_id: str, viewer_id: str) -> Context:
+        """Room record and customer profile: one round trip."""
         if self.fast is not None:  # queued before the first await: one write, in order
-            room = self.fast.execute("HGETALL", keys.room(room_id))
-            customer = self.fast.execute("HGETALL", keys.customer(viewer_id))
-            prior = (
-                self.fast.execute(
-                    "HGETALL", keys.store_booking_idempotency(store_id, viewer_id, idempotency_key)
-                )
-                if idempotency_key is not None
-                else None
-            )
-            return Context(
-                room=_pairs(await room), customer=_pairs(await customer),
-                prior=_pairs(await prior) if prior is not None else {},
-            )  # fmt: skip
+            room = self.fast.execute("HMGET", keys.room(room_id), *ROOM_FIELDS)
+            customer = self.fast.execute("HMGET", keys.customer(viewer_id), *CUSTOMER_FIELDS)
+            return Context(room=await room, customer=await customer)
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hgetall(keys.room(room_id))
-            pipe.hgetall(keys.customer(viewer_id))
-            if idempotency_key is not None:
-                pipe.hgetall(keys.store_booking_idempotency(store_id, viewer_id, idempotency_key))
-            results = await pipe.execute()
-        prior = results[2] if idempotency_key is not None else {}
-        return Context(room=results[0], customer=results[1], prior=prior)
+            pipe.hmget(keys.room(room_id), ROOM_FIELDS)
+            pipe.hmget(keys.customer(viewer_id), CUSTOMER_FIELDS)
+            room, customer = await pipe.execute()
+        return Context(room=room, customer=customer)
+
+    async def prior(self, store_id: str, viewer_id: str, idempotency_key: str) -> BookOutcome | None:
+        """The first result stored for this key (fingerprint, response), if any. Read only
+        when a request is refused before the booking script runs: a retried tap whose room
+        has ended since still gets its first answer (the script itself answers the rest)."""
+        fingerprint, response = await self.redis.hmget(
+            keys.store_booking_idempotency(store_id, viewer_id, idempotency_key),
+            ["fingerprint", "response"],
+        )
+        if fingerprint is None or response is None:
+            return None
+        return BookOutcome("dup", fingerprint=_text(fingerprint), response=response)
 
     async def book(
         self, *, store_id: str, day: str, slot_ts: int, capacity: int, viewer_id: str,
         booking_id: str, idempotency_key: str | None, fingerprint: str, response: bytes,
-        event: dict[str, Any], now_ms: int, expire_at: int, fields: dict[str, str],
+        event: dict[str, Any], now_ms: int, expire_at: int, day_expire_at: int,
+        fields: dict[str, str],
     ) -> BookOutcome:  # fmt: skip
         """The one atomic step: seat check, one booking per viewer per slot, take the seat,
         store the booking, remember the key, append ``booking.created``."""
@@ -115,9 +108,9 @@ class BookingStore:
         args: list[Any] = [
             slot_ts, capacity, viewer_id, booking_id, fingerprint if idempotency_key else "",
             response, msgpack.packb(event), now_ms, keys.IDEMPOTENCY_TTL_S, expire_at,
+            day_expire_at,
         ]  # fmt: skip
-        for name, value in fields.items():
-            args += [name, value]
+        args.extend(chain.from_iterable(fields.items()))
         result = await self._book(
             keys=[
                 keys.store_slot_seats(store_id, day), keys.store_slot_holders(store_id, day),
@@ -153,20 +146,25 @@ class BookingStore:
         )  # fmt: skip
         return _text(result[0]), _text(result[1]) if len(result) > 1 else ""
 
-    def count_booking(self, room_id: str, store_id: str, viewer_id: str, at: str) -> Awaitable[int]:
-        """Follow-up after a booking (other tags): room funnel and customer counters, one
-        Lua call per tag (``count.lua``). Await the room's total bookings. On the
-        auto-pipelined connection both calls are queued at once, so what the caller sends
-        before awaiting leaves in the same write."""
-        room = self._count(
-            keys=[keys.room_stats(room_id)],
-            args=["room", f"total:{keys.STAT_BOOKINGS}", f"{store_id}:{keys.STAT_BOOKINGS}"],
+    def count_booking(
+        self, room_id: str, store_id: str, viewer_id: str, at: str
+    ) -> tuple[Awaitable[int], Awaitable[Any] | None]:
+        """Follow-up after a booking (other tags): room funnel and customer counters
+        (``count.lua``): (the room's total bookings, the customer's reply or None).
+
+        On the auto-pipelined connection (one node) both are one script call, queued at
+        once (a future), so what the caller sends before awaiting leaves in the same write;
+        on a cluster the two tags are two calls."""
+        room_keys = [keys.room_stats(room_id)]
+        customer_keys = [keys.customer(viewer_id), keys.customer_booked_stores(viewer_id)]
+        room_args = [f"total:{keys.STAT_BOOKINGS}", f"{store_id}:{keys.STAT_BOOKINGS}"]
+        customer_args = [f"active:{store_id}", at, store_id]
+        if self.fast is not None:
+            return self._count(keys=room_keys + customer_keys, args=["both", *room_args, *customer_args]), None
+        return (
+            self._count(keys=room_keys, args=["room", *room_args]),
+            self._count(keys=customer_keys, args=["customer", *customer_args]),
         )
-        customer = self._count(
-            keys=[keys.customer(viewer_id), keys.customer_booked_stores(viewer_id)],
-            args=["customer", f"active:{store_id}", at, store_id],
-        )
-        return _both(room, customer)
 
     async def count_cancellation(self, room_id: str, store_id: str, viewer_id: str) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:

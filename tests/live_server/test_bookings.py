@@ -86,6 +86,14 @@ async def test_book_read_cancel(
     stats = {k.decode(): int(v) for k, v in clean_redis.hgetall(keys.room_stats(room["room_id"])).items()}
     assert stats["total:bookings"] == 1 and stats["t1:bookings"] == 1
     assert clean_redis.sismember(keys.customer_booked_stores(viewer["viewer_id"]), "t1")
+    # Nothing is kept forever: the booking 30 days after its slot, the day's seat and holder
+    # hashes at least as long as any booking of the day.
+    day = slot["start"][:10]
+    booking_ends = clean_redis.expiretime(keys.store_booking("t1", booking["id"]))
+    slot_start = datetime.fromisoformat(slot["start"]).timestamp()
+    assert booking_ends == int(slot_start) + 86400 + keys.BOOKING_RETENTION_S
+    for day_key in (keys.store_slot_seats("t1", day), keys.store_slot_holders("t1", day)):
+        assert clean_redis.expiretime(day_key) >= booking_ends
 
     # Lookup: owner, the store's staff, ops; nobody else.
     for token in (viewer["token"], staff_token("t1"), ops_token):
@@ -156,16 +164,26 @@ async def test_booking_refusals(
     scheduled = await make_room(live=False)
     v2 = await make_viewer(scheduled["room_id"])
     assert await refused({**ok, "slot": slots[6]["start"]}, v2["token"], f"/api/v1/rooms/{scheduled['room_id']}/bookings") == (409, "room-not-live")
+    tapped = {**ok, "slot": slots[8]["start"]}
+    status, first = await api.post(path, viewer["token"], json=tapped, headers={"Idempotency-Key": "tap-end"})
+    assert status == 201
     assert (await api.post(f"/api/v1/rooms/{room['room_id']}/end", room["host_token"]))[0] == 200
     assert await refused({**ok, "slot": slots[6]["start"]}) == (410, "room-ended")
+    # The tap retried after the room ended still gets its first answer; the key on another
+    # request is still refused, and a new key meets the ended room.
+    again = await api.post(path, viewer["token"], json=tapped, headers={"Idempotency-Key": "tap-end"})
+    assert again == (201, first)
+    changed = {**tapped, "service": "cake-consult"}
+    assert (await api.post(path, viewer["token"], json=changed, headers={"Idempotency-Key": "tap-end"}))[0] == 422
+    assert (await api.post(path, viewer["token"], json=tapped, headers={"Idempotency-Key": "tap-new"}))[0] == 410
     # another room's viewer token is refused (scope)
     assert (await api.post(f"/api/v1/rooms/{scheduled['room_id']}/bookings", viewer["token"], json=ok))[0] == 403
     await make_store(api, ops_token, capacity=1, status="closed")
     live = await make_room()
     v3 = await make_viewer(live["room_id"])
     assert await refused({**ok, "slot": slots[7]["start"]}, v3["token"], f"/api/v1/rooms/{live['room_id']}/bookings") == (409, "store-closed")
-    # Every refusal changed nothing: one booking (the product), one event.
-    assert clean_redis.xlen(keys.store_stream("t1")) == 1
+    # Every refusal changed nothing: two bookings (the product, the tap), two events.
+    assert clean_redis.xlen(keys.store_stream("t1")) == 2
 
 
 async def test_a_booking_flood_from_one_viewer_is_429_and_books_nothing_more(

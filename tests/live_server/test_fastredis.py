@@ -63,6 +63,34 @@ async def test_script_runs_and_reloads_after_a_flush(fast: FastRedis, clean_redi
     assert await script(["fast:s"], ["b"]) == [b"fast:s", b"b", 2]
 
 
+async def test_a_burst_after_a_flush_reloads_and_every_caller_gets_its_own_reply(
+    fast: FastRedis, clean_redis: Any
+) -> None:
+    """Many calls in flight when Redis has forgotten the script: each gets NOSCRIPT, is
+    run again after the load, and still gets its own reply; plain commands between them too."""
+    script = FastScript(fast, "return {ARGV[1], redis.call('INCR', KEYS[1])}")
+    assert await script(["fast:b"], ["warm"]) == [b"warm", 1]
+    clean_redis.script_flush()
+    calls = []
+    for i in range(200):
+        calls.append(script(["fast:b"], [f"c{i}"]))
+        calls.append(fast.execute("ECHO", f"e{i}"))
+    replies = await asyncio.gather(*calls)
+    assert replies[1::2] == [f"e{i}".encode() for i in range(200)]
+    assert [r[0] for r in replies[::2]] == [f"c{i}".encode() for i in range(200)]
+    assert sorted(r[1] for r in replies[::2]) == list(range(2, 202))  # each ran exactly once
+    assert clean_redis.get("fast:b") == b"201"
+
+
+async def test_a_script_that_cannot_load_fails_its_caller_once(fast: FastRedis, clean_redis: Any) -> None:
+    """NOSCRIPT again after the load (the load itself failed): the caller gets the error,
+    not an endless reload loop, and the connection goes on."""
+    broken = FastScript(fast, "this is not lua")
+    with pytest.raises(ResponseError):
+        await broken([], [])
+    assert await fast.execute("PING") == b"PONG"
+
+
 async def test_a_script_error_is_a_response_error_and_the_connection_goes_on(
     fast: FastRedis,
 ) -> None:

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from pathlib import Path
 
 import pytest
@@ -57,6 +60,17 @@ def test_token_round_trip_and_tampering() -> None:
             signer.verify(bad)
     with pytest.raises(Unauthorized, match="signature"):
         TokenSigner("b" * 40).verify(token)
+
+
+def test_the_mac_is_hmac_sha256_as_documented() -> None:
+    """The format is a contract (other nodes, earlier releases, integrators' scripts):
+    mac = base64url(HMAC-SHA256(sha256("live-companion/tokens/" + secret), "lc1." + payload))."""
+    secret = "s" * 40
+    token = TokenSigner(secret).issue(Role.VIEWER, "r_1", "v_1", ttl_s=60)
+    head, payload, mac = token.split(".")
+    key = hashlib.sha256(b"live-companion/tokens/" + secret.encode()).digest()
+    expected = base64.urlsafe_b64encode(hmac.digest(key, f"{head}.{payload}".encode(), "sha256"))
+    assert mac == expected.rstrip(b"=").decode()
 
 
 def test_token_expiry() -> None:
