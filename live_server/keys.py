@@ -95,7 +95,8 @@ def store_booking(store_id: str, booking_id: str) -> str:
 
 def store_slot_seats(store_id: str, day: str) -> str:
     """hash slot_ts (unix s) -> seats taken, for the store's local day YYYY-MM-DD
-    (one HGETALL answers a day's ``remaining``). Expires BOOKING_RETENTION_S after the day."""
+    (one HGETALL answers a day's ``remaining``). Expires BOOKING_RETENTION_S after the
+    midnight two days on (set when a slot takes its first seat; outlives the day's bookings)."""
     return f"{{store:{store_id}}}:seats:{day}"
 
 
