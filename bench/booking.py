@@ -76,6 +76,12 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
+def box_idle() -> tuple[float, float]:
+    """(idle, total) jiffies of the whole machine so far (/proc/stat)."""
+    fields = [float(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return fields[3] + fields[4], sum(fields[:8])
+
+
 def cpu_seconds(pid: int) -> float:
     """utime + stime of one process (the server's own CPU, not the client's)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -249,24 +255,30 @@ def main() -> None:
             # during the bench weighs on both sides of a ratio alike.
             for name, url, make, pid in targets if run % 2 == 0 else targets[::-1]:
                 cpu_before, redis_before = cpu_seconds(pid), cpu_seconds(valkey_pid)
+                client_before, idle_before = cpu_seconds(os.getpid()), box_idle()
                 r = asyncio.run(drive(url, make, args.clients, args.seconds))
-                served = sum(r["statuses"].values())
-                r["cpu_us"] = 1e6 * (cpu_seconds(pid) - cpu_before) / max(1, served)
-                r["redis_us"] = 1e6 * (cpu_seconds(valkey_pid) - redis_before) / max(1, served)
+                served = max(1, sum(r["statuses"].values()))
+                r["cpu_us"] = 1e6 * (cpu_seconds(pid) - cpu_before) / served
+                r["redis_us"] = 1e6 * (cpu_seconds(valkey_pid) - redis_before) / served
+                r["client_us"] = 1e6 * (cpu_seconds(os.getpid()) - client_before) / served
+                idle_after = box_idle()
+                r["idle_pct"] = 100 * (idle_after[0] - idle_before[0]) / max(1.0, idle_after[1] - idle_before[1])
                 results[name].append(r)
                 if name == "booking":
                     created += r["statuses"].get(201, 0)
                     stamp += 1
                 print(f"run {run + 1} {name:12s} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:6.1f} ms  "
                       f"p99 {r['p99_ms']:6.1f} ms  server CPU {r['cpu_us']:5.0f} µs/req  "
-                      f"Redis CPU {r['redis_us']:4.0f} µs/req  {r['statuses']}", flush=True)  # fmt: skip
+                      f"Redis CPU {r['redis_us']:4.0f} µs/req  client CPU {r['client_us']:4.0f} µs/req  "
+                      f"box idle {r['idle_pct']:4.1f}%  {r['statuses']}", flush=True)  # fmt: skip
         entries = redis.Redis.from_url(redis_url).xlen(keys.store_stream("bench"))
         print(f"reconcile: booking.created entries {entries} == 201s {created}: {entries == created}")
-        med = {n: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50_ms", "p99_ms", "cpu_us", "redis_us")} for n, rs in results.items()}
+        med = {n: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50_ms", "p99_ms", "cpu_us", "redis_us", "client_us", "idle_pct")} for n, rs in results.items()}
         print("\nmedian of", args.runs, "runs,", args.clients, "clients:")
         for n, m in med.items():
             print(f"  {n:12s} {m['rps']:8.0f} req/s  p50 {m['p50_ms']:6.1f} ms  p99 {m['p99_ms']:6.1f} ms  "
-                  f"server CPU {m['cpu_us']:5.0f} µs/req  Redis CPU {m['redis_us']:4.0f} µs/req")  # fmt: skip
+                  f"server CPU {m['cpu_us']:5.0f} µs/req  Redis CPU {m['redis_us']:4.0f} µs/req  "
+                  f"client CPU {m['client_us']:4.0f} µs/req  box idle {m['idle_pct']:4.1f}%")  # fmt: skip
         print(f"  booking / ceiling (redis-py) throughput: {med['booking']['rps'] / med['ceiling']['rps']:.2f}")
         # The same ratio within each run (booking and ceiling measured seconds apart), then
         # its median: the figure the target is read against on a noisy machine.

@@ -96,5 +96,17 @@ async def test_metrics_exposes_requests(api: Api, path: str) -> None:
     status, body = await api.get(path)
     assert status == 200
     text = body.decode()
-    assert 'live_http_requests_total{method="GET",route="/healthz",status="200"}' in text
-    assert "live_socketio_connected" in text or "live_http_request_seconds" in text
+    assert 'live_http_requests_total{method="GET",route="/healthz",status="200"} 1.0' in text
+    await api.get("/healthz")
+    await api.get("/nope")
+    text = (await api.get(path))[1].decode()
+    assert 'live_http_requests_total{method="GET",route="/healthz",status="200"} 2.0' in text
+    assert 'live_http_requests_total{method="GET",route="unmatched",status="404"} 1.0' in text
+    # A histogram as Prometheus reads it: cumulative buckets up to +Inf == _count, a _sum.
+    buckets = [
+        float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+        if line.startswith("live_http_request_seconds_bucket{") and 'route="/healthz"' in line
+    ]  # fmt: skip
+    assert len(buckets) == 13 and buckets == sorted(buckets) and buckets[-1] == 2.0
+    assert 'live_http_request_seconds_count{method="GET",route="/healthz"} 2.0' in text
+    assert 'live_http_request_seconds_sum{method="GET",route="/healthz"}' in text
