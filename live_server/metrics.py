@@ -39,8 +39,9 @@ class RequestMetrics:
 
     def collect(self) -> Iterator[Metric]:
         requests = CounterMetricFamily(
-            "live_http_requests", "HTTP requests by route and status", labels=["method", "route", "status"]
-        )
+            "live_http_requests", "HTTP requests by route and status",
+            labels=["method", "route", "status"],
+        )  # fmt: skip
         for labels, count in list(self.counts.items()):
             requests.add_metric(list(labels), count)
         yield requests
