@@ -32,7 +32,7 @@ from live_server import keys
 from live_server.http import NODE_ID
 from live_server.realtime import HOST, LIVE, Realtime, now_ms, room_channel
 from live_server.redis_conn import RedisClient
-from live_server.tasks import cancel_and_wait
+from live_server.tasks import cancel_and_wait, cancel_requested
 from live_server.tokens import Claims, Role
 
 from .service import RoomService
@@ -207,7 +207,7 @@ class LiveRooms:
                 )
 
     async def _count_loop(self) -> None:
-        while True:
+        while not cancel_requested():  # a cancel swallowed by redis-py still stops it
             await asyncio.sleep(1.0)
             try:
                 await self._publish_counts()

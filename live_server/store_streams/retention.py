@@ -14,7 +14,7 @@ from pathlib import Path
 
 from live_server import keys
 from live_server.redis_conn import RedisClient
-from live_server.tasks import cancel_and_wait
+from live_server.tasks import cancel_and_wait, cancel_requested
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class StreamRetention:
         await cancel_and_wait(self._task)
 
     async def _loop(self) -> None:
-        while True:
+        while not cancel_requested():  # a cancel swallowed by redis-py still stops it
             await asyncio.sleep(self.interval_s)
             trimmed = await self.trim_all()
             if trimmed:
