@@ -33,6 +33,7 @@ from live_server.metrics import Metrics, labelled
 from live_server.redis_conn import RedisClient
 from live_server.rooms.service import RoomService
 from live_server.tasks import cancel_and_wait
+from live_server.tokens import Claims
 
 from .codes import Code, CodeBook, InvalidCode, campaign_ref, new_campaign_id
 from .models import (
@@ -229,6 +230,24 @@ class CouponService:
             if raw:
                 out.append(_campaign_from(campaign_id, raw))
         return out
+
+    async def open_state(self, room_id: str, claims: Claims) -> dict[str, Any]:
+        """``room.state``'s ``campaigns``: the room's open drops (the same for every joiner),
+        so a viewer who opens the room after a drop, or whose join raced it, still sees
+        the drop and can claim."""
+        ids = [_s(c) for c in await self.redis.zrange(keys.room_campaigns(room_id), 0, 499)]
+        if not ids:
+            return {"campaigns": []}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for campaign_id in ids:
+                pipe.hgetall(keys.campaign(campaign_id))
+            raws = await pipe.execute()
+        campaigns = [_campaign_from(i, raw) for i, raw in zip(ids, raws, strict=True) if raw]
+        return {
+            "campaigns": [
+                c.model_dump(mode="json") for c in campaigns if c.status is CampaignStatus.OPEN
+            ]
+        }
 
     async def drop(self, room_id: str, campaign_id: str) -> Campaign:
         """Open claiming (once); the caller broadcasts ``coupon.dropped``."""

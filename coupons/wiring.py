@@ -48,6 +48,8 @@ async def coupons_ctx(app: web.Application) -> AsyncIterator[None]:
         })  # fmt: skip
 
     service.on_finished.append(announce)
+    if appkeys.LIVE_ROOMS in app:  # room.state lists the open drops to joining viewers
+        app[appkeys.LIVE_ROOMS].state_contributors.append(service.open_state)
     app[appkeys.COUPONS] = service
     if not app[appkeys.SETTINGS].redis_cluster:
         await asyncio.gather(*(redis.ping() for _ in range(PREWARM_CONNECTIONS)))

@@ -211,3 +211,23 @@ async def test_booking_store_and_min_spend(
     assert status == 409 and body["type"].endswith("/below-min-spend")
     status, ok = await redeem(api, staff_token, stores[3].id, claim["code"], order_amount=150)
     assert status == 200 and ok["discount"] == 30
+
+
+async def test_a_viewer_joining_after_a_drop_sees_the_open_drops(
+    api: Any, make_campaign: Any, make_viewer: Any, sio_client: Any
+) -> None:
+    """room.state lists the open drops: a viewer who opens the room after the host dropped
+    (or whose join raced the broadcast) can still claim. Drafts and closed drops are not
+    listed."""
+    dropped = await make_campaign(title="新品试吃券")
+    room = dropped["_room"]
+    await make_campaign(drop=False, room=room, title="draft")
+    closed = await make_campaign(room=room, title="closed")
+    path = f"/api/v1/rooms/{room['room_id']}/campaigns/{closed['id']}/close"
+    assert (await api.post(path, room["host_token"]))[0] == 200
+    viewer = await make_viewer(room["room_id"])
+    _, log = await sio_client("/live", viewer["token"])
+    (state,) = await log.wait_for("room.state")
+    assert [c["id"] for c in state["campaigns"]] == [dropped["id"]]
+    shown = state["campaigns"][0]
+    assert (shown["title"], shown["status"], shown["remaining"]) == ("新品试吃券", "open", 100)
