@@ -1,18 +1,54 @@
--- Book one seat of a slot, atomically; every key carries the store's tag {store:S}.
+-- Book one seat of a slot, atomically.
 -- KEYS[1] seats hash of the day   KEYS[2] holders hash of the day   KEYS[3] booking hash
 -- KEYS[4] idempotency hash        KEYS[5] store stream
+--   (all on the store's tag {store:S}: what a cluster runs; the room, the per-viewer limit
+--   and the customer are read before and counted after, by other calls)
+-- One node only, KEYS[6..10] too (other tags: a cluster refuses this form):
+-- KEYS[6] room hash   KEYS[7] per-viewer rate counter   KEYS[8] customer profile
+-- KEYS[9] customer's booked-stores set   KEYS[10] room stats hash
 -- ARGV[1] slot_ts   ARGV[2] capacity   ARGV[3] viewer id   ARGV[4] booking id
 -- ARGV[5] request fingerprint ('' = no Idempotency-Key)   ARGV[6] response JSON
--- ARGV[7] booking.created data (msgpack)   ARGV[8] now (ms)   ARGV[9] idempotency TTL (s)
+-- ARGV[7] booking.created data (msgpack; on one node its last value, "customer", is nil
+--   and replaced here by the customer context read from KEYS[8])
+-- ARGV[8] now (ms)   ARGV[9] idempotency TTL (s)
 -- ARGV[10] expire-at (unix s) of the booking   ARGV[11] expire-at of the day's hashes (the
 -- same for every slot of the day: set when a slot takes its first seat)
--- ARGV[12..] booking hash field, value pairs
--- Returns {'ok', seats taken, stream id} | {'dup', booking id, fingerprint, response}
+-- ARGV[12] index of the first booking hash field in ARGV (field, value pairs to the end)
+-- One node, ARGV[13..20]: sha1 of the room's featured list and title the caller used
+--   (featured .. '\0' .. title), per-viewer limit (0: none), its counter's TTL (s), room total field,
+--   room per-store field, customer active:<store> field, booked at (ISO), store id
+-- Returns {'ok', seats taken, stream id[, room total, bookings, visits, cancellations,
+--          customer since]} | {'dup', booking id, fingerprint, response}
 --       | {'held', booking id} | {'full', seats taken}
+--       | one node: {'limited', count} | {'room', status or ''}
+--       | {'stale', status, featured, title} (the caller's room fields are out of date)
+local one_node = #KEYS > 5
+if one_node and ARGV[14] ~= '0' then
+  local n = redis.call('INCR', KEYS[7])
+  if n == 1 then
+    redis.call('EXPIRE', KEYS[7], ARGV[15])
+  end
+  if n > tonumber(ARGV[14]) then
+    return {'limited', n}
+  end
+end
 if ARGV[5] ~= '' then
   local prior = redis.call('HMGET', KEYS[4], 'booking_id', 'fingerprint', 'response')
   if prior[1] then
     return {'dup', prior[1], prior[2], prior[3]}
+  end
+end
+if one_node then
+  local room = redis.call('HMGET', KEYS[6], 'status', 'featured', 'title')
+  if not room[1] then
+    return {'room', ''}
+  end
+  if room[1] ~= 'live' then
+    return {'room', room[1]}
+  end
+  local featured, title = room[2] or '', room[3] or ''
+  if redis.sha1hex(featured .. '\0' .. title) ~= ARGV[13] then
+    return {'stale', room[1], featured, title}
   end
 end
 local holder = ARGV[1] .. ':' .. ARGV[3]
@@ -24,12 +60,30 @@ local taken = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
 if taken >= tonumber(ARGV[2]) then
   return {'full', tostring(taken)}
 end
+local data = ARGV[7]
+local customer
+if one_node then
+  -- The customer context staff see (OneID), before this booking is counted:
+  -- {viewer_id, earlier_bookings, visits, cancellations, returning, since} as msgpack.
+  customer = redis.call('HMGET', KEYS[8], 'bookings', 'visits', 'cancellations', 'created_at')
+  local bookings = tonumber(customer[1] or '0') or 0
+  local visits = tonumber(customer[2] or '0') or 0
+  local cancellations = tonumber(customer[3] or '0') or 0
+  local pack = cmsgpack.pack
+  data = string.sub(data, 1, -2) .. '\134'
+    .. pack('viewer_id') .. pack(ARGV[3])
+    .. pack('earlier_bookings') .. pack(bookings)
+    .. pack('visits') .. pack(visits)
+    .. pack('cancellations') .. pack(cancellations)
+    .. pack('returning') .. ((bookings > 0 or visits > 0) and '\195' or '\194')
+    .. pack('since') .. (customer[4] and pack(customer[4]) or '\192')
+end
 -- The append goes first: if it fails, nothing else has been written.
 local id = redis.call('XADD', KEYS[5], '*', 'v', '1', 'type', 'booking.created',
-                      'data', ARGV[7], 'ts', ARGV[8])
+                      'data', data, 'ts', ARGV[8])
 taken = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
 redis.call('HSET', KEYS[2], holder, ARGV[4])
-redis.call('HSET', KEYS[3], 'created_stream_id', id, unpack(ARGV, 12))
+redis.call('HSET', KEYS[3], 'created_stream_id', id, unpack(ARGV, tonumber(ARGV[12])))
 redis.call('EXPIREAT', KEYS[3], ARGV[10])
 if taken == 1 then
   redis.call('EXPIREAT', KEYS[1], ARGV[11])
@@ -39,4 +93,15 @@ if ARGV[5] ~= '' then
   redis.call('HSET', KEYS[4], 'booking_id', ARGV[4], 'fingerprint', ARGV[5], 'response', ARGV[6])
   redis.call('EXPIRE', KEYS[4], ARGV[9])
 end
-return {'ok', tostring(taken), id}
+if not one_node then
+  return {'ok', tostring(taken), id}
+end
+-- The follow-ups of the other tags, in the same step: room funnel and customer counters.
+local total = redis.call('HINCRBY', KEYS[10], ARGV[16], 1)
+redis.call('HINCRBY', KEYS[10], ARGV[17], 1)
+redis.call('HINCRBY', KEYS[8], 'bookings', 1)
+redis.call('HINCRBY', KEYS[8], ARGV[18], 1)
+redis.call('HSET', KEYS[8], 'last_booking_at', ARGV[19])
+redis.call('SADD', KEYS[9], ARGV[20])
+return {'ok', tostring(taken), id, total, customer[1] or '0', customer[2] or '0',
+        customer[3] or '0', customer[4] or ''}

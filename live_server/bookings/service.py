@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import logging
 import time
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -18,8 +18,8 @@ from redis.exceptions import RedisError
 
 from geo.models import Store
 from geo.registry import StoreRegistry
-from live_server import limits
-from live_server.errors import Problem
+from live_server import keys, limits
+from live_server.errors import Problem, ServiceUnavailable
 from live_server.fastredis import FastRedis
 from live_server.limits import Rule
 from live_server.realtime import Realtime
@@ -35,6 +35,7 @@ from .models import (
     BookingRequest,
     DaySlots,
     IdempotencyKeyReused,
+    RequestedSlot,
     SlotFull,
     StoreNotFound,
     booking_from_hash,
@@ -47,7 +48,7 @@ from .models import (
     resolve_service,
     store_of_booking,
 )
-from .store import BookingStore
+from .store import BookingStore, BookOutcome, OneNode, text
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,34 @@ class BookingResult:
     replayed: bool
 
 
+@dataclass(frozen=True, slots=True)
+class _Request:
+    room_id: str
+    viewer_id: str
+    req: BookingRequest
+    idempotency_key: str | None
+    store: Store
+    slot: RequestedSlot
+    fingerprint: str
+    now_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Booking:
+    """One attempt's record (the 201 body), its booking.created event and the script's
+    arguments."""
+
+    dumped: dict[str, Any]
+    body: bytes
+    event: dict[str, Any]
+    book_args: dict[str, Any]
+
+
+class _Replay(Exception):
+    def __init__(self, result: BookingResult) -> None:
+        self.result = result
+
+
 class BookingService:
     def __init__(
         self, redis: RedisClient, stores: StoreRegistry, realtime: Realtime,
@@ -75,6 +104,9 @@ class BookingService:
         self.stores = stores
         self.realtime = realtime
         self._follow_ups: set[asyncio.Future[Any]] = set()
+        # room id -> (featured, title, sha1 of both): the one-node path's copy, checked by
+        # book.lua against the room on every booking.
+        self._rooms: dict[str, tuple[bytes, bytes, str]] = {}
 
     def _store(self, store_id: str) -> Store:
         store = self.stores.get(store_id)
@@ -98,66 +130,199 @@ class BookingService:
     ) -> BookingResult:
         store = self._store(req.store_id)
         slot = requested_slot(store, req.slot)
-        fingerprint = request_fingerprint(req, slot.ts)
-        rule, now_s = self.rate_rule, time.time()
-        counted = None
-        if rule is not None and self.store.fast is not None:
-            # Queued now, so the context reads below leave in the same write.
-            counted = limits.queue_viewer_count(self.store.fast, rule, viewer_id, now_s)
-        elif rule is not None:
-            limits.check(rule, await limits.count_viewer(self.store.redis, rule, viewer_id, now_s), now_s)
-        ctx = await self.store.context(room_id, viewer_id)
-        if rule is not None and counted is not None:
-            limits.check(rule, await counted, now_s)  # over the limit: only reads happened
-        title = ctx.room[2]
+        request = _Request(
+            room_id, viewer_id, req, idempotency_key, store, slot,
+            request_fingerprint(req, slot.ts), time.time(),
+        )  # fmt: skip
         try:
-            status = ctx.room[0]
-            if status is None:
-                raise RoomNotFound(f"no room {room_id!r}")
-            require_live(RoomStatus(status.decode()))
-            check_requested(store, slot, now_s)
-            featured = _featured(ctx.room[1] or b"\x90")
-            service_name = resolve_service(store, req.service, featured)
-        except Problem:
-            # A retried tap whose first answer was a 201 gets it again, even if the room
-            # has ended or the slot has started since (the booking script answers the
-            # other retries itself).
-            if idempotency_key is not None:
-                prior = await self.store.prior(store.id, viewer_id, idempotency_key)
-                if prior is not None:
-                    return self._replay(prior.fingerprint, fingerprint, prior.response)
-            raise
+            if self.store.fast is not None:
+                return await self._book_one_node(request)
+            return await self._book_in_steps(request)
+        except _Replay as replay:
+            return replay.result
 
+    # --- one node: the whole booking is one call of book.lua ----------------------------
+
+    async def _book_one_node(self, r: _Request) -> BookingResult:
+        """Per-viewer limit, known key, room status, seat, booking, event with the customer
+        context, counters: one script call on the auto-pipelined connection. The room's
+        featured list and title (for the service's name and the event) come from a
+        per-worker copy the script checks against the room (sha1); a stale copy is
+        refreshed from the script's answer and the booking tried again."""
+        room = self._rooms.get(r.room_id) or await self._load_room(r.room_id)
+        rule = self.rate_rule
+        rate_key = (
+            limits.rate_key(rule, r.viewer_id, int(r.now_s // rule.window_s)) if rule else ""
+        )
+        for _ in range(3):
+            featured, title, sha = room
+            service_name = await self._validate(r, featured)
+            booking = self._record(r, service_name, title.decode())
+            one_node = OneNode(
+                room_id=r.room_id, room_sha=sha, limit=rule.limit if rule else 0,
+                rate_key=rate_key or keys.room(r.room_id),  # (a key is needed; unused)
+                rate_ttl_s=rule.window_s + 1 if rule else 0,
+                created_at=booking.dumped["created_at"],
+            )  # fmt: skip
+            outcome = await self.store.book(**booking.book_args, one_node=one_node)
+            if outcome.outcome == "stale":
+                status, featured, title = outcome.room
+                room = self._remember_room(r.room_id, featured, title)
+                continue
+            if outcome.outcome == "limited":
+                assert rule is not None
+                limits.check(rule, outcome.count, r.now_s)
+            if outcome.outcome == "room":
+                status = outcome.room[0]
+                if not status:
+                    raise RoomNotFound(f"no room {r.room_id!r}")
+                require_live(RoomStatus(text(status)))
+            result = self._answer(r, booking, outcome)
+            if result.replayed:
+                return result
+            customer = _customer_context(r.viewer_id, list(outcome.customer))
+            self._announce(booking, outcome, customer, r.store)
+            self._count_published(r.room_id, outcome.room_total)
+            return result
+        raise ServiceUnavailable("the room is being updated; retry", retry_after=1)
+
+    async def _load_room(self, room_id: str) -> tuple[bytes, bytes, str]:
+        status, featured, title = await self.store.room_fields(room_id)
+        if status is None:
+            raise RoomNotFound(f"no room {room_id!r}")
+        return self._remember_room(room_id, featured or b"", title or b"")
+
+    def _remember_room(self, room_id: str, featured: bytes, title: bytes) -> tuple[bytes, bytes, str]:
+        room = (featured, title, hashlib.sha1(featured + b"\0" + title).hexdigest())
+        if len(self._rooms) >= 10_000:
+            self._rooms.clear()
+        self._rooms[room_id] = room
+        return room
+
+    def _announce(
+        self, booking: _Booking, outcome: BookOutcome, customer: dict[str, Any], store: Store
+    ) -> None:
+        """``booking.created`` to the host's feed: queued now, its reply collected by a
+        callback (a failed publish is logged; the booking and its event stand)."""
+        host_event = {
+            **booking.event, "customer": customer, "stream_id": outcome.stream_id,
+            "remaining": max(0, store.capacity - outcome.seats_taken),
+        }  # fmt: skip
+        published = asyncio.ensure_future(
+            self.realtime.to_host_now(booking.dumped["room_id"], "booking.created", host_event)
+        )
+        self._follow_ups.add(published)
+        published.add_done_callback(functools.partial(self._published, booking.dumped["id"]))
+
+    def _published(self, booking_id: str, future: asyncio.Future[Any]) -> None:
+        self._follow_ups.discard(future)
+        if not future.cancelled() and future.exception() is not None:
+            log.error("booking %s: host channel emit failed", booking_id, exc_info=future.exception())
+
+    # --- a cluster: read, book, count (the keys carry different hash tags) -------------
+
+    async def _book_in_steps(self, r: _Request) -> BookingResult:
+        rule = self.rate_rule
+        if rule is not None:
+            count = await limits.count_viewer(self.store.redis, rule, r.viewer_id, r.now_s)
+            limits.check(rule, count, r.now_s)
+        ctx = await self.store.context(r.room_id, r.viewer_id)
+        status, featured, title = ctx.room
+        if status is None:
+            raise await self._refused(r, RoomNotFound(f"no room {r.room_id!r}"))
+        try:
+            require_live(RoomStatus(status.decode()))
+        except Problem as problem:
+            raise await self._refused(r, problem) from None
+        service_name = await self._validate(r, featured or b"")
+        booking = self._record(r, service_name, title.decode() if title else "")
+        booking.event["customer"] = _customer_context(r.viewer_id, ctx.customer)
+        outcome = await self.store.book(**booking.book_args)
+        result = self._answer(r, booking, outcome)
+        if not result.replayed:
+            await self._follow_up_replies(booking, outcome, r.store)
+        return result
+
+    async def _follow_up_replies(self, booking: _Booking, outcome: BookOutcome, store: Store) -> None:
+        """Room and customer counters, the host's feed: a failure is logged, the booking
+        (and its event) stand."""
+        dumped = booking.dumped
+        host_event = {
+            **booking.event, "stream_id": outcome.stream_id,
+            "remaining": max(0, store.capacity - outcome.seats_taken),
+        }  # fmt: skip
+        try:
+            await self.realtime.to_host_now(dumped["room_id"], "booking.created", host_event)
+        except Exception:  # the booking stands; the host channel is best effort
+            log.exception("booking %s: host channel emit failed", dumped["id"])
+        try:
+            room, customer = self.store.count_booking(
+                dumped["room_id"], dumped["store_id"], dumped["viewer_id"], dumped["created_at"]
+            )
+            total = await room
+            if customer is not None:
+                await customer
+        except RedisError:
+            log.exception("booking %s: funnel counters not updated", dumped["id"])
+            return
+        self._count_published(dumped["room_id"], total)
+
+    # --- shared -----------------------------------------------------------------------
+
+    async def _validate(self, r: _Request, featured: bytes) -> str:
+        """The service's display name, or the first result of a retried tap that the
+        checks would now refuse (the room ended, the slot started), or the refusal."""
+        try:
+            check_requested(r.store, r.slot, r.now_s)
+            return resolve_service(r.store, r.req.service, _featured(featured or b"\x90"))
+        except Problem as problem:
+            raise await self._refused(r, problem) from None
+
+    async def _refused(self, r: _Request, problem: Problem) -> Exception:
+        """``problem``, unless the request is a retried tap whose first answer was a 201:
+        then that answer (raised as :class:`_Replay`, answered by :meth:`book`)."""
+        if r.idempotency_key is not None:
+            prior = await self.store.prior(r.store.id, r.viewer_id, r.idempotency_key)
+            if prior is not None:
+                return _Replay(self._replay(prior.fingerprint, r.fingerprint, prior.response))
+        return problem
+
+    def _record(self, r: _Request, service_name: str, title: str) -> _Booking:
+        store, slot = r.store, r.slot
         booking_id = new_booking_id(store.id)
-        now = datetime.fromtimestamp(now_s, store.tz)
+        now = datetime.fromtimestamp(r.now_s, store.tz)
         # Every value here is ours or already validated (the request body): the record is
         # built as a dict in Booking's field order, not validated again by pydantic.
         dumped = confirmed_booking(
-            id=booking_id, room_id=room_id, store_id=store.id, slot=slot.start_iso,
-            slot_end=slot.end_iso, service=req.service, service_name=service_name,
-            viewer_id=viewer_id, contact=req.contact, created_at=iso(now),
+            id=booking_id, room_id=r.room_id, store_id=store.id, slot=slot.start_iso,
+            slot_end=slot.end_iso, service=r.req.service, service_name=service_name,
+            viewer_id=r.viewer_id, contact=r.req.contact, created_at=iso(now),
         )  # fmt: skip
         body = orjson.dumps(dumped)
-        customer = _customer_context(viewer_id, ctx.customer)
         event = {
             **dumped,
             "booking_id": booking_id,
             "slot_ts": slot.ts,
-            "room": {"id": room_id, "title": title.decode() if title else ""},
-            "customer": customer,
+            "room": {"id": r.room_id, "title": title},
             "coupon": None,  # no viewer -> held coupon lookup offered by coupons yet
+            # Last, and None here: on one node book.lua puts the customer context in place
+            # of this value (the msgpack's last byte); a cluster fills it before.
+            "customer": None,
         }
         fields = {k: v for k, v in dumped.items() if v is not None}
         fields["slot_ts"] = str(slot.ts)
-        outcome = await self.store.book(
+        book_args = dict(
             store_id=store.id, day=slot.day, slot_ts=slot.ts, capacity=store.capacity,
-            viewer_id=viewer_id, booking_id=booking_id, idempotency_key=idempotency_key,
-            fingerprint=fingerprint, response=body, event=event,
-            now_ms=int(now_s * 1000), expire_at=slot.expire_at,
+            viewer_id=r.viewer_id, booking_id=booking_id, idempotency_key=r.idempotency_key,
+            fingerprint=r.fingerprint, response=body, event=event,
+            now_ms=int(r.now_s * 1000), expire_at=slot.expire_at,
             day_expire_at=slot.day_expire_at, fields=fields,
         )  # fmt: skip
+        return _Booking(dumped, body, event, book_args)
+
+    def _answer(self, r: _Request, booking: _Booking, outcome: BookOutcome) -> BookingResult:
         if outcome.outcome == "dup":
-            return self._replay(outcome.fingerprint, fingerprint, outcome.response)
+            return self._replay(outcome.fingerprint, r.fingerprint, outcome.response)
         if outcome.outcome == "held":
             raise AlreadyBooked(
                 f"you already hold booking {outcome.booking_id} for this slot",
@@ -165,21 +330,10 @@ class BookingService:
             )
         if outcome.outcome == "full":
             raise SlotFull(
-                f"all {store.capacity} seats of {slot.start_iso} at {store.name} are taken; "
-                "pick another slot", capacity=store.capacity,
+                f"all {r.store.capacity} seats of {r.slot.start_iso} at {r.store.name} are "
+                "taken; pick another slot", capacity=r.store.capacity,
             )  # fmt: skip
-        counted_total, customer_counted, published = self._after_booking(
-            dumped, event, outcome.stream_id, outcome.seats_taken, store
-        )
-        if self.store.fast is None:
-            await self._follow_up_replies(dumped, counted_total, customer_counted, published)
-        else:
-            # The booking and its store event are stored (one script): the 201 need not
-            # wait for the other tags' counters and the host's feed, which are already
-            # queued on the pipelined connection ahead of any later request. Their replies
-            # are collected by callbacks (no task per booking).
-            self._collect(dumped["id"], dumped["room_id"], counted_total, customer_counted, published)
-        return BookingResult(body=body, replayed=False)
+        return BookingResult(body=booking.body, replayed=False)
 
     async def drain(self) -> None:
         """Wait for the follow-ups still in flight (shutdown)."""
@@ -193,72 +347,6 @@ class BookingService:
                 "this Idempotency-Key was used for a different booking request; use a new key"
             )
         return BookingResult(body=response, replayed=True)
-
-    def _after_booking(
-        self, booking: dict[str, Any], event: dict[str, Any], stream_id: str, seats_taken: int, store: Store
-    ) -> tuple[Awaitable[int] | None, Awaitable[Any] | None, Awaitable[Any]]:
-        """Follow-ups on other tags; a failure here leaves the booking (and its event) intact.
-        The commands are queued now (on the pipelined connection they leave with this tick's
-        other commands): (room total, customer counters, host feed publish) to collect."""
-        host_event = {
-            **event, "stream_id": stream_id,
-            "remaining": max(0, store.capacity - seats_taken),
-        }  # fmt: skip
-        try:
-            room, customer = self.store.count_booking(
-                booking["room_id"], booking["store_id"], booking["viewer_id"], booking["created_at"]
-            )
-        except RedisError:
-            log.exception("booking %s: funnel counters not updated", booking["id"])
-            room = customer = None
-        published = self.realtime.to_host_now(booking["room_id"], "booking.created", host_event)
-        return room, customer, published
-
-    async def _follow_up_replies(
-        self, booking: dict[str, Any], room: Awaitable[int] | None,
-        customer: Awaitable[Any] | None, published: Awaitable[Any],
-    ) -> None:  # fmt: skip
-        """The follow-ups' replies, awaited (redis-py: cluster mode)."""
-        try:
-            await published
-        except Exception:  # the booking stands; the host channel is best effort
-            log.exception("booking %s: host channel emit failed", booking["id"])
-        if room is None:
-            return
-        try:
-            total = await room
-            if customer is not None:
-                await customer
-        except RedisError:
-            log.exception("booking %s: funnel counters not updated", booking["id"])
-            return
-        self._count_published(booking["room_id"], total)
-
-    def _collect(
-        self, booking_id: str, room_id: str, room: Awaitable[int] | None,
-        customer: Awaitable[Any] | None, published: Awaitable[Any],
-    ) -> None:  # fmt: skip
-        """The same, by callbacks on the queued commands' futures."""
-        pending = self._follow_ups
-
-        def done(what: str, future: asyncio.Future[Any]) -> None:
-            pending.discard(future)
-            if future.cancelled():
-                return
-            error = future.exception()
-            if error is not None:
-                log.error("booking %s: %s failed", booking_id, what, exc_info=error)
-            elif what == "room counters":
-                self._count_published(room_id, future.result())
-
-        for what, awaitable in (
-            ("host channel emit", published), ("room counters", room), ("customer counters", customer),
-        ):  # fmt: skip
-            if awaitable is None:
-                continue
-            future = asyncio.ensure_future(awaitable)  # the queued command's own future
-            pending.add(future)
-            future.add_done_callback(functools.partial(done, what))
 
     def _count_published(self, room_id: str, total: int) -> None:
         self.realtime.counter(room_id, "booking.count", "all", {"room_id": room_id, "bookings": int(total)})

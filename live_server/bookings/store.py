@@ -22,7 +22,7 @@ from live_server.redis_conn import RedisClient
 _HERE = Path(__file__).parent
 
 
-def _text(value: bytes | str | None) -> str:
+def text(value: bytes | str | None) -> str:
     if value is None:
         return ""
     return value.decode() if isinstance(value, bytes) else str(value)
@@ -44,10 +44,27 @@ class Context:
 
 
 @dataclass(frozen=True, slots=True)
+class OneNode:
+    """What the one-node form of book.lua also takes: the booking is then one call with
+    the per-viewer limit, the room's status and the counters of the other tags in it."""
+
+    room_id: str
+    room_sha: str  # sha1 of featured + b"\0" + title, as the caller used them
+    limit: int  # per-viewer bookings per window (0: no limit)
+    rate_key: str
+    rate_ttl_s: int
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True)
 class BookOutcome:
-    outcome: str  # ok | dup | held | full
+    outcome: str  # ok | dup | held | full; one node also: limited | room | stale
     seats_taken: int = 0
     stream_id: str = ""
+    room_total: int = 0  # one node, ok: the room's bookings after this one
+    customer: tuple[bytes | None, ...] = ()  # one node, ok: CUSTOMER_FIELDS before it
+    room: tuple[bytes, bytes, bytes] = (b"", b"", b"")  # room/stale: status, featured, title
+    count: int = 0  # limited: the viewer's count in the window
     booking_id: str = ""
     fingerprint: str = ""
     response: bytes = b""
@@ -84,6 +101,12 @@ class BookingStore:
             room, customer = await pipe.execute()
         return Context(room=room, customer=customer)
 
+    async def room_fields(self, room_id: str) -> list[bytes | None]:
+        """The room's ROOM_FIELDS (status, featured, title)."""
+        if self.fast is not None:
+            return list(await self.fast.execute("HMGET", keys.room(room_id), *ROOM_FIELDS))
+        return list(await self.redis.hmget(keys.room(room_id), ROOM_FIELDS))
+
     async def prior(self, store_id: str, viewer_id: str, idempotency_key: str) -> BookOutcome | None:
         """The first result stored for this key (fingerprint, response), if any. Read only
         when a request is refused before the booking script runs: a retried tap whose room
@@ -94,40 +117,59 @@ class BookingStore:
         )
         if fingerprint is None or response is None:
             return None
-        return BookOutcome("dup", fingerprint=_text(fingerprint), response=response)
+        return BookOutcome("dup", fingerprint=text(fingerprint), response=response)
 
     async def book(
         self, *, store_id: str, day: str, slot_ts: int, capacity: int, viewer_id: str,
         booking_id: str, idempotency_key: str | None, fingerprint: str, response: bytes,
         event: dict[str, Any], now_ms: int, expire_at: int, day_expire_at: int,
-        fields: dict[str, str],
+        fields: dict[str, str], one_node: OneNode | None = None,
     ) -> BookOutcome:  # fmt: skip
         """The one atomic step: seat check, one booking per viewer per slot, take the seat,
-        store the booking, remember the key, append ``booking.created``."""
+        store the booking, remember the key, append ``booking.created``. With ``one_node``
+        (a single Redis, not a cluster) also the per-viewer limit and the room's status
+        before, the customer context into the event, and the room and customer counters."""
         idem_key = keys.store_booking_idempotency(store_id, viewer_id, idempotency_key or "-")
+        booking_keys = [
+            keys.store_slot_seats(store_id, day), keys.store_slot_holders(store_id, day),
+            keys.store_booking(store_id, booking_id), idem_key, keys.store_stream(store_id),
+        ]  # fmt: skip
         args: list[Any] = [
             slot_ts, capacity, viewer_id, booking_id, fingerprint if idempotency_key else "",
             response, msgpack.packb(event), now_ms, keys.IDEMPOTENCY_TTL_S, expire_at,
-            day_expire_at,
+            day_expire_at, 13 if one_node is None else 21,
         ]  # fmt: skip
+        if one_node is not None:
+            booking_keys += [
+                keys.room(one_node.room_id), one_node.rate_key, keys.customer(viewer_id),
+                keys.customer_booked_stores(viewer_id), keys.room_stats(one_node.room_id),
+            ]  # fmt: skip
+            args += [
+                one_node.room_sha, one_node.limit, one_node.rate_ttl_s,
+                f"total:{keys.STAT_BOOKINGS}", f"{store_id}:{keys.STAT_BOOKINGS}",
+                f"active:{store_id}", one_node.created_at, store_id,
+            ]  # fmt: skip
         args.extend(chain.from_iterable(fields.items()))
-        result = await self._book(
-            keys=[
-                keys.store_slot_seats(store_id, day), keys.store_slot_holders(store_id, day),
-                keys.store_booking(store_id, booking_id), idem_key, keys.store_stream(store_id),
-            ],
-            args=args,
-        )  # fmt: skip
-        outcome = _text(result[0])
+        result = await self._book(keys=booking_keys, args=args)
+        outcome = text(result[0])
         if outcome == "ok":
-            return BookOutcome("ok", seats_taken=int(result[1]), stream_id=_text(result[2]))
+            if one_node is None:
+                return BookOutcome("ok", seats_taken=int(result[1]), stream_id=text(result[2]))
+            return BookOutcome(
+                "ok", seats_taken=int(result[1]), stream_id=text(result[2]),
+                room_total=int(result[3]), customer=tuple(v or None for v in result[4:8]),
+            )  # fmt: skip
+        if outcome == "limited":
+            return BookOutcome("limited", count=int(result[1]))
+        if outcome in ("room", "stale"):
+            return BookOutcome(outcome, room=(result[1], *result[2:4]) if outcome == "stale" else (result[1], b"", b""))
         if outcome == "dup":
             return BookOutcome(
-                "dup", booking_id=_text(result[1]), fingerprint=_text(result[2]),
-                response=result[3] if isinstance(result[3], bytes) else _text(result[3]).encode(),
+                "dup", booking_id=text(result[1]), fingerprint=text(result[2]),
+                response=result[3] if isinstance(result[3], bytes) else text(result[3]).encode(),
             )  # fmt: skip
         if outcome == "held":
-            return BookOutcome("held", booking_id=_text(result[1]))
+            return BookOutcome("held", booking_id=text(result[1]))
         return BookOutcome("full", seats_taken=int(result[1]))
 
     async def get(self, store_id: str, booking_id: str) -> dict[bytes, bytes]:
@@ -144,26 +186,23 @@ class BookingStore:
             ],
             args=[booking_id, cancelled_at, msgpack.packb(event), now_ms],
         )  # fmt: skip
-        return _text(result[0]), _text(result[1]) if len(result) > 1 else ""
+        return text(result[0]), text(result[1]) if len(result) > 1 else ""
 
     def count_booking(
         self, room_id: str, store_id: str, viewer_id: str, at: str
-    ) -> tuple[Awaitable[int], Awaitable[Any] | None]:
-        """Follow-up after a booking (other tags): room funnel and customer counters
-        (``count.lua``): (the room's total bookings, the customer's reply or None).
-
-        On the auto-pipelined connection (one node) both are one script call, queued at
-        once (a future), so what the caller sends before awaiting leaves in the same write;
-        on a cluster the two tags are two calls."""
-        room_keys = [keys.room_stats(room_id)]
-        customer_keys = [keys.customer(viewer_id), keys.customer_booked_stores(viewer_id)]
-        room_args = [f"total:{keys.STAT_BOOKINGS}", f"{store_id}:{keys.STAT_BOOKINGS}"]
-        customer_args = [f"active:{store_id}", at, store_id]
-        if self.fast is not None:
-            return self._count(keys=room_keys + customer_keys, args=["both", *room_args, *customer_args]), None
+    ) -> tuple[Awaitable[int], Awaitable[Any]]:
+        """Follow-up after a booking on a cluster (other tags): room funnel and customer
+        counters, one ``count.lua`` call per tag: (the room's total bookings, the customer's
+        reply). On one node book.lua counts them itself."""
         return (
-            self._count(keys=room_keys, args=["room", *room_args]),
-            self._count(keys=customer_keys, args=["customer", *customer_args]),
+            self._count(
+                keys=[keys.room_stats(room_id)],
+                args=["room", f"total:{keys.STAT_BOOKINGS}", f"{store_id}:{keys.STAT_BOOKINGS}"],
+            ),
+            self._count(
+                keys=[keys.customer(viewer_id), keys.customer_booked_stores(viewer_id)],
+                args=["customer", f"active:{store_id}", at, store_id],
+            ),
         )
 
     async def count_cancellation(self, room_id: str, store_id: str, viewer_id: str) -> None:

@@ -126,6 +126,10 @@ async def test_book_read_cancel(
     latest = stream(clean_redis, "t1")[-1]
     assert latest["type"] == "booking.created"
     assert latest["customer"]["earlier_bookings"] == 1 and latest["customer"]["cancellations"] == 1
+    assert latest["customer"]["returning"] is True and latest["customer"]["visits"] == 0
+    assert latest["customer"]["viewer_id"] == viewer["viewer_id"]
+    assert isinstance(latest["customer"]["since"], str) and latest["customer"]["since"]
+    assert created["customer"]["returning"] is False
 
 
 async def test_booking_refusals(
@@ -227,3 +231,31 @@ def test_the_fast_booking_record_is_what_pydantic_would_dump() -> None:
         assert record == model.model_dump()
         assert list(record) == list(model.model_dump())
         assert orjson.dumps(record) == model.model_dump_json().encode()
+
+
+async def test_a_room_changed_behind_the_worker_is_seen_by_the_next_booking(
+    api: Any, ops_token: str, make_room: Any, make_viewer: Any, clean_redis: sync_redis.Redis
+) -> None:
+    """On one node a worker keeps the room's featured list and title for its bookings;
+    the booking script checks them against the room, so a change is never missed."""
+    import msgpack
+
+    await make_store(api, ops_token, capacity=5)
+    room = await make_room()
+    path = f"/api/v1/rooms/{room['room_id']}/bookings"
+    slots = await tomorrow_slots(api)
+    body = {"store_id": "t1", "slot": slots[3]["start"], "service": "mooncake-box"}
+    status, first = await api.post(path, (await make_viewer(room["room_id"]))["token"], json=body)
+    assert status == 201 and first["service_name"].startswith("流心月饼礼盒")
+    featured = msgpack.unpackb(clean_redis.hget(keys.room(room["room_id"]), "featured"))
+    for item in featured:
+        if item["id"] == "mooncake-box":
+            item["name"] = "Renamed box"
+    clean_redis.hset(
+        keys.room(room["room_id"]), mapping={"featured": msgpack.packb(featured), "title": "New title"}
+    )
+    status, second = await api.post(path, (await make_viewer(room["room_id"]))["token"], json=body)
+    assert status == 201 and second["service_name"] == "Renamed box"
+    created = stream(clean_redis, "t1")[-1]
+    assert created["booking_id"] == second["id"] and created["room"]["title"] == "New title"
+    assert created["service_name"] == "Renamed box"
