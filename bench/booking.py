@@ -18,7 +18,8 @@ the stream is reconciled: booking.created entries == 201s seen.
 The machine is shared by the server, Valkey and the load generator (and, on a CI box, by
 neighbours): the targets run in ABC CBA order, and the ratio is also reported within each
 run (booking and ceiling seconds apart) with its median and range. Server and Redis CPU
-per request come from /proc (utime + stime of each process).
+per request come from /proc (utime + stime of each process). ``--pin`` puts the servers
+(ours and the ceilings) on CPU 0 and Valkey and the load generator on CPU 1.
 """
 
 from __future__ import annotations
@@ -191,6 +192,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument(
+        "--pin", action="store_true",
+        help="the servers (ours and the ceilings) on CPU 0; Valkey and the load generator on CPU 1",
+    )  # fmt: skip
     parser.add_argument("--ceiling", nargs=3, metavar=("PORT", "REDIS_URL", "CLIENT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.ceiling:
@@ -230,6 +235,11 @@ def main() -> None:
                 cwd=ROOT,
             ))  # fmt: skip
             wait_ready(f"http://127.0.0.1:{cport}/readyz", ceilings[-1])
+        if args.pin:  # each server gets a core of its own, as it would in production
+            for pid in (server.pid, *(c.pid for c in ceilings)):
+                os.sched_setaffinity(pid, {0})
+            for pid in (valkey_pid, os.getpid()):
+                os.sched_setaffinity(pid, {1})
         room_id, slots = asyncio.run(setup(base))
         signer = TokenSigner(SECRET)
         stamp = int(time.time())
