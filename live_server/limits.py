@@ -50,8 +50,8 @@ CLAIM = "/api/v1/rooms/{room}/campaigns/{campaign}/claim"
 CLAIM_PER_VIEWER = Rule("claim-viewer", "viewer", 10, 10, by_route=True)
 """Per viewer and campaign: folded into claim.lua (a flash claim is one round trip)."""
 BOOKING_PER_VIEWER = Rule("booking-viewer", "viewer", 10, 60, by_route=True)
-"""Counted by the booking service together with its context reads (see
-:func:`queue_viewer_count`): one round trip fewer per booking."""
+"""Counted by the booking itself: inside book.lua on one node, before its context reads
+on a cluster."""
 RULES: dict[tuple[str, str], tuple[Rule, ...]] = {
     ("POST", CLAIM): (
         CLAIM_PER_VIEWER,

@@ -1,5 +1,7 @@
-"""Booking orchestration: validate against the registry and the room, one Lua call, then
-the follow-ups (funnel and customer counters, host channel, coalesced count)."""
+"""Booking orchestration: validate against the registry and the room, then book.lua. On
+one node that one call also counts the per-viewer limit, checks the room and bumps the
+counters; a cluster reads, books and counts in steps. Then the host channel and the
+coalesced ``booking.count``."""
 
 from __future__ import annotations
 
@@ -100,7 +102,8 @@ class BookingService:
     ) -> None:  # fmt: skip
         self.store = BookingStore(redis, fast)
         self.rate_rule = rate_rule
-        """The per-viewer booking limit, counted here with the context reads (None: off)."""
+        """The per-viewer booking limit, counted in book.lua on one node and before the
+        context reads on a cluster (None: off)."""
         self.stores = stores
         self.realtime = realtime
         self._follow_ups: set[asyncio.Future[Any]] = set()
@@ -204,10 +207,8 @@ class BookingService:
     ) -> None:
         """``booking.created`` to the host's feed: queued now, its reply collected by a
         callback (a failed publish is logged; the booking and its event stand)."""
-        host_event = {
-            **booking.event, "customer": customer, "stream_id": outcome.stream_id,
-            "remaining": max(0, store.capacity - outcome.seats_taken),
-        }  # fmt: skip
+        host_event = _host_event(booking, outcome, store)
+        host_event["customer"] = customer
         published = asyncio.ensure_future(
             self.realtime.to_host_now(booking.dumped["room_id"], "booking.created", host_event)
         )
@@ -247,12 +248,10 @@ class BookingService:
         """Room and customer counters, the host's feed: a failure is logged, the booking
         (and its event) stand."""
         dumped = booking.dumped
-        host_event = {
-            **booking.event, "stream_id": outcome.stream_id,
-            "remaining": max(0, store.capacity - outcome.seats_taken),
-        }  # fmt: skip
         try:
-            await self.realtime.to_host_now(dumped["room_id"], "booking.created", host_event)
+            await self.realtime.to_host_now(
+                dumped["room_id"], "booking.created", _host_event(booking, outcome, store)
+            )
         except Exception:  # the booking stands; the host channel is best effort
             log.exception("booking %s: host channel emit failed", dumped["id"])
         try:
@@ -260,8 +259,7 @@ class BookingService:
                 dumped["room_id"], dumped["store_id"], dumped["viewer_id"], dumped["created_at"]
             )
             total = await room
-            if customer is not None:
-                await customer
+            await customer
         except RedisError:
             log.exception("booking %s: funnel counters not updated", dumped["id"])
             return
@@ -405,6 +403,14 @@ class BookingService:
             except Exception:
                 log.exception("booking %s: cancellation follow-ups failed", booking.id)
         return booking_from_hash(await self.store.get(booking.store_id, booking.id))
+
+
+def _host_event(booking: _Booking, outcome: BookOutcome, store: Store) -> dict[str, Any]:
+    """The host's ``booking.created``: the stream event with its stream id and the seats left."""
+    return {
+        **booking.event, "stream_id": outcome.stream_id,
+        "remaining": max(0, store.capacity - outcome.seats_taken),
+    }  # fmt: skip
 
 
 _FEATURED: dict[bytes, list[FeaturedItem]] = {}

@@ -80,21 +80,15 @@ class BookingStore:
             FastScript(fast, book_lua) if fast is not None else redis.register_script(book_lua)
         )
         self._cancel = redis.register_script((_HERE / "cancel.lua").read_text())
-        count_lua = (_HERE / "count.lua").read_text()
-        self._count: Callable[..., Awaitable[Any]] = (
-            FastScript(fast, count_lua) if fast is not None else redis.register_script(count_lua)
-        )
+        # A cluster's follow-up counters (on one node book.lua counts them itself).
+        self._count = redis.register_script((_HERE / "count.lua").read_text())
 
     async def seats_taken(self, store_id: str, day: str) -> dict[int, int]:
         raw = await self.redis.hgetall(keys.store_slot_seats(store_id, day))
         return {int(k): int(v) for k, v in raw.items()}
 
     async def context(self, room_id: str, viewer_id: str) -> Context:
-        """Room record and customer profile: one round trip."""
-        if self.fast is not None:  # queued before the first await: one write, in order
-            room = self.fast.execute("HMGET", keys.room(room_id), *ROOM_FIELDS)
-            customer = self.fast.execute("HMGET", keys.customer(viewer_id), *CUSTOMER_FIELDS)
-            return Context(room=await room, customer=await customer)
+        """Room record and customer profile before a booking on a cluster: one round trip."""
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hmget(keys.room(room_id), ROOM_FIELDS)
             pipe.hmget(keys.customer(viewer_id), CUSTOMER_FIELDS)
@@ -102,10 +96,9 @@ class BookingStore:
         return Context(room=room, customer=customer)
 
     async def room_fields(self, room_id: str) -> list[bytes | None]:
-        """The room's ROOM_FIELDS (status, featured, title)."""
-        if self.fast is not None:
-            return list(await self.fast.execute("HMGET", keys.room(room_id), *ROOM_FIELDS))
-        return list(await self.redis.hmget(keys.room(room_id), ROOM_FIELDS))
+        """The room's ROOM_FIELDS (status, featured, title), for the one-node path's copy."""
+        assert self.fast is not None, "the one-node path runs on the auto-pipelined connection"
+        return list(await self.fast.execute("HMGET", keys.room(room_id), *ROOM_FIELDS))
 
     async def prior(self, store_id: str, viewer_id: str, idempotency_key: str) -> BookOutcome | None:
         """The first result stored for this key (fingerprint, response), if any. Read only
@@ -161,8 +154,10 @@ class BookingStore:
             )  # fmt: skip
         if outcome == "limited":
             return BookOutcome("limited", count=int(result[1]))
-        if outcome in ("room", "stale"):
-            return BookOutcome(outcome, room=(result[1], *result[2:4]) if outcome == "stale" else (result[1], b"", b""))
+        if outcome == "room":  # status, or "" when there is no such room
+            return BookOutcome("room", room=(result[1], b"", b""))
+        if outcome == "stale":  # status, featured, title as they are now
+            return BookOutcome("stale", room=(result[1], result[2], result[3]))
         if outcome == "dup":
             return BookOutcome(
                 "dup", booking_id=text(result[1]), fingerprint=text(result[2]),
