@@ -39,7 +39,10 @@ from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
-ALL_DAY = {d: [{"open": "00:00", "close": "23:59"}] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+ALL_DAY = {
+    d: [{"open": "00:00", "close": "23:59"}]
+    for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+}
 
 
 def free_port() -> int:
@@ -171,8 +174,9 @@ async def setup(base: str) -> tuple[str, list[str]]:
 
     ops = TokenSigner(SECRET).issue(Role.OPS, "*", "ops")
     auth = {"Authorization": f"Bearer {ops}"}
-    store = {"id": "bench", "name": "Bench store", "lat": 31.2, "lng": 121.45, "timezone": "Asia/Shanghai",
-             "hours": ALL_DAY, "services": ["cake-consult"], "capacity": 10_000}  # fmt: skip
+    store = {"id": "bench", "name": "Bench store", "lat": 31.2, "lng": 121.45,
+             "timezone": "Asia/Shanghai", "hours": ALL_DAY, "services": ["cake-consult"],
+             "capacity": 10_000}  # fmt: skip
     async with aiohttp.ClientSession() as s:
         async with s.put(f"{base}/api/v1/stores", json=[store], headers=auth) as r:
             assert r.status == 200, await r.text()
@@ -188,7 +192,9 @@ async def setup(base: str) -> tuple[str, list[str]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--clients", type=int, default=64)
@@ -196,7 +202,9 @@ def main() -> None:
         "--pin", action="store_true",
         help="the servers (ours and the ceilings) on CPU 0; Valkey and the load generator on CPU 1",
     )  # fmt: skip
-    parser.add_argument("--ceiling", nargs=3, metavar=("PORT", "REDIS_URL", "CLIENT"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--ceiling", nargs=3, metavar=("PORT", "REDIS_URL", "CLIENT"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.ceiling:
         run_ceiling(int(args.ceiling[0]), args.ceiling[1], args.ceiling[2])
@@ -247,18 +255,36 @@ def main() -> None:
         def booking_request(n: int) -> tuple[dict[str, str], dict[str, Any]]:
             token = signer.issue(Role.VIEWER, room_id, f"v_b{stamp}_{n}")
             headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": f"k{n}"}
-            return headers, {"store_id": "bench", "slot": slots[n % len(slots)], "service": "cake-consult"}
+            return headers, {
+                "store_id": "bench",
+                "slot": slots[n % len(slots)],
+                "service": "cake-consult",
+            }
 
         def ceiling_request(n: int) -> tuple[dict[str, str], dict[str, Any]]:
             token = signer.issue(Role.VIEWER, room_id, f"v_c{n}")  # same client-side work
             return {"Authorization": f"Bearer {token}"}, {"n": n}
 
-        results: dict[str, list[dict[str, Any]]] = {"booking": [], "ceiling": [], "ceiling-fast": []}
+        results: dict[str, list[dict[str, Any]]] = {
+            "booking": [],
+            "ceiling": [],
+            "ceiling-fast": [],
+        }
         created = 0
         targets = (
             ("booking", f"{base}/api/v1/rooms/{room_id}/bookings", booking_request, server.pid),
-            ("ceiling", f"http://127.0.0.1:{ceiling_port}/ceiling", ceiling_request, ceilings[0].pid),
-            ("ceiling-fast", f"http://127.0.0.1:{fast_port}/ceiling", ceiling_request, ceilings[1].pid),
+            (
+                "ceiling",
+                f"http://127.0.0.1:{ceiling_port}/ceiling",
+                ceiling_request,
+                ceilings[0].pid,
+            ),
+            (
+                "ceiling-fast",
+                f"http://127.0.0.1:{fast_port}/ceiling",
+                ceiling_request,
+                ceilings[1].pid,
+            ),
         )
         for run in range(args.runs):
             # Every other run in reverse order (ABC CBA): a drift of the machine's speed
@@ -272,34 +298,55 @@ def main() -> None:
                 r["redis_us"] = 1e6 * (cpu_seconds(valkey_pid) - redis_before) / served
                 r["client_us"] = 1e6 * (cpu_seconds(os.getpid()) - client_before) / served
                 idle_after = box_idle()
-                r["idle_pct"] = 100 * (idle_after[0] - idle_before[0]) / max(1.0, idle_after[1] - idle_before[1])
+                r["idle_pct"] = (
+                    100
+                    * (idle_after[0] - idle_before[0])
+                    / max(1.0, idle_after[1] - idle_before[1])
+                )
                 results[name].append(r)
                 if name == "booking":
                     created += r["statuses"].get(201, 0)
                     stamp += 1
                 print(f"run {run + 1} {name:12s} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:6.1f} ms  "
                       f"p99 {r['p99_ms']:6.1f} ms  server CPU {r['cpu_us']:5.0f} µs/req  "
-                      f"Redis CPU {r['redis_us']:4.0f} µs/req  client CPU {r['client_us']:4.0f} µs/req  "
+                      f"Redis CPU {r['redis_us']:4.0f} µs/req  "
+                      f"client CPU {r['client_us']:4.0f} µs/req  "
                       f"box idle {r['idle_pct']:4.1f}%  {r['statuses']}", flush=True)  # fmt: skip
         entries = redis.Redis.from_url(redis_url).xlen(keys.store_stream("bench"))
-        print(f"reconcile: booking.created entries {entries} == 201s {created}: {entries == created}")
-        med = {n: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50_ms", "p99_ms", "cpu_us", "redis_us", "client_us", "idle_pct")} for n, rs in results.items()}
+        print(
+            f"reconcile: booking.created entries {entries} == 201s {created}: {entries == created}"
+        )
+        med = {
+            n: {
+                k: statistics.median(r[k] for r in rs)
+                for k in ("rps", "p50_ms", "p99_ms", "cpu_us", "redis_us", "client_us", "idle_pct")
+            }
+            for n, rs in results.items()
+        }
         print("\nmedian of", args.runs, "runs,", args.clients, "clients:")
         for n, m in med.items():
-            print(f"  {n:12s} {m['rps']:8.0f} req/s  p50 {m['p50_ms']:6.1f} ms  p99 {m['p99_ms']:6.1f} ms  "
+            print(f"  {n:12s} {m['rps']:8.0f} req/s  p50 {m['p50_ms']:6.1f} ms  "
+                  f"p99 {m['p99_ms']:6.1f} ms  "
                   f"server CPU {m['cpu_us']:5.0f} µs/req  Redis CPU {m['redis_us']:4.0f} µs/req  "
-                  f"client CPU {m['client_us']:4.0f} µs/req  box idle {m['idle_pct']:4.1f}%")  # fmt: skip
-        print(f"  booking / ceiling (redis-py) throughput: {med['booking']['rps'] / med['ceiling']['rps']:.2f}")
+                  f"client CPU {m['client_us']:4.0f} µs/req  "
+                  f"box idle {m['idle_pct']:4.1f}%")  # fmt: skip
+        print(
+            "  booking / ceiling (redis-py) throughput: "
+            f"{med['booking']['rps'] / med['ceiling']['rps']:.2f}"
+        )
         # The same ratio within each run (booking and ceiling measured seconds apart), then
         # its median: the figure the target is read against on a noisy machine.
-        paired = sorted(b["rps"] / c["rps"] for b, c in zip(results["booking"], results["ceiling"], strict=True))
+        paired = sorted(
+            b["rps"] / c["rps"] for b, c in zip(results["booking"], results["ceiling"], strict=True)
+        )
         print(f"  booking / ceiling (redis-py) throughput within each run: median "
               f"{statistics.median(paired):.2f} (range {paired[0]:.2f}-{paired[-1]:.2f}; "
               f"{sum(r >= 0.5 for r in paired)} of {len(paired)} runs >= 0.50)")  # fmt: skip
         print(f"  booking / ceiling (fast client) throughput: "
               f"{med['booking']['rps'] / med['ceiling-fast']['rps']:.2f}")  # fmt: skip
         print(f"  server CPU per request, ceiling (redis-py) / booking: "
-              f"{med['ceiling']['cpu_us'] / med['booking']['cpu_us']:.2f}; ceiling (fast) / booking: "
+              f"{med['ceiling']['cpu_us'] / med['booking']['cpu_us']:.2f}; "
+              "ceiling (fast) / booking: "
               f"{med['ceiling-fast']['cpu_us'] / med['booking']['cpu_us']:.2f}")  # fmt: skip
     finally:
         for ceiling in ceilings:

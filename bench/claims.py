@@ -265,7 +265,9 @@ function request()
   return wrk.format("POST", nil, {["Authorization"] = "Bearer " .. token}, "")
 end
 function done(summary, latency, requests)
-  io.write(string.format('WRK {"requests": %d, "duration_us": %d, "non2xx": %d, "socket_errors": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d, "p999_us": %d, "max_us": %d}\\n',
+  io.write(string.format('WRK {"requests": %d, "duration_us": %d, "non2xx": %d, ' ..
+    '"socket_errors": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d, "p999_us": %d, ' ..
+    '"max_us": %d}\\n',
     summary.requests, summary.duration, summary.errors.status,
     summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
     latency:percentile(50), latency:percentile(90), latency:percentile(99),
@@ -295,7 +297,8 @@ def run_load_wrk(
         script.write_text(WRK_SCRIPT)
         url = f"{base}/api/v1/rooms/{room_id}/campaigns/{campaign_id}/claim"
         out = subprocess.run(
-            ["wrk", "-t", "2", "-c", str(clients), "-d", f"{int(seconds)}s", "--timeout", "10s", "-s", str(script), url],
+            ["wrk", "-t", "2", "-c", str(clients), "-d", f"{int(seconds)}s", "--timeout", "10s",
+             "-s", str(script), url],
             env={**os.environ, "CLAIM_TOKENS": str(tokens), "RAMP_MS": str(ramp_ms),
                  "RAMP_FIRST": str(clients // 2)}, capture_output=True, text=True,
             timeout=seconds + 60, check=True,
@@ -321,8 +324,10 @@ def healthz_floor(base: str, clients: int, seconds: float) -> float:
     """Requests/s of GET /healthz with the same driver: what the HTTP stack alone does here."""
     if not shutil.which("wrk"):
         return float("nan")
-    out = subprocess.run(["wrk", "-t", "2", "-c", str(clients), "-d", f"{int(seconds)}s", base + "/healthz"],
-                         capture_output=True, text=True, timeout=seconds + 60, check=True).stdout  # fmt: skip
+    cmd = ["wrk", "-t", "2", "-c", str(clients), "-d", f"{int(seconds)}s", base + "/healthz"]
+    out = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=seconds + 60, check=True
+    ).stdout
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
 
 
@@ -378,7 +383,8 @@ def reconcile(redis_url: str, campaign_id: str, created: int, per_user: int = 1)
     # lost: a 201 the client saw without a stored claim (must be 0). Claims stored without
     # a 201 seen are the requests still in flight when the driver stopped (<= clients).
     return {"claimed": claimed, "codes": codes, "seen_201": created, "oversold": oversold,
-            "lost": max(0, created - claimed), "in_flight_at_stop": max(0, claimed - created)}  # fmt: skip
+            "lost": max(0, created - claimed),
+            "in_flight_at_stop": max(0, claimed - created)}  # fmt: skip
 
 
 # --- the ceiling: the same Lua script without HTTP ---------------------------------------
@@ -404,8 +410,9 @@ def ceiling(
     tool = shutil.which("redis-benchmark") or shutil.which("valkey-benchmark")
     if tool is None:
         return asyncio.run(
-            _ceiling_asyncio(redis_url, sha, ks, room_id, now, clients, requests, pipeline,
-                             limit, window_ms)
+            _ceiling_asyncio(
+                redis_url, sha, ks, room_id, now, clients, requests, pipeline, limit, window_ms
+            )
         )
     cmd = [tool, "-h", "127.0.0.1", "-p", port, "-c", str(clients), "-n", str(requests),
            "-P", str(pipeline), "-r", "1000000000", "--csv",
@@ -415,7 +422,8 @@ def ceiling(
     header, row = [line for line in out.splitlines() if line.strip()][-2:]
     cols = dict(zip(json.loads(f"[{header}]"), json.loads(f"[{row}]"), strict=True))
     return {"tool": Path(tool).name, "claims_per_s": float(cols["rps"]),
-            "p50_ms": float(cols["p50_latency_ms"]), "p99_ms": float(cols["p99_latency_ms"])}  # fmt: skip
+            "p50_ms": float(cols["p50_latency_ms"]),
+            "p99_ms": float(cols["p99_latency_ms"])}  # fmt: skip
 
 
 async def _ceiling_asyncio(redis_url: str, sha: str, ks: list[str], room_id: str, now: str,
@@ -447,7 +455,8 @@ async def _ceiling_asyncio(redis_url: str, sha: str, ks: list[str], room_id: str
     await r.aclose()
     latencies.sort()
     return {"tool": "python asyncio EVALSHA driver (no redis-benchmark found)",
-            "claims_per_s": per * clients / elapsed, "p50_ms": 1000 * latencies[len(latencies) // 2],
+            "claims_per_s": per * clients / elapsed,
+            "p50_ms": 1000 * latencies[len(latencies) // 2],
             "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)]}  # fmt: skip
 
 
@@ -503,11 +512,17 @@ def main() -> int:
             for n in range(args.runs):
                 waited = wait_aof_idle(server.redis_url)
                 if waited > 0.05:
-                    print(f"  (waited {waited:.1f} s for Valkey's AOF rewrite to finish)", flush=True)
+                    print(
+                        f"  (waited {waited:.1f} s for Valkey's AOF rewrite to finish)", flush=True
+                    )
                 room_id, campaign_id = asyncio.run(new_campaign(server.base, per_user))
                 if driver == "wrk":
                     load = run_load_wrk(
-                        server.base, room_id, campaign_id, args.clients, args.seconds,
+                        server.base,
+                        room_id,
+                        campaign_id,
+                        args.clients,
+                        args.seconds,
                         args.ramp_ms,
                     )
                 else:
@@ -525,7 +540,8 @@ def main() -> int:
                 runs.append(load)
                 print(f"workers={workers} run={n + 1}: {load['claims_per_s']:.0f} claims/s "
                       f"p50={load['p50_ms']:.1f}ms p90={load.get('p90_ms', float('nan')):.1f}ms "
-                      f"p99={load['p99_ms']:.1f}ms max={load.get('max_ms', float('nan')):.0f}ms statuses={load['statuses']} "
+                      f"p99={load['p99_ms']:.1f}ms max={load.get('max_ms', float('nan')):.0f}ms "
+                      f"statuses={load['statuses']} "
                       f"oversold={load['oversold']} lost={load['lost']}", flush=True)  # fmt: skip
             # The references after the measured runs, not between them: each ceiling
             # leaves ~400k per-viewer rate keys whose expiry Valkey works through for a while
@@ -552,8 +568,10 @@ def main() -> int:
                 ceilings.append(c)
                 ceilings_pipe.append(cp)
                 print(f"  GET /healthz same driver: {load['healthz_rps']:.0f} req/s;"
-                      f" ceiling ({c['tool']}, -c {args.clients} -P 1): {c['claims_per_s']:.0f} claims/s "
-                      f"p99={c['p99_ms']:.2f}ms; -P 32: {cp['claims_per_s']:.0f}/s", flush=True)  # fmt: skip
+                      f" ceiling ({c['tool']}, -c {args.clients} -P 1): "
+                      f"{c['claims_per_s']:.0f} claims/s "
+                      f"p99={c['p99_ms']:.2f}ms; -P 32: {cp['claims_per_s']:.0f}/s",
+                      flush=True)  # fmt: skip
 
         def med(rows: list[dict[str, Any]], key: str) -> float:
             return float(statistics.median(r[key] for r in rows))

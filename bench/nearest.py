@@ -99,7 +99,18 @@ def one_run(seed: int, redis_url: str, queries: int) -> dict[int, dict[str, Any]
         for q in qs:
             t = time.perf_counter()
             client.execute_command(
-                "GEOSEARCH", key, "FROMLONLAT", q[1], q[0], "BYRADIUS", radius, "km", "ASC", "COUNT", 10, "WITHDIST"
+                "GEOSEARCH",
+                key,
+                "FROMLONLAT",
+                q[1],
+                q[0],
+                "BYRADIUS",
+                radius,
+                "km",
+                "ASC",
+                "COUNT",
+                10,
+                "WITHDIST",
             )
             lat_geo.append(time.perf_counter() - t)
         client.delete(key)
@@ -120,7 +131,9 @@ def one_run(seed: int, redis_url: str, queries: int) -> dict[int, dict[str, Any]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--queries", type=int, default=2000)
     args = parser.parse_args()
@@ -147,7 +160,8 @@ def main() -> None:
         m = {k: statistics.median(r[n][k] for r in runs) for k in runs[0][n]}
         print(f"| {n:,} | {m['index_p50']:.0f} | {m['index_p99']:.0f} | {m['index_cpu_p99']:.0f} | "
               f"{m['brute_p50']:,.0f} | "
-              f"{m['geo_p50']:.0f} | {m['geo_p99']:.0f} | {m['brute_p50'] / m['index_p50']:,.0f}x | "
+              f"{m['geo_p50']:.0f} | {m['geo_p99']:.0f} | "
+              f"{m['brute_p50'] / m['index_p50']:,.0f}x | "
               f"{m['geo_p50'] / m['index_p50']:.2f}x |")  # fmt: skip
 
 

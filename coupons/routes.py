@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from functools import lru_cache
+from typing import TypeVar
 from urllib.parse import quote
 
 import orjson
@@ -36,7 +37,12 @@ TAG = "coupons"
 CAMPAIGN = "/api/v1/rooms/{room}/campaigns/{campaign}"
 
 
-def _service(call: Call[object, object]) -> CouponService:  # type: ignore[type-var]
+_Body = TypeVar("_Body", bound=BaseModel | None)
+_Query = TypeVar("_Query", bound=BaseModel | None)
+
+
+def _service(call: Call[_Body, _Query]) -> CouponService:
+    """The app's coupon service, from a call of any body and query type."""
     return call.app[appkeys.COUPONS]
 
 
@@ -153,7 +159,11 @@ def _claimed_static(campaign: Campaign) -> bytes:
 def _qr_url(request: web.Request, code: str) -> str:
     settings = request.app[appkeys.SETTINGS]
     # scheme + Host header: what request.url.origin() gives, without building a URL object.
-    base = settings.public_url.rstrip("/") if settings.public_url else f"{request.scheme}://{request.host}"
+    base = (
+        settings.public_url.rstrip("/")
+        if settings.public_url
+        else f"{request.scheme}://{request.host}"
+    )
     return f"{base}/api/v1/coupons/{quote(code)}/qr.svg"
 
 

@@ -31,6 +31,7 @@ from live_server.fastredis import FastRedis, FastScript
 from live_server.limits import Rule
 from live_server.metrics import Metrics, labelled
 from live_server.redis_conn import RedisClient
+from live_server.redis_types import entries, raw, raw_hash, scored
 from live_server.rooms.service import RoomService
 from live_server.tasks import cancel_and_wait
 from live_server.tokens import Claims
@@ -215,8 +216,8 @@ class CouponService:
         return await self.get_campaign(room_id, campaign_id)
 
     async def get_campaign(self, room_id: str | None, campaign_id: str) -> Campaign:
-        raw = await self.redis.hgetall(keys.campaign(campaign_id))
-        campaign = _campaign_from(campaign_id, raw) if raw else None
+        fields = raw_hash(await self.redis.hgetall(keys.campaign(campaign_id)))
+        campaign = _campaign_from(campaign_id, fields) if fields else None
         if campaign is None or (room_id is not None and campaign.room_id != room_id):
             raise CampaignNotFound(f"no campaign {campaign_id!r} in this room")
         return campaign
@@ -226,9 +227,9 @@ class CouponService:
         ids = [_s(c) for c in await self.redis.zrange(keys.room_campaigns(room_id), 0, 499)]
         out: list[Campaign] = []
         for campaign_id in ids:
-            raw = await self.redis.hgetall(keys.campaign(campaign_id))
-            if raw:
-                out.append(_campaign_from(campaign_id, raw))
+            fields = raw_hash(await self.redis.hgetall(keys.campaign(campaign_id)))
+            if fields:
+                out.append(_campaign_from(campaign_id, fields))
         return out
 
     async def open_state(self, room_id: str, claims: Claims) -> dict[str, Any]:
@@ -497,14 +498,14 @@ class CouponService:
         pending = await self.background_redis.smembers(keys.campaign_unappended(campaign_id))
         if not pending:
             return
-        raw_meta = await self.background_redis.hgetall(keys.campaign(campaign_id))
+        raw_meta = raw_hash(await self.background_redis.hgetall(keys.campaign(campaign_id)))
         campaign = _campaign_from(campaign_id, raw_meta) if raw_meta else None
         for member in pending:
             nonce, _, number = _s(member).partition(":")
-            raw = await self.background_redis.hget(keys.campaign_codes(campaign_id), nonce)
-            if raw is None or campaign is None:
+            record = await self.background_redis.hget(keys.campaign_codes(campaign_id), nonce)
+            if record is None or campaign is None:
                 continue
-            rec = _json(raw)
+            rec = _json(raw(record))
             if rec.get("s") != "redeemed" or str(rec.get("n")) != number:
                 # Rolled back (or re-redeemed) since: nothing to append for that number.
                 await self.background_redis.srem(keys.campaign_unappended(campaign_id), member)
@@ -566,10 +567,10 @@ class CouponService:
         return await self.code_state(code)
 
     async def code_state(self, code: Code) -> CodeState:
-        raw = await self.redis.hget(keys.campaign_codes(code.campaign_id), code.nonce)
-        if raw is None:
+        record = await self.redis.hget(keys.campaign_codes(code.campaign_id), code.nonce)
+        if record is None:
             raise CodeNotFound("no such code was handed out")
-        rec = _json(raw)
+        rec = _json(raw(record))
         return CodeState(
             code=code.text, campaign_id=code.campaign_id, status=CodeStatus(rec["s"]),
             claimed_at=iso(int(rec["c"])) or "",
@@ -577,9 +578,9 @@ class CouponService:
         )  # fmt: skip
 
     async def audit(self, campaign_id: str, count: int = 100) -> list[dict[str, Any]]:
-        entries = await self.redis.xrevrange(keys.campaign_audit(campaign_id), count=count)
+        found = entries(await self.redis.xrevrange(keys.campaign_audit(campaign_id), count=count))
         out = []
-        for entry_id, fields in entries:
+        for entry_id, fields in found:
             item = {_s(k): _s(v) for k, v in fields.items()}
             item["id"] = _s(entry_id)
             if item.get("code"):
@@ -592,8 +593,10 @@ class CouponService:
     async def sweep_once(self) -> None:
         """Expire campaigns past their end, close those whose room ended, repair appends."""
         now = now_ms()
-        active = await self.background_redis.zrangebyscore(
-            keys.CAMPAIGNS_ACTIVE, now - SWEEP_GRACE_MS, "+inf", withscores=True
+        active = scored(
+            await self.background_redis.zrangebyscore(
+                keys.CAMPAIGNS_ACTIVE, now - SWEEP_GRACE_MS, "+inf", withscores=True
+            )
         )
         for member, expires_at in active:
             campaign_id = _s(member)

@@ -23,7 +23,8 @@ class StoreFileInvalid(ValidationFailed):
     def __init__(self, problems: list[dict[str, Any]]) -> None:
         first = problems[0]
         super().__init__(
-            f"{len(problems)} invalid row(s), nothing applied; row {first['row']}: {first['reason']}",
+            f"{len(problems)} invalid row(s), nothing applied; "
+            f"row {first['row']}: {first['reason']}",
             problems=problems,
         )
         self.problems = problems
@@ -114,12 +115,13 @@ def _csv_rows(raw: bytes) -> tuple[list[dict[str, Any] | None], list[dict[str, A
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise StoreFileInvalid([{"row": 0, "field": "", "reason": f"not UTF-8 text: {exc}"}]) from exc
+        raise StoreFileInvalid(
+            [{"row": 0, "field": "", "reason": f"not UTF-8 text: {exc}"}]
+        ) from exc
     reader = csv.DictReader(io.StringIO(text, newline=""))
     if not reader.fieldnames or "id" not in [f.strip() for f in reader.fieldnames]:
-        raise StoreFileInvalid(
-            [{"row": 0, "field": "", "reason": "the first line must be a header naming the columns (id, name, lat, lng, ...)"}]
-        )  # fmt: skip
+        reason = "the first line must be a header naming the columns (id, name, lat, lng, ...)"
+        raise StoreFileInvalid([{"row": 0, "field": "", "reason": reason}])
     rows: list[dict[str, Any] | None] = []
     problems: list[dict[str, Any]] = []
     for number, record in enumerate(reader, start=1):
@@ -151,9 +153,8 @@ def _csv_rows(raw: bytes) -> tuple[list[dict[str, Any] | None], list[dict[str, A
 
 def _geojson_rows(data: dict[str, Any]) -> tuple[list[dict[str, Any] | None], list[dict[str, Any]]]:
     if data.get("type") != "FeatureCollection" or not isinstance(data.get("features"), list):
-        raise StoreFileInvalid(
-            [{"row": 0, "field": "", "reason": "expected a GeoJSON FeatureCollection with a features list"}]
-        )  # fmt: skip
+        reason = "expected a GeoJSON FeatureCollection with a features list"
+        raise StoreFileInvalid([{"row": 0, "field": "", "reason": reason}])
     rows: list[dict[str, Any] | None] = []
     problems: list[dict[str, Any]] = []
     for number, feature in enumerate(data["features"], start=1):
@@ -170,7 +171,11 @@ def _geojson_rows(data: dict[str, Any]) -> tuple[list[dict[str, Any] | None], li
             or not all(isinstance(c, int | float) for c in coords[:2])
         ):
             problems.append(
-                {"row": number, "field": "geometry", "reason": "geometry must be a Point [lng, lat]"}
+                {
+                    "row": number,
+                    "field": "geometry",
+                    "reason": "geometry must be a Point [lng, lat]",
+                }
             )
             rows.append(None)
             continue
@@ -219,17 +224,25 @@ def parse_store_file(raw: bytes, name: str = "stores.json", content_type: str = 
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            raise StoreFileInvalid([{"row": 0, "field": "", "reason": f"not valid JSON: {exc}"}]) from exc
+            raise StoreFileInvalid(
+                [{"row": 0, "field": "", "reason": f"not valid JSON: {exc}"}]
+            ) from exc
         if fmt == "geojson":
             if not isinstance(data, dict):
-                raise StoreFileInvalid([{"row": 0, "field": "", "reason": "expected a GeoJSON FeatureCollection"}])
+                raise StoreFileInvalid(
+                    [{"row": 0, "field": "", "reason": "expected a GeoJSON FeatureCollection"}]
+                )
             rows, problems = _geojson_rows(data)
         else:
             if not isinstance(data, list):
-                raise StoreFileInvalid([{"row": 0, "field": "", "reason": "expected a JSON list of stores"}])
+                raise StoreFileInvalid(
+                    [{"row": 0, "field": "", "reason": "expected a JSON list of stores"}]
+                )
             rows = data
     if not rows:
         raise StoreFileInvalid([{"row": 0, "field": "", "reason": "the file holds no stores"}])
     if len(rows) > MAX_ROWS:
-        raise StoreFileInvalid([{"row": 0, "field": "", "reason": f"at most {MAX_ROWS} stores per file"}])
+        raise StoreFileInvalid(
+            [{"row": 0, "field": "", "reason": f"at most {MAX_ROWS} stores per file"}]
+        )
     return validate_rows(rows, problems)

@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 
 from live_server import keys
 from live_server.redis_conn import RedisClient
+from live_server.redis_types import Fields
 from live_server.tasks import cancel_and_wait
 
 from .models import Store
@@ -43,7 +44,7 @@ class StoreRegistry:
 
     async def upsert(self, stores: Iterable[Store]) -> int:
         """Write stores (all or nothing) and bump the version; returns the new version."""
-        mapping = {s.id: msgpack.packb(s.model_dump(mode="json")) for s in stores}
+        mapping: Fields = {s.id: msgpack.packb(s.model_dump(mode="json")) for s in stores}
         if not mapping:
             return self.version
         async with self.redis.pipeline(transaction=True) as pipe:

@@ -117,10 +117,18 @@ async def nearest_stores(call: Call[None, NearestQuery]) -> NearestStores:
     return NearestStores(
         stores=[
             NearbyStore(
-                id=s.id, name=s.name, address=s.address, city=s.city, lat=s.lat, lng=s.lng,
-                distance_m=d, open_now=s.is_open_at(now), services=list(s.services),
-                phone=s.phone, timezone=s.timezone,
-            )  # fmt: skip
+                id=s.id,
+                name=s.name,
+                address=s.address,
+                city=s.city,
+                lat=s.lat,
+                lng=s.lng,
+                distance_m=d,
+                open_now=s.is_open_at(now),
+                services=list(s.services),
+                phone=s.phone,
+                timezone=s.timezone,
+            )
             for d, s in found
         ]
     )

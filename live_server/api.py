@@ -93,7 +93,9 @@ def dump_json(value: Any) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
 
 
-def json_response(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+def json_response(
+    value: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
     return web.Response(
         body=dump_json(value), status=status, content_type="application/json", headers=headers
     )
@@ -112,7 +114,9 @@ def _validation_problem(exc: ValidationError, where: str) -> ValidationFailed:
     return ValidationFailed(f"{field_name}: {first['message']}", errors=errors)
 
 
-def authenticate(request: web.Request, roles: Sequence[Role] | None, scope: str | None) -> Claims | None:
+def authenticate(
+    request: web.Request, roles: Sequence[Role] | None, scope: str | None
+) -> Claims | None:
     """Check the bearer token against the route's roles and scope."""
     if roles is None:
         return None
@@ -129,8 +133,12 @@ def authenticate(request: web.Request, roles: Sequence[Role] | None, scope: str 
 
 
 async def read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
-    if request.content_type not in ("application/json", "") and not request.content_type.endswith("+json"):
-        raise UnsupportedMediaType(f"send JSON (Content-Type: application/json), not {request.content_type}")
+    if request.content_type not in ("application/json", "") and not request.content_type.endswith(
+        "+json"
+    ):
+        raise UnsupportedMediaType(
+            f"send JSON (Content-Type: application/json), not {request.content_type}"
+        )
     limit = request.app[appkeys.SETTINGS].max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"the body must be at most {limit} bytes")

@@ -18,12 +18,16 @@ import asyncio
 import contextlib
 import logging
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
 from .realtime import LiveRedisManager
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis as AsyncRedis
+    from redis.asyncio.client import PubSub
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +46,7 @@ def cluster_node_urls(seed_url: str, timeout: float = 1.0) -> list[str]:
             seed_url, socket_timeout=timeout, socket_connect_timeout=timeout
         )
         try:
-            raw = client.execute_command("CLUSTER", "NODES")
+            raw = client.execute_command("CLUSTER", "NODES")  # type: ignore[no-untyped-call]  # redis-py
         finally:
             client.close()
     except redis.RedisError as exc:
@@ -87,6 +91,11 @@ def reachable(url: str, timeout: float = PROBE_TIMEOUT_S) -> bool:
 
 class ClusterRedisManager(LiveRedisManager):
     """:class:`~live_server.realtime.LiveRedisManager` that follows the cluster's nodes."""
+
+    # Set by upstream (python-socketio is untyped): declared here so their uses type-check.
+    redis_url: str
+    redis: AsyncRedis | None
+    pubsub: PubSub | None
 
     def __init__(self, url: str, **kwargs: Any) -> None:
         super().__init__(url, **kwargs)

@@ -68,9 +68,13 @@ SERVICES = ["cake-consult", "custom-cake-pickup", "baking-class", "bread-tasting
 
 FEATURED = [
     FeaturedItem(id="cake-consult", name="定制蛋糕咨询 Custom cake consultation", kind="service"),
-    FeaturedItem(id="baking-class", name="周末烘焙课 Weekend baking class", kind="service", price=99),
+    FeaturedItem(
+        id="baking-class", name="周末烘焙课 Weekend baking class", kind="service", price=99
+    ),
     FeaturedItem(id="bread-tasting", name="新品试吃 New bread tasting", kind="service"),
-    FeaturedItem(id="mooncake-box", name="流心月饼礼盒 Lava mooncake box", kind="product", price=168),
+    FeaturedItem(
+        id="mooncake-box", name="流心月饼礼盒 Lava mooncake box", kind="product", price=168
+    ),
     FeaturedItem(id="sourdough", name="天然酵种欧包 Sourdough loaf", kind="product", price=32),
 ]
 
@@ -86,12 +90,20 @@ def demo_stores() -> list[Store]:
             del hours["mon"]
         stores.append(
             Store(
-                id=sid, name=name, city=city, address=f"{city}市{address}", lat=lat, lng=lng,
-                timezone="Asia/Shanghai", hours=hours,
+                id=sid,
+                name=name,
+                city=city,
+                address=f"{city}市{address}",
+                lat=lat,
+                lng=lng,
+                timezone="Asia/Shanghai",
+                hours=hours,
                 services=SERVICES if i % 3 else SERVICES[:3],
-                slot_minutes=30, capacity=4 + (i % 3) * 2, brand=BRAND,
+                slot_minutes=30,
+                capacity=4 + (i % 3) * 2,
+                brand=BRAND,
                 phone=f"400-820-{1000 + i:04d}",
-            )  # fmt: skip
+            )
         )
     return stores
 
@@ -120,7 +132,9 @@ async def seed_demo(settings: Settings, redis: RedisClient) -> dict[str, Any]:
     rooms = RoomService(redis, signer, settings.secret, settings.token_ttl_s)
     if not await redis.exists(keys.room(DEMO_ROOM)):
         await rooms.create(
-            CreateRoom(title="麦香坊 周末烘焙直播 Weekend baking live", brand=BRAND, featured=FEATURED),
+            CreateRoom(
+                title="麦香坊 周末烘焙直播 Weekend baking live", brand=BRAND, featured=FEATURED
+            ),
             room_id=DEMO_ROOM,
         )
     if await rooms.status(DEMO_ROOM) is RoomStatus.SCHEDULED:
@@ -131,9 +145,12 @@ async def seed_demo(settings: Settings, redis: RedisClient) -> dict[str, Any]:
     host_token = signer.issue(Role.HOST, DEMO_ROOM, "host", ttl)
     staff = [
         {
-            "id": s.id, "name": s.name, "lat": s.lat, "lng": s.lng,
+            "id": s.id,
+            "name": s.name,
+            "lat": s.lat,
+            "lng": s.lng,
             "staff_token": signer.issue(Role.STAFF, s.id, "staff", ttl),
-        }  # fmt: skip
+        }
         for s in stores
     ]
     return {

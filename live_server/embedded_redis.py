@@ -155,7 +155,7 @@ class EmbeddedRedis:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only a prctl call
+            preexec_fn=_die_with_parent,
             start_new_session=True,  # a Ctrl-C to the terminal reaches us, not Valkey
         )
         deadline = time.monotonic() + timeout

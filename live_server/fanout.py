@@ -124,7 +124,9 @@ class LiveWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
 
     async def __call__(self, environ: dict[str, Any]) -> WebSocketResponse:
         request = environ["aiohttp.request"]
-        self._sock = WebSocketResponse(max_msg_size=self.server.max_http_buffer_size, compress=False)
+        self._sock = WebSocketResponse(
+            max_msg_size=self.server.max_http_buffer_size, compress=False
+        )
         await self._sock.prepare(request)
         self.environ = environ
         self.transport = request.transport
@@ -153,8 +155,11 @@ class LiveSocket(AsyncSocket):  # type: ignore[misc]
     _ping_handle: asyncio.TimerHandle | None = None
     _queue: asyncio.Queue[Any] | None = None
     closes = 0  # sockets closed in this process (GcPacer's garbage estimate)
+    # Set by upstream (engine.io is untyped): declared here so their uses type-check.
+    last_ping: float | None
+    connected: bool
 
-    @property  # type: ignore[override]
+    @property
     def queue(self) -> asyncio.Queue[Any]:
         if self._queue is None:
             self._queue = self.server.create_queue()
@@ -249,6 +254,10 @@ class LiveSocket(AsyncSocket):  # type: ignore[misc]
 class LiveEngineIO(engineio.AsyncServer):  # type: ignore[misc]
     """engine.io server whose sockets are :class:`LiveSocket` and whose websockets are
     :class:`LiveWebSocket`."""
+
+    # Set by upstream (engine.io is untyped): declared here so their uses type-check.
+    _async: dict[str, Any]
+    start_service_task: bool
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -39,7 +39,9 @@ Arg = str | bytes | int | float
 
 def _encode(args: tuple[Arg, ...]) -> bytes:
     """One RESP array of bulk strings (hiredis' C packer: str, bytes, int, float)."""
-    return hiredis.pack_command(args)
+    # hiredis' stub types ``cmd`` as a 1-tuple and leaves the result (bytes) unannotated.
+    packed: bytes = hiredis.pack_command(args)  # type: ignore[arg-type]  # stub: 1-tuple
+    return packed
 
 
 class _Protocol(asyncio.Protocol):
@@ -75,8 +77,12 @@ class _Protocol(asyncio.Protocol):
         self._queue(future, frame, reload)
         return future
 
-    def _queue(self, future: asyncio.Future[Any] | None, frame: bytes, reload: bytes | None) -> None:
-        self.waiting.append((future, self.loop.time(), frame if reload is not None else None, reload))
+    def _queue(
+        self, future: asyncio.Future[Any] | None, frame: bytes, reload: bytes | None
+    ) -> None:
+        self.waiting.append(
+            (future, self.loop.time(), frame if reload is not None else None, reload)
+        )
         self.outbox.append(frame)
         if not self.flush_scheduled:
             self.flush_scheduled = True
@@ -258,7 +264,9 @@ class FastScript:
     def __call__(self, keys: list[str], args: list[Arg]) -> asyncio.Future[Any]:
         """Queue the call now (so calls made before one ``await`` leave together); await
         the script's reply."""
-        return self.client._send(_encode(("EVALSHA", self.sha, len(keys), *keys, *args)), self._load)
+        return self.client._send(
+            _encode(("EVALSHA", self.sha, len(keys), *keys, *args)), self._load
+        )
 
 
 def connect_fast(url: str, timeout: float) -> FastRedis | None:

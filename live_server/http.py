@@ -67,12 +67,14 @@ def _from_http_exception(exc: web.HTTPException) -> Problem:
         )
     if isinstance(exc, web.HTTPRequestEntityTooLarge):
         return PayloadTooLarge("the request body is too large")
-    generic = type(
+    generic: type[Problem] = type(
         "HttpProblem",
         (Problem,),
         {"status": exc.status, "title": exc.reason, "slug": f"http-{exc.status}"},
     )
-    return generic(exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason)
+    return generic(
+        exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
+    )
 
 
 # CORS for /api/ (the widget calls it from the shop's pages with a bearer token): origins
@@ -104,7 +106,9 @@ def cors_preflight(request: web.Request, origin: str) -> web.Response:
     else:
         allowed = {request.match_info.route.method}
     if wanted not in allowed:
-        raise Forbidden(f"CORS: {wanted or 'no method'} is not allowed here; use {', '.join(sorted(allowed))}")
+        raise Forbidden(
+            f"CORS: {wanted or 'no method'} is not allowed here; use {', '.join(sorted(allowed))}"
+        )
     headers = {
         "Access-Control-Allow-Origin": origin,
         "Access-Control-Allow-Methods": wanted,
@@ -141,7 +145,11 @@ async def problem_middleware(request: web.Request, handler: RequestHandler) -> w
     request[appkeys.REQUEST_ID] = request_id
     metrics = request.app[appkeys.METRICS]
     started = time.perf_counter()
-    route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
+    route = (
+        request.match_info.route.resource.canonical
+        if request.match_info.route.resource
+        else "unmatched"
+    )
     origin = request.headers.get("Origin")  # sent by browsers only
     if origin is not None and not request.path.startswith("/api/"):
         origin = None
@@ -149,6 +157,7 @@ async def problem_middleware(request: web.Request, handler: RequestHandler) -> w
         origin is not None and request.method == "OPTIONS"
         and "Access-Control-Request-Method" in request.headers
     )  # fmt: skip
+    response: web.StreamResponse
     try:
         if preflight:
             assert origin is not None
@@ -173,7 +182,9 @@ async def problem_middleware(request: web.Request, handler: RequestHandler) -> w
         log.exception("redis error on %s %s (request %s)", request.method, request.path, request_id)
         response = problem_response(Problem(f"internal error; request id {request_id}"), request)
     except Exception:
-        log.exception("unexpected error on %s %s (request %s)", request.method, request.path, request_id)
+        log.exception(
+            "unexpected error on %s %s (request %s)", request.method, request.path, request_id
+        )
         response = problem_response(Problem(f"internal error; request id {request_id}"), request)
     elapsed = time.perf_counter() - started
     response.headers.setdefault("X-Request-Id", request_id)

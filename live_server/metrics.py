@@ -48,12 +48,12 @@ class RequestMetrics:
         latency = HistogramMetricFamily(
             "live_http_request_seconds", "HTTP request latency by route", labels=["method", "route"]
         )
-        for labels, hist in list(self.latency.items()):
+        for route_labels, hist in list(self.latency.items()):
             cumulative, buckets = 0.0, []
-            for bound, count in zip((*LATENCY_BUCKETS, float("inf")), hist[:-1], strict=True):
-                cumulative += count
+            for bound, in_bucket in zip((*LATENCY_BUCKETS, float("inf")), hist[:-1], strict=True):
+                cumulative += in_bucket
                 buckets.append((_le(bound), cumulative))
-            latency.add_metric(list(labels), buckets, sum_value=hist[-1])
+            latency.add_metric(list(route_labels), buckets, sum_value=hist[-1])
         yield latency
 
 
@@ -110,7 +110,11 @@ class Metrics:
         return Gauge(name, doc, list(labels), registry=self.registry)
 
     def histogram(
-        self, name: str, doc: str, labels: tuple[str, ...] = (), buckets: tuple[float, ...] | None = None
+        self,
+        name: str,
+        doc: str,
+        labels: tuple[str, ...] = (),
+        buckets: tuple[float, ...] | None = None,
     ) -> Histogram:
         if buckets is None:
             return Histogram(name, doc, list(labels), registry=self.registry)

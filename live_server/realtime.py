@@ -85,9 +85,9 @@ class LiveRedisManager(FastFanout, socketio.AsyncRedisManager):  # type: ignore[
     """Socket.IO's Redis manager with one client for its lifetime and a real close.
 
     Local delivery uses :class:`~live_server.fanout.FastFanout` (one frame per broadcast,
-    no task per recipient). Upstream builds a new Redis client on every (re)connect, so a publish that runs before
-    the listener starts leaks a client; here the client is built once (its pool
-    reconnects on its own) and :meth:`close` stops the listener and closes it.
+    no task per recipient). Upstream builds a new Redis client on every (re)connect, so a
+    publish that runs before the listener starts leaks a client; here the client is built
+    once (its pool reconnects on its own) and :meth:`close` stops the listener and closes it.
     """
 
     fast: FastRedis | None = None
@@ -132,7 +132,13 @@ class LiveRedisManager(FastFanout, socketio.AsyncRedisManager):  # type: ignore[
             members is not None and target in members and callback is None
             and not kwargs.get("ignore_queue") and not socketio.packet.Packet.data_is_binary([data])
         ):  # fmt: skip
-            self.fast_emit(event, list(data) if isinstance(data, tuple) else [data], namespace, target, skip_sid)
+            self.fast_emit(
+                event,
+                list(data) if isinstance(data, tuple) else [data],
+                namespace,
+                target,
+                skip_sid,
+            )
             return
         await super().emit(event, data, namespace=namespace, room=target, skip_sid=skip_sid,
                            callback=callback, **kwargs)  # fmt: skip
@@ -205,7 +211,9 @@ def make_socketio(settings: Settings) -> socketio.AsyncServer:
         json=OrjsonForSocketIO,
         cors_allowed_origins=cors,
         # Without sticky sessions, long-polling cannot work across workers.
-        transports=["websocket"] if settings.workers > 1 or settings.redis_cluster else ["polling", "websocket"],
+        transports=["websocket"]
+        if settings.workers > 1 or settings.redis_cluster
+        else ["polling", "websocket"],
         max_http_buffer_size=MAX_CLIENT_PAYLOAD,
         ping_interval=25,
         ping_timeout=20,
@@ -220,7 +228,7 @@ ConnectHook = Callable[[socketio.AsyncServer, str, Claims, dict[str, Any]], Awai
 DisconnectHook = Callable[[socketio.AsyncServer, str, Claims], Awaitable[None]]
 
 
-class AuthenticatedNamespace(socketio.AsyncNamespace):
+class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # socketio: untyped
     """Checks the token on connect, keeps the claims in the session, joins the scope room.
 
     Domains add behaviour with ``on_join`` / ``on_leave`` hooks (e.g. send ``room.state``,

@@ -32,7 +32,8 @@ class JsonishFormatter(logging.Formatter):
     """One line per record: time, level, logger, message, then structured context."""
 
     _skip = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
-        "message", "asctime"
+        "message",
+        "asctime",
     }
 
     def format(self, record: logging.LogRecord) -> str:

@@ -61,9 +61,7 @@ class Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
     @classmethod
-    def from_env(
-        cls, env: Mapping[str, str] | None = None, **overrides: object
-    ) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Read ``LIVE_*``/``REDIS_*`` variables, then apply CLI overrides (None = unset).
 
         The token secret comes from ``LIVE_SECRET``. Without it, a local run keeps a

@@ -22,6 +22,7 @@ import msgpack
 
 from . import keys
 from .redis_conn import RedisClient
+from .redis_types import Fields
 
 SCHEMA_VERSION = 1
 EVENT_TYPES = frozenset(
@@ -29,7 +30,7 @@ EVENT_TYPES = frozenset(
 )
 
 
-def encode_entry(event_type: str, data: dict[str, Any], ts_ms: int | None = None) -> dict[str, Any]:
+def encode_entry(event_type: str, data: dict[str, Any], ts_ms: int | None = None) -> Fields:
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown store event type {event_type!r}")
     return {

@@ -8,7 +8,10 @@ import logging
 log = logging.getLogger(__name__)
 
 
-async def cancel_and_wait(task: asyncio.Task[object] | None, timeout: float = 2.0) -> None:
+async def cancel_and_wait(
+    task: asyncio.Task[object] | None,
+    timeout: float = 2.0,  # noqa: ASYNC109  a bound that logs and returns, never raises
+) -> None:
     """Cancel a background task and wait for it, bounded.
 
     A cancel can be swallowed (Python 3.11's ``wait_for`` loses a cancellation that races

@@ -37,7 +37,7 @@ __all__ = ["BroadcastShape", "GroupBot", "Host", "StoreDashboard", "Viewer"]
 log = logging.getLogger("loadtest")
 
 
-@events.init_command_line_parser.add_listener
+@events.init_command_line_parser.add_listener  # type: ignore[untyped-decorator]  # locust: untyped
 def _arguments(parser: Any) -> None:
     group = parser.add_argument_group("live companion broadcast")
     group.add_argument(
@@ -64,7 +64,7 @@ def _arguments(parser: Any) -> None:
     )
 
 
-@events.init.add_listener
+@events.init.add_listener  # type: ignore[untyped-decorator]  # locust: untyped
 def _init(environment: Any, **_: Any) -> None:
     options = environment.parsed_options
     if options is None:  # used as a library without command line
@@ -74,7 +74,7 @@ def _init(environment: Any, **_: Any) -> None:
     StoreDashboard.fixed_count = min(run.profile.store_dashboards, len(run.demo.stores))
 
 
-@events.test_start.add_listener
+@events.test_start.add_listener  # type: ignore[untyped-decorator]  # locust: untyped
 def _started(environment: Any, **_: Any) -> None:
     load_run.start(environment.parsed_options)
 
@@ -84,13 +84,14 @@ class BroadcastShape(LoadTestShape):
 
     def tick(self) -> tuple[int, float] | None:
         run = load_run.current()
-        stage = run.profile.target(self.get_run_time())
+        elapsed: float = self.get_run_time()  # type: ignore[no-untyped-call]  # locust: untyped
+        stage = run.profile.target(elapsed)
         if stage is None:
             return None
         return stage.viewers + run.fixed_users, stage.spawn_rate
 
 
-@events.quitting.add_listener
+@events.quitting.add_listener  # type: ignore[untyped-decorator]  # locust: untyped
 def _verdict(environment: Any, **_: Any) -> None:
     """Thresholds (and integrity) decide the exit code; the master or the only process
     decides (workers' stats are merged into the master's)."""

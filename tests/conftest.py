@@ -35,7 +35,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture(scope="session")
 def redis_cluster(pytestconfig: pytest.Config) -> bool:
     """True with ``--redis-cluster`` or LIVE_TEST_CLUSTER=1: Redis is a 3-master cluster."""
-    return bool(pytestconfig.getoption("--redis-cluster")) or os.environ.get("LIVE_TEST_CLUSTER") == "1"
+    return (
+        bool(pytestconfig.getoption("--redis-cluster"))
+        or os.environ.get("LIVE_TEST_CLUSTER") == "1"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -78,7 +81,11 @@ def settings(
     tmp_path: Path, redis_url: str, clean_redis: sync_redis.Redis, redis_cluster: bool
 ) -> Settings:
     return Settings.from_env(
-        {}, data_dir=tmp_path, redis_url=redis_url, secret=TEST_SECRET, access_log=False,
+        {},
+        data_dir=tmp_path,
+        redis_url=redis_url,
+        secret=TEST_SECRET,
+        access_log=False,
         redis_cluster=redis_cluster or None,
         # Every test client is 127.0.0.1: per-IP limits are tested with their own settings.
         rate_limit_exempt=("127.0.0.1",),
@@ -120,10 +127,14 @@ class Api:
     async def get(self, path: str, token: str | None = None, **kw: Any) -> tuple[int, Any]:
         return await self.call("GET", path, token, **kw)
 
-    async def post(self, path: str, token: str | None = None, json: Any = None, **kw: Any) -> tuple[int, Any]:
+    async def post(
+        self, path: str, token: str | None = None, json: Any = None, **kw: Any
+    ) -> tuple[int, Any]:
         return await self.call("POST", path, token, json=json, **kw)
 
-    async def put(self, path: str, token: str | None = None, json: Any = None, **kw: Any) -> tuple[int, Any]:
+    async def put(
+        self, path: str, token: str | None = None, json: Any = None, **kw: Any
+    ) -> tuple[int, Any]:
         return await self.call("PUT", path, token, json=json, **kw)
 
     async def delete(self, path: str, token: str | None = None, **kw: Any) -> tuple[int, Any]:
@@ -214,7 +225,8 @@ class EventLog:
         return [d for n, d in self.events if n == name]
 
     async def wait_for(
-        self, name: str, count: int = 1, timeout: float = 5.0,
+        self, name: str, count: int = 1,
+        timeout: float = 5.0,  # noqa: ASYNC109  the fixture's API: the failure names the bound
         where: Callable[[Any], bool] | None = None,
     ) -> list[Any]:  # fmt: skip
         deadline = asyncio.get_running_loop().time() + timeout

@@ -68,7 +68,9 @@ def probe(port: int, data_dir: Path, viewers: int, trace: bool, top: int) -> Non
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--viewers", type=int, default=2000)
     parser.add_argument("--trace", action="store_true")
     parser.add_argument("--top", type=int, default=25)

@@ -71,7 +71,7 @@ def free_port() -> int:
 
 def tune_host() -> None:
     """More sockets: file descriptors, ephemeral ports, TIME_WAIT reuse (best effort)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = 200_000
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(want, hard)))
@@ -146,7 +146,9 @@ def post_json(url: str, body: dict[str, Any], token: str | None = None) -> Any:
         return json.load(resp)
 
 
-def start_server(config: str, port: int, data_dir: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+def start_server(
+    config: str, port: int, data_dir: Path
+) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
     if config == "node":
         proc = subprocess.Popen(
             ["taskset", "-c", "0", "node", str(HERE / "node_server.js")],
@@ -155,7 +157,12 @@ def start_server(config: str, port: int, data_dir: Path) -> tuple[subprocess.Pop
         )  # fmt: skip
         wait_http(f"http://127.0.0.1:{port}/healthz")
         base = f"http://127.0.0.1:{port}"
-        return proc, {"base": base, "token": "none", "trigger": f"{base}/broadcast", "trigger_token": ""}
+        return proc, {
+            "base": base,
+            "token": "none",
+            "trigger": f"{base}/broadcast",
+            "trigger_token": "",
+        }
     workers = config.removeprefix("py")
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL",)}
     env["LIVE_LOG_LEVEL"] = "WARNING"
@@ -235,7 +242,8 @@ def median(runs: list[Run], field: str) -> float:
 
 def table(results: list[Run], configs: list[str], sizes: list[int]) -> str:
     lines = [
-        "| viewers | server | connect/s | RSS KB/viewer | CPU µs/msg | p50 ms | p99 ms | max ms | delivered | CPU vs Node | p99 vs Node |",
+        "| viewers | server | connect/s | RSS KB/viewer | CPU µs/msg | p50 ms | p99 ms | max ms "
+        "| delivered | CPU vs Node | p99 vs Node |",
         "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for n in sizes:
@@ -245,22 +253,34 @@ def table(results: list[Run], configs: list[str], sizes: list[int]) -> str:
             if not runs:
                 continue
             cpu, p99 = median(runs, "cpu_us_per_msg"), median(runs, "p99_ms")
-            ratio_cpu = f"{cpu / median(node, 'cpu_us_per_msg'):.2f}" if node and config != "node" else "1"
+            ratio_cpu = (
+                f"{cpu / median(node, 'cpu_us_per_msg'):.2f}" if node and config != "node" else "1"
+            )
             ratio_p99 = (
-                f"{p99 / max(1.0, median(node, 'p99_ms')):.2f}" if node and config != "node" else "1"
+                f"{p99 / max(1.0, median(node, 'p99_ms')):.2f}"
+                if node and config != "node"
+                else "1"
             )
             delivered = f"{sum(r.received for r in runs)}/{sum(r.expected for r in runs)}"
-            name = {"node": "Node socket.io 4.8", "py1": "this, 1 worker", "py2": "this, 2 workers"}[config]
+            name = {
+                "node": "Node socket.io 4.8",
+                "py1": "this, 1 worker",
+                "py2": "this, 2 workers",
+            }[config]
             lines.append(
                 f"| {n} | {name} | {median(runs, 'connect_rate'):.0f} | "
-                f"{median(runs, 'rss_per_viewer_kb'):.1f} | {cpu:.1f} | {median(runs, 'p50_ms'):.0f} | "
-                f"{p99:.0f} | {median(runs, 'max_ms'):.0f} | {delivered} | {ratio_cpu} | {ratio_p99} |"
+                f"{median(runs, 'rss_per_viewer_kb'):.1f} | {cpu:.1f} | "
+                f"{median(runs, 'p50_ms'):.0f} | "
+                f"{p99:.0f} | {median(runs, 'max_ms'):.0f} | {delivered} | "
+                f"{ratio_cpu} | {ratio_p99} |"
             )
     return "\n".join(lines)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", default="1000,5000,10000")
     parser.add_argument("--configs", default="py1,py2,node")
     parser.add_argument("--repeats", type=int, default=3)
@@ -281,7 +301,11 @@ def main() -> int:
                     print(f"# {n} viewers rep {rep + 1} {config}: FAILED {exc}", file=sys.stderr)
                     continue
                 results.append(run)
-                print(f"# {n:>6} viewers rep {rep + 1} {config}: {asdict(run)}", file=sys.stderr, flush=True)
+                print(
+                    f"# {n:>6} viewers rep {rep + 1} {config}: {asdict(run)}",
+                    file=sys.stderr,
+                    flush=True,
+                )
     out = ROOT / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")

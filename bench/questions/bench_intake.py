@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,8 +50,10 @@ PRODUCTS = [("月饼", "mooncake"), ("欧包", "sourdough"), ("吐司", "toast")
             ("蛋挞", "egg tart"), ("芝士蛋糕", "cheesecake"), ("提拉米苏", "tiramisu"),
             ("马卡龙", "macaron")]  # fmt: skip
 PREFIXES = ["", "请问", "主播，", "想问一下", "姐妹们 ", "亲，"]
-RARE = ["带孩子来可以吗", "店里有wifi吗", "能开团购发票吗", "烘焙课周几上", "会员生日有礼物吗", "可以刷医保卡吗",
-        "包装袋收费吗", "能帮忙加热吗", "有儿童座椅吗", "可以带狗吗", "几点补货", "新品什么时候上"]  # fmt: skip
+RARE = ["带孩子来可以吗", "店里有wifi吗", "能开团购发票吗", "烘焙课周几上", "会员生日有礼物吗",
+        "可以刷医保卡吗", "包装袋收费吗", "能帮忙加热吗", "有儿童座椅吗", "可以带狗吗", "几点补货",
+        "新品什么时候上"]  # fmt: skip
+READY_TIMEOUT_S = 60
 
 
 def make_text(rng: random.Random, i: int) -> str:
@@ -69,27 +71,30 @@ def pct(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-async def wait_for_demo(
-    data_dir: Path, proc: subprocess.Popen[bytes], timeout: float = 60
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
+async def wait_for_demo(data_dir: Path, proc: asyncio.subprocess.Process) -> dict[str, Any]:
     path = data_dir / "demo.json"
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}")
-        if path.exists():
-            try:
-                demo = json.loads(path.read_text())
-                async with aiohttp.ClientSession() as s, s.get(demo["base_url"] + "/readyz") as r:
-                    if r.status == 200:
-                        return dict(demo)
-            except (OSError, ValueError, aiohttp.ClientError):
-                pass
-        await asyncio.sleep(0.2)
-    raise SystemExit("server did not become ready")
+    try:
+        async with asyncio.timeout(READY_TIMEOUT_S):
+            while True:
+                if proc.returncode is not None:
+                    raise SystemExit(f"server exited with {proc.returncode}")
+                if path.exists():
+                    try:
+                        demo = json.loads(path.read_text())
+                        async with (
+                            aiohttp.ClientSession() as s,
+                            s.get(demo["base_url"] + "/readyz") as r,
+                        ):
+                            if r.status == 200:
+                                return dict(demo)
+                    except (OSError, ValueError, aiohttp.ClientError):
+                        pass
+                await asyncio.sleep(0.2)
+    except TimeoutError:
+        raise SystemExit("server did not become ready") from None
 
 
 def cpu_seconds(pid: int) -> float:
@@ -121,12 +126,12 @@ async def run(
     }  # fmt: skip
     log_path = data_dir / "server.log"
     log_file = log_path.open("wb")
-    proc = subprocess.Popen(
-        [*(["taskset", "-c", "0"] if pin else []), sys.executable,
-         *(["-m", "cProfile", "-o", profile] if profile else []),
-         "-m", "live_server.cli", "serve", "--demo", "--host", "127.0.0.1",
-         "--port", str(port), "--data-dir", str(data_dir)],
-        env=env, stdout=log_file, stderr=subprocess.STDOUT,
+    proc = await asyncio.create_subprocess_exec(
+        *(["taskset", "-c", "0"] if pin else []), sys.executable,
+        *(["-m", "cProfile", "-o", profile] if profile else []),
+        "-m", "live_server.cli", "serve", "--demo", "--host", "127.0.0.1",
+        "--port", str(port), "--data-dir", str(data_dir),
+        env=env, stdout=log_file, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     try:
         demo = await wait_for_demo(data_dir, proc)
@@ -146,21 +151,32 @@ async def run(
         result["server_log"] = str(log_path)
         return result
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), 20)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
         log_file.close()
 
 
 async def drive(demo: dict[str, Any], rate: float, seconds: float, seed: int) -> dict[str, Any]:
     base, groups = demo["base_url"], demo["groups"]
     arrivals: dict[tuple[str, int], float] = {}
+    # After the last answer: the host events still expected, and set when none are left.
+    waiting: set[tuple[str, int]] = set()
+    all_arrived = asyncio.Event()
     sio = socketio.AsyncClient(reconnection=False)
 
     def on_card(data: dict[str, Any]) -> None:
-        arrivals.setdefault((data["id"], data["askers"]), time.perf_counter())
+        key = (data["id"], data["askers"])
+        arrivals.setdefault(key, time.perf_counter())
+        if key in waiting:
+            waiting.discard(key)
+            if not waiting:
+                all_arrived.set()
 
     sio.on("question.new", on_card, namespace="/host")
     sio.on("question.updated", on_card, namespace="/host")
@@ -213,11 +229,14 @@ async def drive(demo: dict[str, Any], rate: float, seconds: float, seed: int) ->
         print(f"sent {total} in {time.perf_counter() - start:.1f}s", file=sys.stderr)
         await asyncio.gather(*tasks)
         print(f"answered {len(sent)} (+{sum(errors.values())} errors)", file=sys.stderr)
-        deadline = time.perf_counter() + 10
-        while time.perf_counter() < deadline and any(
-            (qid, askers) not in arrivals for _s, _d, qid, askers, _st in sent.values()
-        ):
-            await asyncio.sleep(0.05)
+        waiting.update(
+            (qid, askers)
+            for _s, _d, qid, askers, _st in sent.values()
+            if (qid, askers) not in arrivals
+        )
+        if waiting:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(all_arrived.wait(), 10)
         elapsed = time.perf_counter() - start
     await asyncio.wait_for(sio.disconnect(), 5)
     e2e = [

@@ -54,8 +54,8 @@ async def run(replay: int, live: int) -> dict[str, Any]:
 async def measure(srv: TestServer, redis: Any, replay: int, live: int) -> dict[str, Any]:
     async with redis.pipeline(transaction=False) as pipe:
         for n in range(replay):
-            pipe.xadd("{store:s_bench}:events",
-                      store_events.encode_entry("booking.created", {"booking_id": f"b{n}", "n": n}))  # fmt: skip
+            entry = store_events.encode_entry("booking.created", {"booking_id": f"b{n}", "n": n})
+            pipe.xadd("{store:s_bench}:events", entry)
         await pipe.execute()
     token = TokenSigner(SECRET).issue(Role.STAFF, "s_bench", "staff")
     got: list[tuple[float, dict[str, Any]]] = []

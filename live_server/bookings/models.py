@@ -296,9 +296,11 @@ def day_slots(store: Store, day: date, now: datetime, taken: dict[int, int]) -> 
         used = taken.get(int(start.timestamp()), 0)
         slots.append(
             Slot(
-                start=start.isoformat(), end=store.slot_end(start).isoformat(),
-                capacity=store.capacity, remaining=max(0, store.capacity - used),
-            )  # fmt: skip
+                start=start.isoformat(),
+                end=store.slot_end(start).isoformat(),
+                capacity=store.capacity,
+                remaining=max(0, store.capacity - used),
+            )
         )
     return slots
 

@@ -43,7 +43,9 @@ async def create_booking(call: Call[BookingRequest, None]) -> web.Response:
         call.path("room"), call.who.subject, call.body, key
     )
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
-    return web.Response(body=result.body, status=201, content_type="application/json", headers=headers)
+    return web.Response(
+        body=result.body, status=201, content_type="application/json", headers=headers
+    )
 
 
 @api.get(

@@ -154,9 +154,7 @@ class BookingService:
         refreshed from the script's answer and the booking tried again."""
         room = self._rooms.get(r.room_id) or await self._load_room(r.room_id)
         rule = self.rate_rule
-        rate_key = (
-            limits.rate_key(rule, r.viewer_id, int(r.now_s // rule.window_s)) if rule else ""
-        )
+        rate_key = limits.rate_key(rule, r.viewer_id, int(r.now_s // rule.window_s)) if rule else ""
         for _ in range(3):
             featured, title, sha = room
             service_name = await self._validate(r, featured)
@@ -195,7 +193,9 @@ class BookingService:
             raise RoomNotFound(f"no room {room_id!r}")
         return self._remember_room(room_id, featured or b"", title or b"")
 
-    def _remember_room(self, room_id: str, featured: bytes, title: bytes) -> tuple[bytes, bytes, str]:
+    def _remember_room(
+        self, room_id: str, featured: bytes, title: bytes
+    ) -> tuple[bytes, bytes, str]:
         room = (featured, title, hashlib.sha1(featured + b"\0" + title).hexdigest())
         if len(self._rooms) >= 10_000:
             self._rooms.clear()
@@ -218,7 +218,9 @@ class BookingService:
     def _published(self, booking_id: str, future: asyncio.Future[Any]) -> None:
         self._follow_ups.discard(future)
         if not future.cancelled() and future.exception() is not None:
-            log.error("booking %s: host channel emit failed", booking_id, exc_info=future.exception())
+            log.error(
+                "booking %s: host channel emit failed", booking_id, exc_info=future.exception()
+            )
 
     # --- a cluster: read, book, count (the keys carry different hash tags) -------------
 
@@ -244,7 +246,9 @@ class BookingService:
             await self._follow_up_replies(booking, outcome, r.store)
         return result
 
-    async def _follow_up_replies(self, booking: _Booking, outcome: BookOutcome, store: Store) -> None:
+    async def _follow_up_replies(
+        self, booking: _Booking, outcome: BookOutcome, store: Store
+    ) -> None:
         """Room and customer counters, the host's feed: a failure is logged, the booking
         (and its event) stand."""
         dumped = booking.dumped
@@ -347,7 +351,9 @@ class BookingService:
         return BookingResult(body=response, replayed=True)
 
     def _count_published(self, room_id: str, total: int) -> None:
-        self.realtime.counter(room_id, "booking.count", "all", {"room_id": room_id, "bookings": int(total)})
+        self.realtime.counter(
+            room_id, "booking.count", "all", {"room_id": room_id, "bookings": int(total)}
+        )
 
     async def get(self, booking_id: str, who: Claims) -> Booking:
         """The booking, for its owner, the staff of its store, or ops (404 for anyone else)."""
@@ -396,7 +402,9 @@ class BookingService:
             raise BookingNotCancellable("the booking changed meanwhile; it cannot be cancelled")
         if outcome == "ok":
             try:
-                await self.store.count_cancellation(booking.room_id, booking.store_id, booking.viewer_id)
+                await self.store.count_cancellation(
+                    booking.room_id, booking.store_id, booking.viewer_id
+                )
                 await self.realtime.to_host(
                     booking.room_id, "booking.cancelled", {**event, "stream_id": stream_id}
                 )

@@ -18,6 +18,7 @@ import msgpack
 from live_server import keys
 from live_server.fastredis import FastRedis, FastScript
 from live_server.redis_conn import RedisClient
+from live_server.redis_types import raw, raw_hash
 
 _HERE = Path(__file__).parent
 
@@ -100,7 +101,9 @@ class BookingStore:
         assert self.fast is not None, "the one-node path runs on the auto-pipelined connection"
         return list(await self.fast.execute("HMGET", keys.room(room_id), *ROOM_FIELDS))
 
-    async def prior(self, store_id: str, viewer_id: str, idempotency_key: str) -> BookOutcome | None:
+    async def prior(
+        self, store_id: str, viewer_id: str, idempotency_key: str
+    ) -> BookOutcome | None:
         """The first result stored for this key (fingerprint, response), if any. Read only
         when a request is refused before the booking script runs: a retried tap whose room
         has ended since still gets its first answer (the script itself answers the rest)."""
@@ -110,7 +113,7 @@ class BookingStore:
         )
         if fingerprint is None or response is None:
             return None
-        return BookOutcome("dup", fingerprint=text(fingerprint), response=response)
+        return BookOutcome("dup", fingerprint=text(fingerprint), response=raw(response))
 
     async def book(
         self, *, store_id: str, day: str, slot_ts: int, capacity: int, viewer_id: str,
@@ -168,7 +171,7 @@ class BookingStore:
         return BookOutcome("full", seats_taken=int(result[1]))
 
     async def get(self, store_id: str, booking_id: str) -> dict[bytes, bytes]:
-        return await self.redis.hgetall(keys.store_booking(store_id, booking_id))
+        return raw_hash(await self.redis.hgetall(keys.store_booking(store_id, booking_id)))
 
     async def cancel(
         self, *, store_id: str, day: str, booking_id: str, cancelled_at: str,

@@ -18,7 +18,10 @@ async def bookings_ctx(app: web.Application) -> AsyncIterator[None]:
     # The shared client: its blocking pool queues a burst of taps for a connection.
     # The booking step and its reads go down the auto-pipelined connection when there is one.
     app[appkeys.BOOKINGS] = BookingService(
-        app[appkeys.REDIS], registry, app[appkeys.REALTIME], fast=app[appkeys.FAST_REDIS],
+        app[appkeys.REDIS],
+        registry,
+        app[appkeys.REALTIME],
+        fast=app[appkeys.FAST_REDIS],
         rate_rule=limits.BOOKING_PER_VIEWER if app[appkeys.SETTINGS].rate_limits else None,
     )
     yield

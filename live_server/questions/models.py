@@ -360,7 +360,8 @@ class QuestionConfig:
 
     def backoff(self, attempt: int) -> float:
         """Seconds to wait after failed attempt ``attempt`` (1-based): base * 2^(n-1), capped."""
-        return min(self.webhook_backoff_max_s, self.webhook_backoff_s * 2 ** (attempt - 1))
+        doubling: float = 2 ** (attempt - 1)  # int ** int is typed Any (negative powers)
+        return min(self.webhook_backoff_max_s, self.webhook_backoff_s * doubling)
 
 
 # --- moderation --------------------------------------------------------------------------
@@ -430,7 +431,8 @@ def rank_score(
         + W_GROUPS * math.log2(1 + groups)
     )
     age_s = max(0.0, (now_ms - last_asked_ms) / 1000)
-    return round(base * 0.5 ** (age_s / half_life_s), 4)
+    decay: float = 0.5 ** (age_s / half_life_s)  # float ** float is typed Any
+    return round(base * decay, 4)
 
 
 def iso_ms(ms: int) -> str:

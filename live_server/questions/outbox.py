@@ -35,6 +35,7 @@ from redis.exceptions import RedisError, ResponseError
 from live_server import keys
 from live_server.metrics import Metrics
 from live_server.redis_conn import RedisClient
+from live_server.redis_types import as_fields, claimed, entries, pending, streams
 from live_server.tasks import cancel_and_wait
 
 from .models import QuestionConfig, iso_ms, sign
@@ -129,8 +130,8 @@ class AnswerOutbox:
             )
             jobs = [
                 self._deliver(room_id, stream, entry_id, fields, attempt=1)
-                for _name, entries in fresh or []
-                for entry_id, fields in entries
+                for _name, found in streams(fresh) or []
+                for entry_id, fields in found
             ]
             jobs += await self._due_retries(room_id, stream)
             if jobs:
@@ -147,7 +148,7 @@ class AnswerOutbox:
         self.backlog.set(pending_total)
 
     async def _undelivered(self, stream: str) -> bool:
-        last = await self.redis.xrevrange(stream, count=1)
+        last = entries(await self.redis.xrevrange(stream, count=1))
         if not last:
             return False
         for group in await self.redis.xinfo_groups(stream):
@@ -171,12 +172,12 @@ class AnswerOutbox:
         self._groups_ready.add(stream)
 
     async def _due_retries(self, room_id: str, stream: str) -> list[Any]:
-        pending = await self.redis.xpending_range(
+        rows = pending(await self.redis.xpending_range(
             stream, keys.QUESTION_OUTBOX_GROUP, min="-", max="+", count=BATCH,
             idle=int(self.config.backoff(1) * 1000),
-        )  # fmt: skip
+        ))  # fmt: skip
         jobs = []
-        for item in pending:
+        for item in rows:
             entry_id = _s(item["message_id"])
             attempts = int(item["times_delivered"])
             if entry_id in self._inflight:
@@ -185,11 +186,11 @@ class AnswerOutbox:
             if int(item["time_since_delivered"]) < wait_ms:
                 continue
             # XCLAIM only succeeds if still idle that long: one worker wins each retry.
-            claimed = await self.redis.xclaim(
+            won = claimed(await self.redis.xclaim(
                 stream, keys.QUESTION_OUTBOX_GROUP, self.consumer, min_idle_time=wait_ms,
                 message_ids=[entry_id],
-            )  # fmt: skip
-            for claimed_id, fields in claimed:
+            ))  # fmt: skip
+            for claimed_id, fields in won:
                 if fields:
                     jobs.append(
                         self._deliver(room_id, stream, claimed_id, fields, attempt=attempts + 1)
@@ -239,7 +240,7 @@ class AnswerOutbox:
             pipe.xadd(
                 keys.question_outbox_dead(room_id),
                 {
-                    **fields,
+                    **as_fields(fields),
                     "entry_id": eid,
                     "attempts": attempts,
                     "last_error": error[:300],

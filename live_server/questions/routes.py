@@ -116,7 +116,9 @@ async def vote_question(call: Call[None, None]) -> VoteResult:
 @api.put(
     "/api/v1/groups/{group}", summary="Create or update a community group", tag=TAG,
     roles=[Role.OPS], body=GroupSpec, response=GroupOut,
-    description="Without a secret, a new group gets a generated one (an existing group keeps its own).",
+    description=(
+        "Without a secret, a new group gets a generated one (an existing group keeps its own)."
+    ),
 )  # fmt: skip
 async def put_group(call: Call[GroupSpec, None]) -> GroupOut:
     store = call.app[appkeys.QUESTIONS].store

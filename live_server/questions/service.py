@@ -148,7 +148,8 @@ class QuestionService:
                 room_id=room_id, seq=target, mode=mode, expected_length=expected,
                 text=verdict.text, lane=verdict.lane, held_reason=verdict.reason or "",
                 asker=asker, group_id=group_id, store_id=store_id, message_id=message_id,
-                now_ms=now_ms(), author_limit=(self.config.author_rate.count, self.config.author_rate.window_s),
+                now_ms=now_ms(),
+                author_limit=(self.config.author_rate.count, self.config.author_rate.window_s),
                 group_limit=(self.config.group_rate.count, self.config.group_rate.window_s),
             )  # fmt: skip
 

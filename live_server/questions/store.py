@@ -12,6 +12,7 @@ import msgpack
 
 from live_server import keys
 from live_server.redis_conn import RedisClient
+from live_server.redis_types import members
 
 from .dedup import DedupIndex
 from .models import Group, QuestionCard, QuestionStatus, iso_ms, question_id, rank_score
@@ -193,7 +194,7 @@ class QuestionStore:
 
     async def timeline(self, room_id: str) -> list[int]:
         """Every card's sequence number, newest first."""
-        ids = await self.redis.zrevrange(keys.question_timeline(room_id), 0, -1)
+        ids = members(await self.redis.zrevrange(keys.question_timeline(room_id), 0, -1))
         return [int(_s(i).rsplit(".", 1)[1]) for i in ids]
 
     async def pinned(self, room_id: str) -> str:

@@ -32,6 +32,7 @@ from live_server import keys
 from live_server.http import NODE_ID
 from live_server.realtime import HOST, LIVE, Realtime, now_ms, room_channel
 from live_server.redis_conn import RedisClient
+from live_server.redis_types import entries, raw, raw_hash
 from live_server.tasks import cancel_and_wait, cancel_requested
 from live_server.tokens import Claims, Role
 
@@ -73,27 +74,30 @@ class LiveRooms:
         # The room changed: the next joiner gets a fresh state. (A broadcast made on
         # another node is covered by the replay after the snapshot's offset.)
         self._state_cache.pop(room_id, None)
-        offset = await self.redis.xadd(
+        entry_id = await self.redis.xadd(
             keys.room_history(room_id),
             {"e": event, "d": orjson.dumps(data)},
             maxlen=keys.ROOM_HISTORY_MAXLEN,
             approximate=True,
         )
-        data["offset"] = offset.decode()
+        offset: str = raw(entry_id).decode()
+        data["offset"] = offset
         await self.rt.sio.emit(event, data, to=room_channel(room_id), namespace=LIVE)
-        return data["offset"]
+        return offset
 
-    async def missed_since(self, room_id: str, offset: str) -> list[tuple[str, dict[str, Any]]] | None:
+    async def missed_since(
+        self, room_id: str, offset: str
+    ) -> list[tuple[str, dict[str, Any]]] | None:
         """Broadcasts after ``offset``; None if the offset is outside the window."""
-        first = await self.redis.xrange(keys.room_history(room_id), count=1)
+        first = entries(await self.redis.xrange(keys.room_history(room_id), count=1))
         if not first:
             return None
         oldest = first[0][0].decode()
         if offset != "0-0" and _id_lt(offset, oldest):  # "0-0": from the very start
             return None
-        entries = await self.redis.xrange(keys.room_history(room_id), min=f"({offset}")
+        later = entries(await self.redis.xrange(keys.room_history(room_id), min=f"({offset}"))
         missed = []
-        for entry_id, fields in entries:
+        for entry_id, fields in later:
             data = orjson.loads(fields[b"d"])
             data["offset"] = entry_id.decode()
             missed.append((fields[b"e"].decode(), data))
@@ -102,7 +106,7 @@ class LiveRooms:
     # --- joining -------------------------------------------------------------------
     async def room_state(self, room_id: str, claims: Claims) -> dict[str, Any]:
         room = await self.rooms.get(room_id)
-        last = await self.redis.xrevrange(keys.room_history(room_id), count=1)
+        last = entries(await self.redis.xrevrange(keys.room_history(room_id), count=1))
         state: dict[str, Any] = {
             "room_id": room.room_id,
             "title": room.title,
@@ -169,16 +173,16 @@ class LiveRooms:
 
     # --- viewer count ---------------------------------------------------------------
     async def viewer_count(self, room_id: str) -> int:
-        raw = await self.redis.hgetall(keys.room_viewers(room_id))
+        counts = raw_hash(await self.redis.hgetall(keys.room_viewers(room_id)))
         now = now_ms()
         total = 0
-        for node, value in raw.items():
+        for node, value in counts.items():
             count, _, seen = value.partition(b":")
             if node.decode() == self.node_id:
                 total += self.local_viewers.get(room_id, 0)
             elif now - int(seen or 0) < NODE_STALE_MS:
                 total += int(count)
-        if self.node_id.encode() not in raw:
+        if self.node_id.encode() not in counts:
             total += self.local_viewers.get(room_id, 0)
         return total
 
@@ -231,4 +235,3 @@ def _id_lt(a: str, b: str) -> bool:
     ams, _, aseq = a.partition("-")
     bms, _, bseq = b.partition("-")
     return (int(ams), int(aseq or 0)) < (int(bms), int(bseq or 0))
-

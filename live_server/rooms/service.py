@@ -9,12 +9,12 @@ import secrets
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import msgpack
 
 from live_server import keys
 from live_server.redis_conn import RedisClient
+from live_server.redis_types import Fields, raw_hash, raw_or_none
 from live_server.tokens import Role, TokenSigner
 
 from .models import (
@@ -62,7 +62,7 @@ class RoomService:
     async def create(self, spec: CreateRoom, room_id: str | None = None) -> tuple[Room, str]:
         room_id = room_id or "r_" + secrets.token_hex(5)
         created = iso_now()
-        fields: dict[str, Any] = {
+        fields: Fields = {
             "title": spec.title,
             "brand": spec.brand,
             "status": RoomStatus.SCHEDULED.value,
@@ -77,25 +77,25 @@ class RoomService:
         return self.signer.issue(Role.HOST, room_id, "host", self.token_ttl_s)
 
     async def get(self, room_id: str) -> Room:
-        raw = await self.redis.hgetall(keys.room(room_id))
-        if not raw:
+        fields = raw_hash(await self.redis.hgetall(keys.room(room_id)))
+        if not fields:
             raise RoomNotFound(f"no room {room_id!r}")
         return Room(
             room_id=room_id,
-            title=raw[b"title"].decode(),
-            brand=raw.get(b"brand", b"default").decode(),
-            status=RoomStatus(raw[b"status"].decode()),
-            featured=[FeaturedItem(**f) for f in msgpack.unpackb(raw.get(b"featured", b"\x90"))],
-            created_at=raw[b"created_at"].decode(),
-            started_at=_text(raw.get(b"started_at")),
-            ended_at=_text(raw.get(b"ended_at")),
+            title=fields[b"title"].decode(),
+            brand=fields.get(b"brand", b"default").decode(),
+            status=RoomStatus(fields[b"status"].decode()),
+            featured=[FeaturedItem(**f) for f in msgpack.unpackb(fields.get(b"featured", b"\x90"))],
+            created_at=fields[b"created_at"].decode(),
+            started_at=_text(fields.get(b"started_at")),
+            ended_at=_text(fields.get(b"ended_at")),
         )
 
     async def status(self, room_id: str) -> RoomStatus:
-        raw = await self.redis.hget(keys.room(room_id), "status")
-        if raw is None:
+        status = raw_or_none(await self.redis.hget(keys.room(room_id), "status"))
+        if status is None:
             raise RoomNotFound(f"no room {room_id!r}")
-        return RoomStatus(raw.decode())
+        return RoomStatus(status.decode())
 
     async def require_live(self, room_id: str) -> None:
         require_live(await self.status(room_id))
@@ -126,7 +126,7 @@ class RoomService:
         return room
 
     async def live_room_for_brand(self, brand: str) -> str | None:
-        return _text(await self.redis.hget(keys.ROOMS_BY_BRAND, brand))
+        return _text(raw_or_none(await self.redis.hget(keys.ROOMS_BY_BRAND, brand)))
 
     def viewer_id_for(self, external_id: str | None) -> str:
         """Same external id, same viewer in every room (OneID); none: a fresh viewer."""
@@ -145,7 +145,9 @@ class RoomService:
         if external_id is None:
             return False
         if self.platform_secret:
-            want = hmac.new(self.platform_secret.encode(), external_id.encode(), hashlib.sha256).hexdigest()
+            want = hmac.new(
+                self.platform_secret.encode(), external_id.encode(), hashlib.sha256
+            ).hexdigest()
             # Bytes: compare_digest raises TypeError on non-ASCII str (a 500, not a 403).
             if signature and hmac.compare_digest(want.encode(), signature.lower().encode()):
                 return True

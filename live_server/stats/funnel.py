@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 
 from live_server import keys
 
-from .models import FunnelRow, RoomStats
+from .models import CreditRule, FunnelRow, RoomStats
 
 COUNTERS = (
     keys.STAT_BOOKING_TAPS, keys.STAT_BOOKINGS, keys.STAT_CANCELLATIONS, keys.STAT_ARRIVALS,
@@ -106,7 +106,7 @@ def build_report(
     return RoomStats(
         room_id=room_id,
         generated_at=generated_at,
-        credit={"store_share": store_share, "live_team_share": round(1 - store_share, 4)},
+        credit=CreditRule(store_share=store_share, live_team_share=round(1 - store_share, 4)),
         total=total,
         stores=stores,
     )

@@ -25,6 +25,7 @@ from redis.exceptions import ResponseError
 
 from live_server import keys
 from live_server.redis_conn import RedisClient
+from live_server.redis_types import autoclaimed, pending, streams
 from live_server.store_events import decode_entry
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ class StoreConsumer:
             count=self.config.batch,
             block=self.config.block_ms if block and not claimed else None,
         )  # fmt: skip
-        for _stream, entries in reply or ():
+        for _stream, entries in streams(reply) or ():
             for raw_id, fields in entries:
                 await self._handle(_text(raw_id), fields, handler, result)
         return result
@@ -132,14 +133,19 @@ class StoreConsumer:
             count=self.config.batch,
         )  # fmt: skip
         # [next cursor, entries, ids deleted while pending (Redis >= 7)]
-        self._claim_cursor = _text(reply[0])
-        return [(_text(raw_id), fields) for raw_id, fields in reply[1] if fields is not None]
+        cursor_and_entries = autoclaimed(reply)
+        self._claim_cursor = _text(cursor_and_entries[0])
+        return [
+            (_text(raw_id), fields)
+            for raw_id, fields in cursor_and_entries[1]
+            if fields is not None
+        ]
 
     async def _delivery_counts(self, entry_ids: list[str]) -> dict[str, int]:
-        rows = await self.redis.xpending_range(
+        rows = pending(await self.redis.xpending_range(
             self.stream, self.config.group, min=entry_ids[0], max=entry_ids[-1],
             count=len(entry_ids) + self.config.batch, consumername=self.config.consumer,
-        )  # fmt: skip
+        ))  # fmt: skip
         return {_text(row["message_id"]): int(row["times_delivered"]) for row in rows}
 
     async def _handle(

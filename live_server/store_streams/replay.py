@@ -41,6 +41,7 @@ from live_server import keys
 from live_server.errors import BadRequest
 from live_server.realtime import STORE, StoreNamespace, now_ms
 from live_server.redis_conn import RedisClient
+from live_server.redis_types import entries, streams
 from live_server.store_events import decode_entry
 from live_server.tasks import cancel_and_wait, cancel_requested
 from live_server.tokens import Claims, Role
@@ -208,13 +209,15 @@ class StoreFeed:
                     )  # fmt: skip
                     tail.members[conn.sid] = conn
                     break
-                entries = await self.redis.xrange(
-                    key, min=f"({cursor}", max=str(target), count=self.batch
+                batch = entries(
+                    await self.redis.xrange(
+                        key, min=f"({cursor}", max=str(target), count=self.batch
+                    )
                 )
-                if not entries:  # trimmed or deleted in between: nothing left up to target
+                if not batch:  # trimmed or deleted in between: nothing left up to target
                     cursor = target
                     continue
-                for entry_id, fields in entries:
+                for entry_id, fields in batch:
                     event = decode_entry(entry_id, fields)
                     await self._send(conn, event)
                     cursor = StreamId.parse(entry_id)
@@ -265,14 +268,14 @@ class StoreFeed:
         while not cancel_requested():
             try:
                 if not tail.ready.is_set():
-                    last = await self.redis.xrevrange(key, count=1)
+                    last = entries(await self.redis.xrevrange(key, count=1))
                     tail.emitted = StreamId.parse(last[0][0]) if last else ZERO
                     tail.ready.set()
                 reply = await self.blocking.xread(
                     {key: str(tail.emitted)}, count=self.batch, block=self.block_ms
                 )
-                for _stream, entries in reply or ():
-                    for entry_id, fields in entries:
+                for _stream, found in streams(reply) or ():
+                    for entry_id, fields in found:
                         tail.hand_out(StreamId.parse(entry_id), decode_entry(entry_id, fields))
                 backoff = 0.1
             except asyncio.CancelledError:

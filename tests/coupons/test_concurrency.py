@@ -99,9 +99,10 @@ async def test_claim_flood_from_one_viewer_is_429_and_takes_nothing(
     assert last["type"].endswith("/rate-limited") and "retry in" in last["detail"], last
     meta = clean_redis.hgetall(keys.campaign(campaign["id"]))
     assert int(meta[b"claimed"]) == statuses.count(201)  # the refused tap took nothing
-    assert clean_redis.hget(keys.campaign_owners(campaign["id"]), "v_flood") == str(
-        statuses.count(201)
-    ).encode()
+    assert (
+        clean_redis.hget(keys.campaign_owners(campaign["id"]), "v_flood")
+        == str(statuses.count(201)).encode()
+    )
     other = viewer_token(campaign["room_id"], "v_patient")
     assert (await api.post(claim_path(campaign), other))[0] == 201  # per viewer only
 

@@ -128,11 +128,14 @@ async def test_room_end_closes_claiming_but_codes_stay_redeemable(
     assert status == 200  # ending the broadcast does not take a customer's coupon away
 
 
-async def test_room_not_live_and_auth(api: Any, make_room: Any, make_campaign: Any, viewer_token: Any,
-                                      staff_token: Any, stores: list[Any]) -> None:  # fmt: skip
+async def test_room_not_live_and_auth(api: Any, make_room: Any, make_campaign: Any,
+                                      viewer_token: Any, staff_token: Any,
+                                      stores: list[Any]) -> None:  # fmt: skip
     room = await make_room(live=False)
-    status, body = await api.post(f"/api/v1/rooms/{room['room_id']}/campaigns", viewer_token(room["room_id"], "v"),
-                                  json={"title": "t", "value": 1, "quantity": 1, "expires_at": time.time() + 60})  # fmt: skip
+    status, body = await api.post(
+        f"/api/v1/rooms/{room['room_id']}/campaigns", viewer_token(room["room_id"], "v"),
+        json={"title": "t", "value": 1, "quantity": 1, "expires_at": time.time() + 60},
+    )  # fmt: skip
     assert status == 403
     campaign = await make_campaign(drop=False, room=room)
     status, body = await api.post(
@@ -141,8 +144,8 @@ async def test_room_not_live_and_auth(api: Any, make_room: Any, make_campaign: A
     assert status == 409 and body["type"].endswith("/room-not-live")
     status, _ = await api.post(claim_path(campaign), viewer_token("another-room", "v"))
     assert status == 403
-    status, _ = await api.post(f"/api/v1/stores/{stores[0].id}/redemptions", staff_token(stores[1].id),
-                               json={"code": "x"})  # fmt: skip
+    status, _ = await api.post(f"/api/v1/stores/{stores[0].id}/redemptions",
+                               staff_token(stores[1].id), json={"code": "x"})  # fmt: skip
     assert status == 403
 
 

@@ -12,8 +12,10 @@ from geo.models import Store
 
 CSV_OK = (
     "id,name,lat,lng,address,city,timezone,hours,services,capacity\n"
-    'c1,Alpha,31.2304,121.4737,1 Road,Shanghai,Asia/Shanghai,"mon-fri 08:00-21:00; sat,sun 09:00-22:00",cake|bread,6\n'
-    'c2,Beta,31.2400,121.5000,2 Road,Shanghai,Asia/Shanghai,"{""mon"": [{""open"": ""09:00"", ""close"": ""17:00""}]}",bread,3\n'
+    "c1,Alpha,31.2304,121.4737,1 Road,Shanghai,Asia/Shanghai,"
+    '"mon-fri 08:00-21:00; sat,sun 09:00-22:00",cake|bread,6\n'
+    "c2,Beta,31.2400,121.5000,2 Road,Shanghai,Asia/Shanghai,"
+    '"{""mon"": [{""open"": ""09:00"", ""close"": ""17:00""}]}",bread,3\n'
 )
 
 
@@ -38,7 +40,11 @@ async def test_csv_upload_and_all_or_nothing(api: Any, ops_token: str) -> None:
     assert store["hours"]["sat"] == [{"open": "09:00", "close": "22:00"}]
     assert "mon" in (await api.get("/api/v1/stores/c2"))[1]["hours"]
 
-    bad = CSV_OK + "c3,Gamma,95,121.5,,,Asia/Shanghai,mon-fri 08:00-21:00,,2\nc4,Delta,31,121,,,Mars/Base,,,x\n"
+    bad = (
+        CSV_OK
+        + "c3,Gamma,95,121.5,,,Asia/Shanghai,mon-fri 08:00-21:00,,2\n"
+        + "c4,Delta,31,121,,,Mars/Base,,,x\n"
+    )
     status, problem = await api.put(
         "/api/v1/stores", ops_token, data=bad.encode(), headers={"Content-Type": "text/csv"}
     )
@@ -54,7 +60,9 @@ async def test_geojson_upload_across_the_antimeridian(api: Any, ops_token: str) 
     collection = {
         "type": "FeatureCollection",
         "features": [
-            feature("fiji-east", -16.5, 179.9, services="dive|snorkel", hours="mon-sun 08:00-18:00"),
+            feature(
+                "fiji-east", -16.5, 179.9, services="dive|snorkel", hours="mon-sun 08:00-18:00"
+            ),
             feature("fiji-west", -16.5, -179.9),
             feature("far", -17.5, 177.0),
         ],
@@ -75,7 +83,13 @@ async def test_geojson_upload_across_the_antimeridian(api: Any, ops_token: str) 
     radius = await api.get("/api/v1/stores/nearest?lat=-16.5&lng=-179.95&radius_km=20")
     assert [s["id"] for s in radius[1]["stores"]] == ["fiji-west", "fiji-east"]
 
-    broken = {"type": "FeatureCollection", "features": [feature("ok", 1, 1), {"type": "Feature", "geometry": {"type": "LineString", "coordinates": []}}]}
+    broken = {
+        "type": "FeatureCollection",
+        "features": [
+            feature("ok", 1, 1),
+            {"type": "Feature", "geometry": {"type": "LineString", "coordinates": []}},
+        ],
+    }
     status, problem = await api.put(
         "/api/v1/stores", ops_token, data=orjson.dumps(broken),
         headers={"Content-Type": "application/geo+json"},
@@ -95,7 +109,14 @@ async def test_json_list_refused_whole_with_rows(api: Any, ops_token: str) -> No
 
 
 async def test_nearest_validation_and_shape(api: Any, stores: list[Store]) -> None:
-    for query in ("", "lat=31.2", "lat=91&lng=0", "lat=abc&lng=1", "lat=1&lng=181", "lat=1&lng=1&limit=51"):
+    for query in (
+        "",
+        "lat=31.2",
+        "lat=91&lng=0",
+        "lat=abc&lng=1",
+        "lat=1&lng=181",
+        "lat=1&lng=1&limit=51",
+    ):
         status, problem = await api.get(f"/api/v1/stores/nearest?{query}")
         assert status == 400, query
         assert problem["status"] == 400 and problem["detail"]
@@ -104,12 +125,24 @@ async def test_nearest_validation_and_shape(api: Any, stores: list[Store]) -> No
     assert len(body["stores"]) == 10
     first = body["stores"][0]
     assert first["id"] == "sh-jingan" and first["distance_m"] == 0
-    assert set(first) >= {"id", "name", "address", "lat", "lng", "distance_m", "open_now", "city", "services"}
+    assert set(first) >= {
+        "id",
+        "name",
+        "address",
+        "lat",
+        "lng",
+        "distance_m",
+        "open_now",
+        "city",
+        "services",
+    }
     distances = [s["distance_m"] for s in body["stores"]]
     assert distances == sorted(distances)
 
 
-async def test_close_and_remove_reach_nearest(api: Any, ops_token: str, stores: list[Store]) -> None:
+async def test_close_and_remove_reach_nearest(
+    api: Any, ops_token: str, stores: list[Store]
+) -> None:
     here = "/api/v1/stores/nearest?lat=31.2235&lng=121.4456&limit=1"
     closed = stores[0].model_copy(update={"status": "closed"}).model_dump(mode="json")
     status, _ = await api.put("/api/v1/stores", ops_token, json=[closed])
@@ -123,7 +156,9 @@ async def test_close_and_remove_reach_nearest(api: Any, ops_token: str, stores: 
     assert "sh-xujiahui" not in ids and "sh-jingan" not in ids
 
 
-async def test_other_workers_see_changes_within_a_second(api: Any, ops_token: str, settings: Any) -> None:
+async def test_other_workers_see_changes_within_a_second(
+    api: Any, ops_token: str, settings: Any
+) -> None:
     """Another worker (its own registry and index on its own Redis client) picks up an
     upsert, a close and a removal by polling, each within a second."""
     from geo.index import NearestStores
@@ -146,7 +181,9 @@ async def test_other_workers_see_changes_within_a_second(api: Any, ops_token: st
         store = {"id": "w1", "name": "W", "lat": 5, "lng": 5}
         assert (await api.put("/api/v1/stores", ops_token, json=[store]))[0] == 200
         await within_a_second(lambda: [s.id for _, s in nearest.nearest(5, 5, 1)] == ["w1"])
-        assert (await api.put("/api/v1/stores", ops_token, json=[{**store, "status": "closed"}]))[0] == 200
+        assert (await api.put("/api/v1/stores", ops_token, json=[{**store, "status": "closed"}]))[
+            0
+        ] == 200
         await within_a_second(lambda: nearest.nearest(5, 5, 1) == [])
         assert (await api.delete("/api/v1/stores/w1", ops_token))[0] == 204
         await within_a_second(lambda: registry.get("w1") is None)

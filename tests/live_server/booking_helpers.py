@@ -6,13 +6,19 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-ALL_DAY = {d: [{"open": "00:00", "close": "23:59"}] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+ALL_DAY = {
+    d: [{"open": "00:00", "close": "23:59"}]
+    for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+}
 
 
-async def make_store(api: Any, ops_token: str, store_id: str = "t1", capacity: int = 2, **extra: Any) -> dict[str, Any]:
+async def make_store(
+    api: Any, ops_token: str, store_id: str = "t1", capacity: int = 2, **extra: Any
+) -> dict[str, Any]:
     store = {
-        "id": store_id, "name": f"Test {store_id}", "lat": 31.2, "lng": 121.45, "timezone": "Asia/Shanghai",
-        "hours": ALL_DAY, "services": ["cake-consult", "baking-class"], "slot_minutes": 30,
+        "id": store_id, "name": f"Test {store_id}", "lat": 31.2, "lng": 121.45,
+        "timezone": "Asia/Shanghai", "hours": ALL_DAY,
+        "services": ["cake-consult", "baking-class"], "slot_minutes": 30,
         "capacity": capacity, **extra,
     }  # fmt: skip
     status, body = await api.put("/api/v1/stores", ops_token, json=[store])

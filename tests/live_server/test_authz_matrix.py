@@ -19,7 +19,10 @@ PUBLIC = {
     ("GET", "/readyz"): "readiness probe",
     ("GET", "/metrics"): "Prometheus scrape; bind to a private network in production",
     ("GET", "/openapi.json"): "the public contract",
-    ("POST", "/api/v1/rooms/{room}/viewers"): "joining a room is open; the token returned is scoped to it",
+    (
+        "POST",
+        "/api/v1/rooms/{room}/viewers",
+    ): "joining a room is open; the token returned is scoped to it",
     ("GET", "/api/v1/stores/{store}"): "store directory",
     ("GET", "/api/v1/stores/nearest"): "store directory",
     ("GET", "/api/v1/stores/{store}/slots"): "open slots are public",
@@ -43,7 +46,11 @@ def is_public(ep: Endpoint) -> bool:
 
 
 async def test_every_route_has_a_rule(server: Any) -> None:
-    missing = [f"{ep.method} {ep.path}" for ep in endpoints(server) if ep.roles is None and not is_public(ep)]
+    missing = [
+        f"{ep.method} {ep.path}"
+        for ep in endpoints(server)
+        if ep.roles is None and not is_public(ep)
+    ]
     assert not missing, f"routes without roles and not on the public list: {missing}"
 
 
@@ -97,5 +104,7 @@ async def test_matrix(api: Api, server: Any, signer: TokenSigner, ops_token: str
 
 @pytest.mark.parametrize("bad", ["Basic abc", "Bearer", "Bearer lc1.x.y", "Token abc"])
 async def test_malformed_authorization_headers(api: Api, bad: str) -> None:
-    status, body = await api.call("POST", "/api/v1/rooms", None, json={"title": "x"}, headers={"Authorization": bad})
+    status, body = await api.call(
+        "POST", "/api/v1/rooms", None, json={"title": "x"}, headers={"Authorization": bad}
+    )
     assert status == 401 and body["status"] == 401

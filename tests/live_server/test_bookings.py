@@ -48,26 +48,44 @@ async def test_book_read_cancel(
     viewer = await make_viewer(room["room_id"], external_id="+86 138 0000 0000")
     _, host_log = await sio_client("/host", room["host_token"])
     slot = (await tomorrow_slots(api))[20]
-    body = {"store_id": "t1", "slot": slot["start"], "service": "cake-consult", "contact": "138 0000 0000"}
+    body = {
+        "store_id": "t1",
+        "slot": slot["start"],
+        "service": "cake-consult",
+        "contact": "138 0000 0000",
+    }
     path = f"/api/v1/rooms/{room['room_id']}/bookings"
 
-    status, booking = await api.post(path, viewer["token"], json=body, headers={"Idempotency-Key": "tap-1"})
+    status, booking = await api.post(
+        path, viewer["token"], json=body, headers={"Idempotency-Key": "tap-1"}
+    )
     assert status == 201, booking
     assert booking["id"].startswith("b_t1_")
     assert booking["status"] == "confirmed" and booking["slot"] == slot["start"]
-    assert {booking["room_id"], booking["store_id"], booking["viewer_id"]} == {room["room_id"], "t1", viewer["viewer_id"]}
+    assert {booking["room_id"], booking["store_id"], booking["viewer_id"]} == {
+        room["room_id"],
+        "t1",
+        viewer["viewer_id"],
+    }
     assert booking["service_name"].startswith("定制蛋糕咨询")
 
     # The retried tap answers the first result, byte for byte; no second seat, no second event.
     again = await api.post(path, viewer["token"], json=body, headers={"Idempotency-Key": "tap-1"})
     assert again == (201, booking)
-    reused = await api.post(path, viewer["token"], json={**body, "service": "baking-class"}, headers={"Idempotency-Key": "tap-1"})
+    reused = await api.post(
+        path,
+        viewer["token"],
+        json={**body, "service": "baking-class"},
+        headers={"Idempotency-Key": "tap-1"},
+    )
     assert reused[0] == 422
     # Without the key, the same viewer cannot hold a second booking of the slot.
     status, problem = await api.post(path, viewer["token"], json=body)
     assert status == 409 and problem["type"].endswith("already-booked")
 
-    remaining = next(s for s in await tomorrow_slots(api) if s["start"] == slot["start"])["remaining"]
+    remaining = next(s for s in await tomorrow_slots(api) if s["start"] == slot["start"])[
+        "remaining"
+    ]
     assert remaining == 1
 
     entries = stream(clean_redis, "t1")
@@ -83,7 +101,9 @@ async def test_book_read_cancel(
     counts = await host_log.wait_for("booking.count")
     assert counts[-1]["bookings"] == 1
 
-    stats = {k.decode(): int(v) for k, v in clean_redis.hgetall(keys.room_stats(room["room_id"])).items()}
+    stats = {
+        k.decode(): int(v) for k, v in clean_redis.hgetall(keys.room_stats(room["room_id"])).items()
+    }
     assert stats["total:bookings"] == 1 and stats["t1:bookings"] == 1
     assert clean_redis.sismember(keys.customer_booked_stores(viewer["viewer_id"]), "t1")
     # Nothing is kept forever: the booking 30 days after its slot, the day's seat and holder
@@ -110,10 +130,17 @@ async def test_book_read_cancel(
     status, cancelled = await api.delete(f"/api/v1/bookings/{booking['id']}", viewer["token"])
     assert status == 200 and cancelled["status"] == "cancelled" and cancelled["cancelled_at"]
     assert (await api.delete(f"/api/v1/bookings/{booking['id']}", viewer["token"]))[0] == 200
-    assert [e["type"] for e in stream(clean_redis, "t1")] == ["booking.created", "booking.cancelled"]
-    remaining = next(s for s in await tomorrow_slots(api) if s["start"] == slot["start"])["remaining"]
+    assert [e["type"] for e in stream(clean_redis, "t1")] == [
+        "booking.created",
+        "booking.cancelled",
+    ]
+    remaining = next(s for s in await tomorrow_slots(api) if s["start"] == slot["start"])[
+        "remaining"
+    ]
     assert remaining == 2
-    stats = {k.decode(): int(v) for k, v in clean_redis.hgetall(keys.room_stats(room["room_id"])).items()}
+    stats = {
+        k.decode(): int(v) for k, v in clean_redis.hgetall(keys.room_stats(room["room_id"])).items()
+    }
     assert stats["total:cancellations"] == 1
     assert not clean_redis.sismember(keys.customer_booked_stores(viewer["viewer_id"]), "t1")
 
@@ -121,7 +148,9 @@ async def test_book_read_cancel(
     room2 = await make_room(title="Second room")
     again_viewer = await make_viewer(room2["room_id"], external_id="+86 138 0000 0000")
     assert again_viewer["viewer_id"] == viewer["viewer_id"]
-    status, second = await api.post(f"/api/v1/rooms/{room2['room_id']}/bookings", again_viewer["token"], json=body)
+    status, second = await api.post(
+        f"/api/v1/rooms/{room2['room_id']}/bookings", again_viewer["token"], json=body
+    )
     assert status == 201, second
     latest = stream(clean_redis, "t1")[-1]
     assert latest["type"] == "booking.created"
@@ -142,17 +171,24 @@ async def test_booking_refusals(
     slots = await tomorrow_slots(api)
     ok = {"store_id": "t1", "slot": slots[5]["start"], "service": "baking-class"}
 
-    async def refused(body: dict[str, Any], token: str = viewer["token"], room_path: str = path) -> tuple[int, str]:
+    async def refused(
+        body: dict[str, Any], token: str = viewer["token"], room_path: str = path
+    ) -> tuple[int, str]:
         status, problem = await api.post(room_path, token, json=body)
         assert problem["detail"], problem
         return status, problem["type"].rsplit("/", 1)[-1]
 
     assert await refused({**ok, "store_id": "nope"}) == (404, "store-not-found")
     start = datetime.fromisoformat(slots[5]["start"])
-    assert await refused({**ok, "slot": (start + timedelta(minutes=7)).isoformat()}) == (400, "not-a-slot")
+    assert await refused({**ok, "slot": (start + timedelta(minutes=7)).isoformat()}) == (
+        400,
+        "not-a-slot",
+    )
     assert await refused({**ok, "slot": "not a time"}) == (400, "not-a-slot")
     assert await refused({**ok, "slot": "2030-01-01T10:00:00"}) == (400, "not-a-slot")  # no offset
-    past = (datetime.now(ZoneInfo("Asia/Shanghai")) - timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
+    past = (datetime.now(ZoneInfo("Asia/Shanghai")) - timedelta(hours=3)).replace(
+        minute=0, second=0, microsecond=0
+    )
     assert await refused({**ok, "slot": past.isoformat()}) == (400, "slot-in-past")
     assert await refused({**ok, "service": "tire-change"}) == (400, "service-not-offered")
     assert await refused({**ok, "contact": "<script>"}) == (400, "validation")
@@ -161,31 +197,52 @@ async def test_booking_refusals(
     assert status == 201 and product["service_name"].startswith("流心月饼礼盒")
     # unix seconds name the same slot; the only seat is now gone
     other = await make_viewer(room["room_id"])
-    assert await refused({**ok, "slot": int(start.timestamp())}, other["token"]) == (409, "slot-full")
-    status, _ = await api.post(path, viewer["token"], json=ok, headers={"Idempotency-Key": "bad key!"})
+    assert await refused({**ok, "slot": int(start.timestamp())}, other["token"]) == (
+        409,
+        "slot-full",
+    )
+    status, _ = await api.post(
+        path, viewer["token"], json=ok, headers={"Idempotency-Key": "bad key!"}
+    )
     assert status == 400
 
     scheduled = await make_room(live=False)
     v2 = await make_viewer(scheduled["room_id"])
-    assert await refused({**ok, "slot": slots[6]["start"]}, v2["token"], f"/api/v1/rooms/{scheduled['room_id']}/bookings") == (409, "room-not-live")
+    assert await refused(
+        {**ok, "slot": slots[6]["start"]},
+        v2["token"],
+        f"/api/v1/rooms/{scheduled['room_id']}/bookings",
+    ) == (409, "room-not-live")
     tapped = {**ok, "slot": slots[8]["start"]}
-    status, first = await api.post(path, viewer["token"], json=tapped, headers={"Idempotency-Key": "tap-end"})
+    status, first = await api.post(
+        path, viewer["token"], json=tapped, headers={"Idempotency-Key": "tap-end"}
+    )
     assert status == 201
     assert (await api.post(f"/api/v1/rooms/{room['room_id']}/end", room["host_token"]))[0] == 200
     assert await refused({**ok, "slot": slots[6]["start"]}) == (410, "room-ended")
     # The tap retried after the room ended still gets its first answer; the key on another
     # request is still refused, and a new key meets the ended room.
-    again = await api.post(path, viewer["token"], json=tapped, headers={"Idempotency-Key": "tap-end"})
+    again = await api.post(
+        path, viewer["token"], json=tapped, headers={"Idempotency-Key": "tap-end"}
+    )
     assert again == (201, first)
     changed = {**tapped, "service": "cake-consult"}
-    assert (await api.post(path, viewer["token"], json=changed, headers={"Idempotency-Key": "tap-end"}))[0] == 422
-    assert (await api.post(path, viewer["token"], json=tapped, headers={"Idempotency-Key": "tap-new"}))[0] == 410
+    assert (
+        await api.post(path, viewer["token"], json=changed, headers={"Idempotency-Key": "tap-end"})
+    )[0] == 422
+    assert (
+        await api.post(path, viewer["token"], json=tapped, headers={"Idempotency-Key": "tap-new"})
+    )[0] == 410
     # another room's viewer token is refused (scope)
-    assert (await api.post(f"/api/v1/rooms/{scheduled['room_id']}/bookings", viewer["token"], json=ok))[0] == 403
+    assert (
+        await api.post(f"/api/v1/rooms/{scheduled['room_id']}/bookings", viewer["token"], json=ok)
+    )[0] == 403
     await make_store(api, ops_token, capacity=1, status="closed")
     live = await make_room()
     v3 = await make_viewer(live["room_id"])
-    assert await refused({**ok, "slot": slots[7]["start"]}, v3["token"], f"/api/v1/rooms/{live['room_id']}/bookings") == (409, "store-closed")
+    assert await refused(
+        {**ok, "slot": slots[7]["start"]}, v3["token"], f"/api/v1/rooms/{live['room_id']}/bookings"
+    ) == (409, "store-closed")
     # Every refusal changed nothing: two bookings (the product, the tap), two events.
     assert clean_redis.xlen(keys.store_stream("t1")) == 2
 
@@ -252,7 +309,8 @@ async def test_a_room_changed_behind_the_worker_is_seen_by_the_next_booking(
         if item["id"] == "mooncake-box":
             item["name"] = "Renamed box"
     clean_redis.hset(
-        keys.room(room["room_id"]), mapping={"featured": msgpack.packb(featured), "title": "New title"}
+        keys.room(room["room_id"]),
+        mapping={"featured": msgpack.packb(featured), "title": "New title"},
     )
     status, second = await api.post(path, (await make_viewer(room["room_id"]))["token"], json=body)
     assert status == 201 and second["service_name"] == "Renamed box"

@@ -18,7 +18,12 @@ VIEWERS, CAPACITY = 500, 20
 
 
 async def test_500_viewers_one_slot_of_20(
-    api: Any, base_url: str, ops_token: str, make_room: Any, signer: Any, clean_redis: sync_redis.Redis
+    api: Any,
+    base_url: str,
+    ops_token: str,
+    make_room: Any,
+    signer: Any,
+    clean_redis: sync_redis.Redis,
 ) -> None:
     from live_server.tokens import Role
 
@@ -46,7 +51,8 @@ async def test_500_viewers_one_slot_of_20(
 
     statuses = Counter(status for status, _ in results)
     assert statuses == {201: CAPACITY, 409: VIEWERS - CAPACITY}, (
-        statuses, [p for s, p in results if s not in (201, 409)][:2]
+        statuses,
+        [p for s, p in results if s not in (201, 409)][:2],
     )
     for status, problem in results:
         if status == 409:
@@ -58,7 +64,15 @@ async def test_500_viewers_one_slot_of_20(
     assert [e["type"] for e in entries] == ["booking.created"] * CAPACITY
     assert {e["booking_id"] for e in entries} == set(booked)  # every booking has its event
     day = slot[:10]
-    assert int(clean_redis.hget(keys.store_slot_seats("t1", day), str(int(__import__("datetime").datetime.fromisoformat(slot).timestamp())))) == CAPACITY
+    assert (
+        int(
+            clean_redis.hget(
+                keys.store_slot_seats("t1", day),
+                str(int(__import__("datetime").datetime.fromisoformat(slot).timestamp())),
+            )
+        )
+        == CAPACITY
+    )
     remaining = next(s for s in await tomorrow_slots(api) if s["start"] == slot)["remaining"]
     assert remaining == 0
     stats = clean_redis.hget(keys.room_stats(room["room_id"]), "total:bookings")

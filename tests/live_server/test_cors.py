@@ -30,7 +30,9 @@ async def test_preflight_and_actual_request_from_any_origin(
     api: Any, make_room: Callable[..., Awaitable[dict[str, Any]]], make_viewer: Any
 ) -> None:
     s = api.session
-    async with s.options(api.base + CLAIM, headers=preflight("POST", "authorization,idempotency-key")) as r:
+    async with s.options(
+        api.base + CLAIM, headers=preflight("POST", "authorization,idempotency-key")
+    ) as r:
         assert r.status == 200
         assert r.headers["Access-Control-Allow-Origin"] == SHOP
         assert r.headers["Access-Control-Allow-Methods"] == "POST"
@@ -48,7 +50,9 @@ async def test_preflight_and_actual_request_from_any_origin(
     room = await make_room()
     viewer = await make_viewer(room["room_id"])
     url = f"{api.base}/api/v1/rooms/{room['room_id']}/campaigns"
-    async with s.get(url, headers={"Origin": SHOP, "Authorization": f"Bearer {viewer['token']}"}) as r:
+    async with s.get(
+        url, headers={"Origin": SHOP, "Authorization": f"Bearer {viewer['token']}"}
+    ) as r:
         assert r.status == 200
         assert r.headers["Access-Control-Allow-Origin"] == SHOP
         assert "X-Request-Id" in r.headers["Access-Control-Expose-Headers"].split(",")

@@ -38,7 +38,9 @@ async def test_many_viewers_get_every_broadcast_once_in_order(
     texts = [f"n{i} " + "长" * (i * 40) for i in range(12)]  # up to >126 and >64K-safe sizes
     for text in texts[:12]:
         status, _ = await api.post(
-            f"/api/v1/rooms/{room['room_id']}/announcements", room["host_token"], json={"text": text[:500]}
+            f"/api/v1/rooms/{room['room_id']}/announcements",
+            room["host_token"],
+            json={"text": text[:500]},
         )
         assert status == 201
     for log in logs:
@@ -61,7 +63,11 @@ async def test_polling_clients_still_receive(
                          auth={"token": viewer["token"]}, wait_timeout=5)  # fmt: skip
     try:
         await log.wait_for("room.state")
-        await api.post(f"/api/v1/rooms/{room['room_id']}/announcements", room["host_token"], json={"text": "poll"})
+        await api.post(
+            f"/api/v1/rooms/{room['room_id']}/announcements",
+            room["host_token"],
+            json={"text": "poll"},
+        )
         (got,) = await log.wait_for("room.announcement")
         assert got["text"] == "poll"
     finally:
@@ -159,7 +165,8 @@ async def test_engineio_ping_pong_and_ping_timeout_on_the_wire() -> None:
                     assert msg.data in ("2", "1")  # one more PING, perhaps a CLOSE packet
                 assert loop.time() - started < 3
         deadline = asyncio.get_running_loop().time() + 5
-        while sio.eio.sockets and asyncio.get_running_loop().time() < deadline:
+        # engine.io's socket table has no event to wait on: poll it.
+        while sio.eio.sockets and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         assert not sio.eio.sockets
     finally:

@@ -27,7 +27,9 @@ async def fast(redis_url: str, redis_cluster: bool, clean_redis: Any) -> AsyncIt
     await client.aclose()
 
 
-async def test_concurrent_callers_each_get_their_own_reply(fast: FastRedis, clean_redis: Any) -> None:
+async def test_concurrent_callers_each_get_their_own_reply(
+    fast: FastRedis, clean_redis: Any
+) -> None:
     n = 2000
     await asyncio.gather(*(fast.execute("SET", f"fast:{i}", i) for i in range(n)))
     replies = await asyncio.gather(*(fast.execute("GET", f"fast:{i}") for i in range(n)))
@@ -82,7 +84,9 @@ async def test_a_burst_after_a_flush_reloads_and_every_caller_gets_its_own_reply
     assert clean_redis.get("fast:b") == b"201"
 
 
-async def test_a_script_that_cannot_load_fails_its_caller_once(fast: FastRedis, clean_redis: Any) -> None:
+async def test_a_script_that_cannot_load_fails_its_caller_once(
+    fast: FastRedis, clean_redis: Any
+) -> None:
     """NOSCRIPT again after the load (the load itself failed): the caller gets the error,
     not an endless reload loop, and the connection goes on."""
     broken = FastScript(fast, "this is not lua")
@@ -169,4 +173,6 @@ async def test_calls_before_one_await_keep_their_order_even_while_connecting(
     for round_ in range(2):  # first on a client that has not connected yet, then connected
         calls = [fast.execute("APPEND", "fast:ordered", str(i)) for i in range(50)]
         await asyncio.gather(*calls)
-        assert clean_redis.get("fast:ordered") == "".join(map(str, range(50))).encode() * (round_ + 1)
+        assert clean_redis.get("fast:ordered") == "".join(map(str, range(50))).encode() * (
+            round_ + 1
+        )

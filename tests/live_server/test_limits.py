@@ -24,12 +24,14 @@ async def strict_api(settings: Settings) -> AsyncIterator[Api]:
     await server.close()
 
 
-async def test_question_flood_from_one_viewer_is_429(api: Api, make_room: Any, make_viewer: Any) -> None:
+async def test_question_flood_from_one_viewer_is_429(
+    api: Api, make_room: Any, make_viewer: Any
+) -> None:
     room = await make_room()
     viewer = await make_viewer(room["room_id"])
     statuses = []
     for i in range(8):
-        status, body = await api.post(
+        status, _ = await api.post(
             f"/api/v1/rooms/{room['room_id']}/questions", viewer["token"],
             json={"text": f"第{i}个问题：这个蛋糕可以提前几天预订 number {i}?"},
         )  # fmt: skip
@@ -38,7 +40,9 @@ async def test_question_flood_from_one_viewer_is_429(api: Api, make_room: Any, m
     assert all(s in (200, 201, 202) for s in statuses[:5]), statuses
     other = await make_viewer(room["room_id"])
     status, _ = await api.post(
-        f"/api/v1/rooms/{room['room_id']}/questions", other["token"], json={"text": "别人的问题可以吗?"}
+        f"/api/v1/rooms/{room['room_id']}/questions",
+        other["token"],
+        json={"text": "别人的问题可以吗?"},
     )
     assert status != 429  # the limit is per viewer
 

@@ -12,7 +12,9 @@ from live_server import appkeys
 from tests.conftest import Api, SioFactory
 
 
-async def test_joiner_gets_the_present(make_room: Any, make_viewer: Any, sio_client: SioFactory) -> None:
+async def test_joiner_gets_the_present(
+    make_room: Any, make_viewer: Any, sio_client: SioFactory
+) -> None:
     room = await make_room(title="周末烘焙直播")
     viewer = await make_viewer(room["room_id"])
     _, log = await sio_client("/live", viewer["token"])
@@ -80,7 +82,9 @@ async def test_reconnect_with_offset_replays_missed_in_order_once(
     (seen,) = await log.wait_for("room.announcement")
     await client.disconnect()
     for i in range(3):
-        status, _ = await api.post(f"/api/v1/rooms/{rid}/announcements", host, json={"text": f"missed {i}"})
+        status, _ = await api.post(
+            f"/api/v1/rooms/{rid}/announcements", host, json={"text": f"missed {i}"}
+        )
         assert status == 201
     _, again = await sio_client("/live", viewer["token"], offset=seen["offset"])
     missed = await again.wait_for("room.announcement", count=3)
@@ -90,7 +94,12 @@ async def test_reconnect_with_offset_replays_missed_in_order_once(
     assert not again.of("room.state")  # in the window: replay, not a fresh state
     await api.post(f"/api/v1/rooms/{rid}/announcements", host, json={"text": "live"})
     await again.wait_for("room.announcement", count=4)
-    assert [m["text"] for m in again.of("room.announcement")] == ["missed 0", "missed 1", "missed 2", "live"]
+    assert [m["text"] for m in again.of("room.announcement")] == [
+        "missed 0",
+        "missed 1",
+        "missed 2",
+        "live",
+    ]
     assert state["offset"]
 
 
@@ -99,13 +108,17 @@ async def test_offset_outside_the_window_gets_fresh_state(
 ) -> None:
     room = await make_room()
     viewer = await make_viewer(room["room_id"])
-    await api.post(f"/api/v1/rooms/{room['room_id']}/announcements", room["host_token"], json={"text": "x"})
+    await api.post(
+        f"/api/v1/rooms/{room['room_id']}/announcements", room["host_token"], json={"text": "x"}
+    )
     _, log = await sio_client("/live", viewer["token"], offset="1-0")
     (state,) = await log.wait_for("room.state")
     assert state["status"] == "live"
 
 
-async def test_viewer_count_is_published(make_room: Any, make_viewer: Any, sio_client: SioFactory) -> None:
+async def test_viewer_count_is_published(
+    make_room: Any, make_viewer: Any, sio_client: SioFactory
+) -> None:
     room = await make_room()
     logs = []
     for _ in range(3):
@@ -126,7 +139,9 @@ async def test_counters_are_coalesced(
     rt = server.app[appkeys.REALTIME]
     started = asyncio.get_running_loop().time()
     for remaining in range(5000, 0, -1):
-        rt.counter(room["room_id"], "coupon.stock", "c1", {"campaign_id": "c1", "remaining": remaining - 1})
+        rt.counter(
+            room["room_id"], "coupon.stock", "c1", {"campaign_id": "c1", "remaining": remaining - 1}
+        )
         if remaining % 500 == 0:
             await asyncio.sleep(0)  # let the loop run, as real claims would
     await log.wait_for("coupon.stock", where=lambda d: d["remaining"] == 0)
@@ -145,7 +160,9 @@ async def test_a_flooding_client_does_not_slow_others(
     for i in range(600):
         await flooder.emit("spam", {"i": i, "pad": "x" * 100}, namespace="/live")
     status, _ = await api.post(
-        f"/api/v1/rooms/{room['room_id']}/announcements", room["host_token"], json={"text": "still here"}
+        f"/api/v1/rooms/{room['room_id']}/announcements",
+        room["host_token"],
+        json={"text": "still here"},
     )
     assert status == 201
     await calm.wait_for("room.announcement", timeout=3)

@@ -33,7 +33,9 @@ async def test_outage_fails_fast_and_recovers(tmp_path: Path) -> None:
         async with aiohttp.ClientSession() as http:
             base = str(server.make_url("")).rstrip("/")
             auth = {"Authorization": f"Bearer {ops}"}
-            async with http.post(f"{base}/api/v1/rooms", json={"title": "outage"}, headers=auth) as r:
+            async with http.post(
+                f"{base}/api/v1/rooms", json={"title": "outage"}, headers=auth
+            ) as r:
                 room = await r.json()
             host = {"Authorization": f"Bearer {room['host_token']}"}
             rid = room["room_id"]
@@ -47,7 +49,9 @@ async def test_outage_fails_fast_and_recovers(tmp_path: Path) -> None:
 
             own.stop()
             started = time.monotonic()
-            async with http.post(f"{base}/api/v1/rooms/{rid}/announcements", json={"text": "x"}, headers=host) as r:
+            async with http.post(
+                f"{base}/api/v1/rooms/{rid}/announcements", json={"text": "x"}, headers=host
+            ) as r:
                 elapsed = time.monotonic() - started
                 body = await r.json(content_type=None)
                 assert r.status == 503, body

@@ -18,7 +18,7 @@ async def test_room_lifecycle(api: Api, make_room: Any) -> None:
 
 async def test_host_of_another_room_is_refused(api: Api, make_room: Any) -> None:
     a, b = await make_room(live=False), await make_room(live=False)
-    status, body = await api.post(f"/api/v1/rooms/{a['room_id']}/start", b["host_token"])
+    status, _ = await api.post(f"/api/v1/rooms/{a['room_id']}/start", b["host_token"])
     assert status == 403
 
 
@@ -49,7 +49,9 @@ async def test_external_ids_need_the_platform_signature_when_configured(
     from live_server.app import create_app
 
     platform = "platform-integration-secret-0123456789abcdef"
-    server = TestServer(create_app(settings.with_changes(platform_secret=platform)), host="127.0.0.1")
+    server = TestServer(
+        create_app(settings.with_changes(platform_secret=platform)), host="127.0.0.1"
+    )
     await server.start_server()
     try:
         room = await make_room()
@@ -62,7 +64,10 @@ async def test_external_ids_need_the_platform_signature_when_configured(
                 assert r.status == 201 and first["verified"] is True
             async with http.post(url, json={"external_id": phone, "external_id_sig": good}) as r:
                 assert (await r.json())["viewer_id"] == first["viewer_id"]
-            for forged in ({"external_id": phone}, {"external_id": phone, "external_id_sig": "00" * 32}):
+            for forged in (
+                {"external_id": phone},
+                {"external_id": phone, "external_id_sig": "00" * 32},
+            ):
                 async with http.post(url, json=forged) as r:
                     body = await r.json(content_type=None)
                     assert r.status == 403 and "external_id_sig" in body["detail"]

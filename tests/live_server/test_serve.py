@@ -62,7 +62,9 @@ def test_serve_demo_then_sigterm(tmp_path: Path, workers: int) -> None:
         assert len(demo["stores"]) >= 20 and len(demo["groups"]) == 5
         assert all(s["staff_token"] for s in demo["stores"])
         assert set(demo["pages"]) == {"room", "host", "store"}
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/stores/{demo['stores'][0]['id']}") as r:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/api/v1/stores/{demo['stores'][0]['id']}"
+        ) as r:
             assert json.load(r)["name"] == demo["stores"][0]["name"]
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)

@@ -21,7 +21,7 @@ from tests.live_server.test_serve import wait_ready
 async def test_broadcast_crosses_workers(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "LIVE_SECRET")}
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # noqa: ASYNC220  a Popen: wait_ready polls it from a thread
         [sys.executable, "-m", "live_server.cli", "serve", "--demo", "--workers", "2",
          "--port", str(port), "--data-dir", str(tmp_path)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

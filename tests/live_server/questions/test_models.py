@@ -103,7 +103,8 @@ def test_dedup_examples_and_index() -> None:
     same = [("月饼多少钱", "How much is the mooncake?"), ("優惠券怎麼用", "优惠券怎么使用"),
             ("ＨＯＷ ＭＵＣＨ ＩＳ ＴＨＥ ＣＡＫＥ", "how much is the cake")]  # fmt: skip
     different = [("6寸蛋糕多少钱", "8寸蛋糕多少钱"), ("静安店有货吗", "陆家嘴店有货吗"),
-                 ("含坚果吗", "不含坚果吗"), ("几点开门", "几点关门"), ("今天营业吗", "明天营业吗")]  # fmt: skip
+                 ("含坚果吗", "不含坚果吗"), ("几点开门", "几点关门"),
+                 ("今天营业吗", "明天营业吗")]  # fmt: skip
     for a, b in same:
         assert is_duplicate(fingerprint(a), fingerprint(b)), (a, b)
     for a, b in different:

@@ -58,8 +58,12 @@ async def receivers() -> AsyncIterator[Any]:
         await srv.close()
 
 
-async def until(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
+UNTIL_S = 10.0
+
+
+async def until(predicate: Any) -> None:
+    """Poll ``predicate`` (it reads a receiver or sync Redis) until true, within UNTIL_S."""
+    deadline = time.monotonic() + UNTIL_S
     while not predicate():
         assert time.monotonic() < deadline, "condition not met before the deadline"
         await asyncio.sleep(0.02)
