@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 from aiohttp import web
 
@@ -20,6 +19,7 @@ from geo.routes import api as stores_api
 
 from . import appkeys, limits, ops
 from .api import Api
+from .assets import static_dir
 from .bookings.routes import api as bookings_api
 from .bookings.wiring import bookings_ctx
 from .fastredis import connect_fast
@@ -41,9 +41,6 @@ from .store_streams.wiring import store_streams_ctx
 from .tokens import TokenSigner
 
 log = logging.getLogger(__name__)
-
-ROOT = Path(__file__).resolve().parent.parent
-STATIC_DIR = ROOT / "static"
 
 
 def build_api() -> Api:
@@ -83,8 +80,12 @@ async def _domains_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[appkeys.SETTINGS]
     redis = app[appkeys.REDIS]
     app[appkeys.ROOMS] = RoomService(
-        redis, app[appkeys.SIGNER], settings.secret, settings.token_ttl_s,
-        platform_secret=settings.platform_secret, production=settings.production,
+        redis,
+        app[appkeys.SIGNER],
+        settings.secret,
+        settings.token_ttl_s,
+        platform_secret=settings.platform_secret,
+        production=settings.production,
     )
     registry = StoreRegistry(redis)
     app[appkeys.STORES] = registry
@@ -139,8 +140,11 @@ def create_app(settings: Settings) -> web.Application:
     app.on_shutdown.append(_close_sockets)
 
     api.install(app)
-    if STATIC_DIR.is_dir():
-        app.router.add_static("/static/", STATIC_DIR, name="static", append_version=False)
+    static = static_dir()
+    if static.is_dir():
+        app.router.add_static("/static/", static, name="static", append_version=False)
+    else:
+        log.warning("no browser assets at %s: run `make frontend` (widgets/)", static)
 
     # CORS for /api/: live_server/http.py (problem_middleware), no per-route setup.
     return app

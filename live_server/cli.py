@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from . import __version__
 from .settings import Settings, SettingsError
 
 Command = Callable[[argparse.Namespace], int]
@@ -24,6 +25,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def settings_from(args: argparse.Namespace, **extra: object) -> Settings:
     return Settings.from_env(
+        None,  # the process environment (positional, so ``extra`` is only overrides)
         redis_url=getattr(args, "redis_url", None),
         redis_cluster=getattr(args, "redis_cluster", None),
         data_dir=getattr(args, "data_dir", None),
@@ -35,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="live-server", description="Live companion server for live-commerce rooms."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the HTTP + Socket.IO server")
@@ -68,7 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
 _EXTENSIONS: list[tuple[str, Callable[[argparse.ArgumentParser], None]]] = []
 
 
-def command(name: str, configure: Callable[[argparse.ArgumentParser], None]) -> Callable[[Command], Command]:
+def command(
+    name: str, configure: Callable[[argparse.ArgumentParser], None]
+) -> Callable[[Command], Command]:
     """Register a subcommand (used by modules that add CLI tools)."""
 
     def deco(fn: Command) -> Command:
@@ -119,7 +124,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     _load_extensions()
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers: dict[str, Command] = {"serve": _serve, "token": _token, "stores": _stores, **_COMMANDS}
+    handlers: dict[str, Command] = {
+        "serve": _serve,
+        "token": _token,
+        "stores": _stores,
+        **_COMMANDS,
+    }
     try:
         return handlers[args.command](args)
     except SettingsError as exc:

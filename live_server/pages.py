@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import html
 import re
-from pathlib import Path
 
 from aiohttp import web
 
 from .api import Api, Call
+from .assets import pages_dir
 from .errors import NotFound
 
 api = Api()
 TAG = "pages"
 
-PAGES_DIR = Path(__file__).resolve().parent.parent / "static" / "pages"
 _ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
@@ -72,7 +71,7 @@ def render_page(
 ) -> web.Response:
     """Fill ``{{name}}`` placeholders of a template with HTML-escaped values."""
     try:
-        text = (PAGES_DIR / template).read_text(encoding="utf-8")
+        text = (pages_dir() / template).read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise PageNotFound(f"the page template {template} is not installed") from exc
     for name, value in values.items():

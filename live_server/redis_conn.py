@@ -14,9 +14,9 @@ from typing import Any, TypeAlias
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import MaxConnectionsError
-from redis.retry import Retry
 
 from .settings import Settings
 
@@ -104,7 +104,9 @@ class BoundedRedisCluster(RedisCluster):
         ``transaction=False`` splits the commands per node: not atomic across slots."""
         if shard_hint:
             return super().pipeline(transaction, shard_hint)  # raises, as upstream
-        return _BoundedClusterPipeline(self, transaction)
+        # redis-py's commands protocol declares _event_dispatcher, which its own
+        # ClusterPipeline never sets either (upstream's pipeline() builds one the same way)
+        return _BoundedClusterPipeline(self, transaction)  # type: ignore[abstract]  # redis-py
 
 
 def connect_redis(settings: Settings, url: str | None = None) -> RedisClient:
