@@ -66,11 +66,13 @@ browsers:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
 
-# ruff (lint + format) and mypy --strict over live_server, geo, coupons, loadtest.
+# ruff (lint + format), mypy --strict over live_server, geo, coupons, loadtest, and the
+# import-linter contracts of the dependency rule (pyproject.toml, docs/ARCHITECTURE.md).
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Every benchmark under bench/, one after the other (about 40 minutes on 2 cores; the
 # fan-out bench also installs Node's socket.io in bench/fanout). Each writes its figures

@@ -102,7 +102,7 @@ def run_ceiling(port: int, redis_url: str, client: str) -> None:
     from aiohttp import web
     from redis.asyncio import Redis
 
-    from live_server.fastredis import connect_fast
+    from live_server.core.fastredis import connect_fast
 
     async def ready(_: web.Request) -> web.Response:
         return web.json_response({"ok": True})
@@ -170,7 +170,7 @@ async def drive(url: str, make_request: Any, clients: int, seconds: float) -> di
 async def setup(base: str) -> tuple[str, list[str]]:
     import aiohttp
 
-    from live_server.tokens import Role, TokenSigner
+    from live_server.core.tokens import Role, TokenSigner
 
     ops = TokenSigner(SECRET).issue(Role.OPS, "*", "ops")
     auth = {"Authorization": f"Bearer {ops}"}
@@ -212,9 +212,9 @@ def main() -> None:
 
     import redis
 
-    from live_server import keys
-    from live_server.embedded_redis import EmbeddedRedis
-    from live_server.tokens import Role, TokenSigner
+    from live_server.core import keys
+    from live_server.core.embedded_redis import EmbeddedRedis
+    from live_server.core.tokens import Role, TokenSigner
 
     tmp = tempfile.TemporaryDirectory(prefix="bench-booking-")
     valkey = EmbeddedRedis(Path(tmp.name) / "redis", fsync="everysec")

@@ -128,7 +128,7 @@ async def new_campaign(base: str, per_user: int = 1) -> tuple[str, str]:
     """A live room with a dropped campaign of QUANTITY coupons; returns (room, campaign)."""
     import aiohttp
 
-    from live_server.tokens import Role, TokenSigner
+    from live_server.core.tokens import Role, TokenSigner
 
     ops = TokenSigner(SECRET).issue(Role.OPS, "*", "bench")
     async with aiohttp.ClientSession() as s:
@@ -173,7 +173,7 @@ async def _drive(base: str, room_id: str, campaign_id: str, proc_no: int, concur
                  start_at: float, seconds: float) -> dict[str, Any]:  # fmt: skip
     import aiohttp
 
-    from live_server.tokens import Role, TokenSigner
+    from live_server.core.tokens import Role, TokenSigner
 
     signer = TokenSigner(SECRET)
     url = f"{base}/api/v1/rooms/{room_id}/campaigns/{campaign_id}/claim"
@@ -284,7 +284,7 @@ def run_load_wrk(
 
     Viewers cycle through WRK_VIEWERS tokens on a campaign with per_user 100, so every
     answer is still a 201 claim (a 409 would show as non-2xx)."""
-    from live_server.tokens import Role, TokenSigner
+    from live_server.core.tokens import Role, TokenSigner
 
     signer = TokenSigner(SECRET)
     with tempfile.TemporaryDirectory(prefix="bench-wrk-") as tmp:
@@ -356,7 +356,7 @@ def reconcile(redis_url: str, campaign_id: str, created: int, per_user: int = 1)
     """Oversold = codes or claims beyond the stock, or a viewer beyond the limit."""
     import redis
 
-    from live_server import keys
+    from live_server.core import keys
 
     r = redis.Redis.from_url(redis_url)
     try:
@@ -395,7 +395,7 @@ def ceiling(
 ) -> dict[str, Any]:
     import redis
 
-    from live_server import keys
+    from live_server.core import keys
 
     r = redis.Redis.from_url(redis_url)
     sha = r.script_load(CLAIM_LUA.read_text())

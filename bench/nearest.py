@@ -138,7 +138,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=2000)
     args = parser.parse_args()
 
-    from live_server.embedded_redis import EmbeddedRedis
+    from live_server.core.embedded_redis import EmbeddedRedis
 
     with tempfile.TemporaryDirectory(prefix="bench-nearest-") as tmp:
         valkey = EmbeddedRedis(Path(tmp), persistent=False)

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from live_server.errors import BadRequest, Conflict, Forbidden, Gone, NotFound
+from live_server.core.errors import BadRequest, Conflict, Forbidden, Gone, NotFound
 
 MAX_QUANTITY = 1_000_000
 ALL_STORES = "all"

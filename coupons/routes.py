@@ -14,12 +14,7 @@ import segno
 from aiohttp import web
 from pydantic import BaseModel
 
-from live_server import appkeys
-from live_server.api import Api, Call
-from live_server.errors import BadRequest
-from live_server.tokens import Role
-
-from .models import (
+from coupons.models import (
     Campaign,
     CampaignList,
     CampaignStatus,
@@ -30,7 +25,13 @@ from .models import (
     Redeem,
     Redemption,
 )
-from .service import MAX_IDEMPOTENCY_KEY, CouponService
+from coupons.service import MAX_IDEMPOTENCY_KEY, CouponService
+from coupons.wiring import COUPONS
+from live_server.core.appkeys import SETTINGS
+from live_server.core.errors import BadRequest
+from live_server.core.tokens import Role
+from live_server.realtime.server import REALTIME
+from live_server.web.api import Api, Call
 
 api = Api()
 TAG = "coupons"
@@ -43,7 +44,7 @@ _Query = TypeVar("_Query", bound=BaseModel | None)
 
 def _service(call: Call[_Body, _Query]) -> CouponService:
     """The app's coupon service, from a call of any body and query type."""
-    return call.app[appkeys.COUPONS]
+    return call.app[COUPONS]
 
 
 def _stock(campaign: Campaign, remaining: int | None = None) -> dict[str, object]:
@@ -86,7 +87,7 @@ async def get_campaign(call: Call[None, None]) -> Campaign:
 )  # fmt: skip
 async def drop_campaign(call: Call[None, None]) -> Campaign:
     campaign = await _service(call).drop(call.path("room"), call.path("campaign"))
-    rt = call.app[appkeys.REALTIME]
+    rt = call.app[REALTIME]
     event = campaign.model_dump(mode="json")
     await rt.to_viewers(campaign.room_id, "coupon.dropped", dict(event))
     await rt.to_host(campaign.room_id, "coupon.dropped", dict(event))
@@ -121,7 +122,7 @@ async def claim_coupon(call: Call[None, None]) -> web.Response:
     result = await _service(call).claim(room_id, call.path("campaign"), call.who.subject, key)
     campaign = result.campaign
     if result.fresh:
-        call.app[appkeys.REALTIME].counter(
+        call.app[REALTIME].counter(
             room_id, "coupon.stock", campaign.id, _stock(campaign, result.remaining)
         )
     # The body is Claimed (the declared response): two fields per code, the rest static per
@@ -157,7 +158,7 @@ def _claimed_static(campaign: Campaign) -> bytes:
 
 
 def _qr_url(request: web.Request, code: str) -> str:
-    settings = request.app[appkeys.SETTINGS]
+    settings = request.app[SETTINGS]
     # scheme + Host header: what request.url.origin() gives, without building a URL object.
     base = (
         settings.public_url.rstrip("/")

@@ -24,20 +24,8 @@ from typing import Any
 import msgpack
 from redis.exceptions import RedisError
 
-from geo.registry import StoreRegistry
-from live_server import keys
-from live_server.errors import RoomEnded, TooManyRequests
-from live_server.fastredis import FastRedis, FastScript
-from live_server.limits import Rule
-from live_server.metrics import Metrics, labelled
-from live_server.redis_conn import RedisClient
-from live_server.redis_types import entries, raw, raw_hash, scored
-from live_server.rooms.service import RoomService
-from live_server.tasks import cancel_and_wait
-from live_server.tokens import Claims
-
-from .codes import Code, CodeBook, InvalidCode, campaign_ref, new_campaign_id
-from .models import (
+from coupons.codes import Code, CodeBook, InvalidCode, campaign_ref, new_campaign_id
+from coupons.models import (
     ALL_STORES,
     BOOKING_STORE,
     AlreadyRedeemed,
@@ -68,6 +56,18 @@ from .models import (
     iso,
     now_ms,
 )
+from live_server.core import keys
+from live_server.core.errors import RoomEnded, TooManyRequests
+from live_server.core.fastredis import FastRedis, FastScript
+from live_server.core.metrics import Metrics, labelled
+from live_server.core.redis_conn import RedisClient
+from live_server.core.redis_types import entries, raw, raw_hash, scored
+from live_server.core.tasks import cancel_and_wait
+from live_server.core.tokens import Claims
+from live_server.core.util import as_text
+from live_server.rooms.service import RoomService
+from live_server.stores.store import StoreRegistry
+from live_server.web.limits import Rule
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +83,6 @@ MAX_IDEMPOTENCY_KEY = 128
 
 def _lua(name: str) -> str:
     return (_LUA / f"{name}.lua").read_text()
-
-
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _num(value: float) -> str:
@@ -224,7 +220,7 @@ class CouponService:
 
     async def list_campaigns(self, room_id: str) -> list[Campaign]:
         await self.rooms.get(room_id)
-        ids = [_s(c) for c in await self.redis.zrange(keys.room_campaigns(room_id), 0, 499)]
+        ids = [as_text(c) for c in await self.redis.zrange(keys.room_campaigns(room_id), 0, 499)]
         out: list[Campaign] = []
         for campaign_id in ids:
             fields = raw_hash(await self.redis.hgetall(keys.campaign(campaign_id)))
@@ -236,7 +232,7 @@ class CouponService:
         """``room.state``'s ``campaigns``: the room's open drops (the same for every joiner),
         so a viewer who opens the room after a drop, or whose join raced it, still sees
         the drop and can claim."""
-        ids = [_s(c) for c in await self.redis.zrange(keys.room_campaigns(room_id), 0, 499)]
+        ids = [as_text(c) for c in await self.redis.zrange(keys.room_campaigns(room_id), 0, 499)]
         if not ids:
             return {"campaigns": []}
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -256,7 +252,7 @@ class CouponService:
         (outcome, *_) = await self._drop(
             keys=[keys.campaign(campaign_id)], args=[room_id, now_ms()]
         )
-        outcome = _s(outcome)
+        outcome = as_text(outcome)
         if outcome == "missing":
             raise CampaignNotFound(f"no campaign {campaign_id!r} in this room")
         if outcome == "already":
@@ -273,7 +269,7 @@ class CouponService:
             keys=_finish_keys(campaign_id),
             args=[status.value, now_ms(), keys.COUPON_RETENTION_MS, reason],
         )
-        if _s(result[0]) != "ok":
+        if as_text(result[0]) != "ok":
             return None
         campaign = await self.get_campaign(None, campaign_id)
         for hook in self.on_finished:
@@ -313,12 +309,12 @@ class CouponService:
                 ],
                 args=[room_id, viewer_id, idem, code.nonce, now, limit, window_ms],
             )
-            outcome = _s(result[0])
+            outcome = as_text(result[0])
             if outcome != "collision":
                 break
         labelled(self.metrics.claims, outcome).inc()
         if outcome == "ok":
-            remaining, sold_out_now, dropped_at = int(result[1]), int(result[2]), _s(result[3])
+            remaining, sold_out_now, dropped_at = int(result[1]), int(result[2]), as_text(result[3])
             if sold_out_now and dropped_at:
                 self.metrics.sell_out.observe(max(0.0, (now - int(dropped_at)) / 1000))
             labelled(self.metrics.claimed_by_room, room_id).inc()
@@ -329,7 +325,7 @@ class CouponService:
             campaign = await self._campaign_cached(campaign_id)
             return ClaimResult(code, campaign, True, remaining)
         if outcome == "dup":
-            code = self.codebook.issue(campaign_id, _s(result[1]))
+            code = self.codebook.issue(campaign_id, as_text(result[1]))
             campaign = await self.get_campaign(None, campaign_id)
             return ClaimResult(code, campaign, False, campaign.remaining)
         if outcome == "missing":
@@ -340,7 +336,7 @@ class CouponService:
         """Close every campaign of a room that is ending (drafts too, so none can be
         dropped later); called BEFORE the room is marked ended, so a claim never succeeds
         in an ended room without reading the room's status. Idempotent."""
-        ids = [_s(c) for c in await self.redis.zrange(keys.room_campaigns(room_id), 0, -1)]
+        ids = [as_text(c) for c in await self.redis.zrange(keys.room_campaigns(room_id), 0, -1)]
         for campaign_id in ids:
             await self.close(campaign_id, CampaignStatus.CLOSED, ROOM_ENDED_REASON)
 
@@ -396,13 +392,13 @@ class CouponService:
                 ],
                 args=[code.nonce, store_id, now, amount, booking_checked, staff],
             )
-            outcome = _s(result[0])
+            outcome = as_text(result[0])
             if outcome != "check_booking":
                 break
             # The code is valid at the store of the viewer's booking: that set lives in
             # the customer's tag, so it is read here and the script runs again, told so.
             booked = await self.redis.sismember(
-                keys.customer_booked_stores(_s(result[1])), store_id
+                keys.customer_booked_stores(as_text(result[1])), store_id
             )
             if not booked:
                 outcome = "wrong_store_booking"
@@ -411,9 +407,9 @@ class CouponService:
         self.metrics.redeem_attempts.labels(outcome).inc()
         if outcome != "ok":
             raise _redeem_problem(outcome, result, self.stores)
-        viewer, claimed_at, number = _s(result[1]), int(result[2]), int(result[3])
-        title, kind, value = _s(result[4]), CampaignKind(_s(result[5])), float(result[6])
-        room_id, room_title = _s(result[7]), _s(result[8])
+        viewer, claimed_at, number = as_text(result[1]), int(result[2]), int(result[3])
+        title, kind, value = as_text(result[4]), CampaignKind(as_text(result[5])), float(result[6])
+        room_id, room_title = as_text(result[7]), as_text(result[8])
         redeemed_at = now  # what the script stored: later answers quote the same time
         name = await self.redis.hget(keys.customer(viewer), "name")
         redemption = Redemption(
@@ -427,7 +423,7 @@ class CouponService:
             order_amount=order_amount,
             discount=discount_for(kind, value, order_amount),
             customer=CustomerContext(
-                name=_s(name) if name else None,
+                name=as_text(name) if name else None,
                 room_title=room_title,
                 claimed_at=iso(claimed_at) or "",
             ),
@@ -486,7 +482,7 @@ class CouponService:
                     ],
                     args=[code.nonce, number, entry],
                 )
-                return _s(entry)
+                return as_text(entry)
             except RedisError:
                 log.warning("coupon.redeemed append failed (attempt %d)", attempt + 1,
                             extra={"campaign": code.campaign_id, "store": r.store_id})  # fmt: skip
@@ -501,7 +497,7 @@ class CouponService:
         raw_meta = raw_hash(await self.background_redis.hgetall(keys.campaign(campaign_id)))
         campaign = _campaign_from(campaign_id, raw_meta) if raw_meta else None
         for member in pending:
-            nonce, _, number = _s(member).partition(":")
+            nonce, _, number = as_text(member).partition(":")
             record = await self.background_redis.hget(keys.campaign_codes(campaign_id), nonce)
             if record is None or campaign is None:
                 continue
@@ -519,8 +515,8 @@ class CouponService:
                 kind=campaign.kind, value=campaign.value, order_amount=amount,
                 discount=discount_for(campaign.kind, campaign.value, amount),
                 customer=CustomerContext(
-                    name=_s(name) if name else None,
-                    room_title=_s(raw_meta.get(b"room_title", b"")),
+                    name=as_text(name) if name else None,
+                    room_title=as_text(raw_meta.get(b"room_title", b"")),
                     claimed_at=iso(int(rec["c"])) or "",
                 ),
             )  # fmt: skip
@@ -539,21 +535,21 @@ class CouponService:
             ],
             args=[action, code.nonce, now_ms(), who, reason],
         )
-        outcome = _s(result[0])
+        outcome = as_text(result[0])
         if outcome == "unknown":
             raise CodeNotFound("no such code was handed out")
         if outcome == "already_void":
             raise CodeVoided("this code is already void")
         if outcome == "redeemed":
             raise AlreadyRedeemed(
-                f"this code was redeemed at {iso(int(result[1]))} in store {_s(result[2])}; "
+                f"this code was redeemed at {iso(int(result[1]))} in store {as_text(result[2])}; "
                 "roll the redemption back first",
-                redeemed_at=iso(int(result[1])), store_id=_s(result[2]),
+                redeemed_at=iso(int(result[1])), store_id=as_text(result[2]),
             )  # fmt: skip
         if outcome == "not_redeemed":
-            raise NotRedeemed(f"this code is {_s(result[1])}, not redeemed")
+            raise NotRedeemed(f"this code is {as_text(result[1])}, not redeemed")
         if action == "rollback":
-            store_id, amount = _s(result[2]), _s(result[3])
+            store_id, amount = as_text(result[2]), as_text(result[3])
             campaign = await self.get_campaign(None, code.campaign_id)
             order_amount = float(amount) if amount else None
             undone = Redemption(
@@ -581,8 +577,8 @@ class CouponService:
         found = entries(await self.redis.xrevrange(keys.campaign_audit(campaign_id), count=count))
         out = []
         for entry_id, fields in found:
-            item = {_s(k): _s(v) for k, v in fields.items()}
-            item["id"] = _s(entry_id)
+            item = {as_text(k): as_text(v) for k, v in fields.items()}
+            item["id"] = as_text(entry_id)
             if item.get("code"):
                 item["code"] = self.codebook.issue(campaign_id, item["code"]).text
             out.append(item)
@@ -599,7 +595,7 @@ class CouponService:
             )
         )
         for member, expires_at in active:
-            campaign_id = _s(member)
+            campaign_id = as_text(member)
             status = await self.background_redis.hget(keys.campaign(campaign_id), "status")
             if status is None:
                 continue
@@ -608,7 +604,7 @@ class CouponService:
             elif status in (b"open", b"draft"):
                 room_id = await self.background_redis.hget(keys.campaign(campaign_id), "room_id")
                 room_status = (
-                    await self.background_redis.hget(keys.room(_s(room_id)), "status")
+                    await self.background_redis.hget(keys.room(as_text(room_id)), "status")
                     if room_id
                     else None
                 )
@@ -685,7 +681,7 @@ def _finish_keys(campaign_id: str) -> list[str]:
 
 
 def _campaign_from(campaign_id: str, raw: dict[bytes, bytes]) -> Campaign:
-    f = {_s(k): _s(v) for k, v in raw.items()}
+    f = {as_text(k): as_text(v) for k, v in raw.items()}
     mode = f.get("store_mode", ALL_STORES)
     stores: list[str] | str = (
         [s for s in f.get("stores", "").split(",") if s] if mode == "list" else mode
@@ -731,7 +727,7 @@ def _claim_problem(outcome: str, result: list[Any]) -> Exception:
             retry_after=retry_s,
         )
     if outcome == "closed":
-        if _s(result[1]) == ROOM_ENDED_REASON:
+        if as_text(result[1]) == ROOM_ENDED_REASON:
             return RoomEnded("the broadcast has ended; claiming is closed")
         return CampaignClosed("claiming is closed for this campaign")
     if outcome == "draft":
@@ -741,7 +737,7 @@ def _claim_problem(outcome: str, result: list[Any]) -> Exception:
 
 def _redeem_problem(outcome: str, result: list[Any], stores: StoreRegistry) -> Exception:
     if outcome == "already":
-        at, store_id = iso(int(result[1])), _s(result[2])
+        at, store_id = iso(int(result[1])), as_text(result[2])
         store = stores.get(store_id)
         where = f"{store.name} ({store_id})" if store else store_id
         return AlreadyRedeemed(
@@ -749,7 +745,7 @@ def _redeem_problem(outcome: str, result: list[Any], stores: StoreRegistry) -> E
         )
     if outcome == "void":
         return CodeVoided(
-            "this code was voided" + (f" at {iso(int(result[1]))}" if _s(result[1]) else "")
+            "this code was voided" + (f" at {iso(int(result[1]))}" if as_text(result[1]) else "")
         )
     if outcome == "expired":
         return CouponExpired(f"this coupon expired at {iso(int(result[1]))}")
@@ -763,12 +759,12 @@ def _redeem_problem(outcome: str, result: list[Any], stores: StoreRegistry) -> E
         )
     if outcome == "amount_required":
         return BelowMinimumSpend(
-            f"this coupon needs a minimum spend of {_s(result[1])}: send order_amount",
+            f"this coupon needs a minimum spend of {as_text(result[1])}: send order_amount",
             min_spend=float(result[1]),
         )
     if outcome == "below_min":
         return BelowMinimumSpend(
-            f"the order is below this coupon's minimum spend of {_s(result[1])}",
+            f"the order is below this coupon's minimum spend of {as_text(result[1])}",
             min_spend=float(result[1]),
         )
     return CodeNotFound("no such code was handed out")

@@ -8,11 +8,16 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from live_server import appkeys, limits
+from coupons.codes import CodeBook
+from coupons.models import Campaign
+from coupons.service import CouponService
+from live_server.core.appkeys import FAST_REDIS, METRICS, REDIS, SETTINGS
+from live_server.realtime.server import REALTIME
+from live_server.rooms.wiring import LIVE_ROOMS, ROOMS
+from live_server.stores.wiring import STORES
+from live_server.web import limits
 
-from .codes import CodeBook
-from .models import Campaign
-from .service import CouponService
+COUPONS: web.AppKey[CouponService] = web.AppKey("coupons")
 
 PREWARM_CONNECTIONS = 32
 """Connections opened at start: creating them mid-flash (redis-py spends ~3 ms of CPU on
@@ -20,25 +25,25 @@ each) is what times out when a drop starts."""
 
 
 async def coupons_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Put the coupon service under ``appkeys.COUPONS``; expire and close campaigns in the
+    """Put the coupon service under ``COUPONS``; expire and close campaigns in the
     background."""
     # The shared client: its blocking pool queues a flash of claims for a connection.
-    redis = app[appkeys.REDIS]
+    redis = app[REDIS]
     service = CouponService(
         redis,
-        app[appkeys.ROOMS],
-        app[appkeys.STORES],
-        CodeBook(app[appkeys.SETTINGS].secret),
-        app[appkeys.METRICS],
-        claim_rule=limits.CLAIM_PER_VIEWER if app[appkeys.SETTINGS].rate_limits else None,
+        app[ROOMS],
+        app[STORES],
+        CodeBook(app[SETTINGS].secret),
+        app[METRICS],
+        claim_rule=limits.CLAIM_PER_VIEWER if app[SETTINGS].rate_limits else None,
     )
-    app[appkeys.ROOMS].before_end.append(service.close_room)
+    app[ROOMS].before_end.append(service.close_room)
     # The flash path (one claim.lua call per tap) goes down the auto-pipelined connection
     # (live_server/fastredis.py) on a single node; a cluster keeps redis-py's routing.
-    fast = app[appkeys.FAST_REDIS]
+    fast = app[FAST_REDIS]
     if fast is not None:
         service.use_fast_claims(fast)
-    rt = app[appkeys.REALTIME]
+    rt = app[REALTIME]
 
     async def announce(campaign: Campaign) -> None:
         # Stock released at expiry / close: viewers and host see remaining 0 and the status.
@@ -48,10 +53,10 @@ async def coupons_ctx(app: web.Application) -> AsyncIterator[None]:
         })  # fmt: skip
 
     service.on_finished.append(announce)
-    if appkeys.LIVE_ROOMS in app:  # room.state lists the open drops to joining viewers
-        app[appkeys.LIVE_ROOMS].state_contributors.append(service.open_state)
-    app[appkeys.COUPONS] = service
-    if not app[appkeys.SETTINGS].redis_cluster:
+    if LIVE_ROOMS in app:  # room.state lists the open drops to joining viewers
+        app[LIVE_ROOMS].state_contributors.append(service.open_state)
+    app[COUPONS] = service
+    if not app[SETTINGS].redis_cluster:
         await asyncio.gather(*(redis.ping() for _ in range(PREWARM_CONNECTIONS)))
     service.start()
     yield

@@ -31,13 +31,11 @@ How a query works:
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 import math
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
 from itertools import chain
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from geographiclib.geodesic import Geodesic
 
@@ -536,66 +534,3 @@ class SpatialIndex(Generic[T]):
             rows = [(d, i) for d, i in rows if d <= radius]
             rows.sort()
         return [(d, self.items[i]) for d, i in rows[:limit]]
-
-
-# --- the stores' index, kept in step with the registry -----------------------------------
-
-if TYPE_CHECKING:
-    from .models import Store
-    from .registry import StoreRegistry
-
-LARGE_REBUILD = 20_000  # above this many stores, rebuild in a thread (the loop keeps serving)
-
-
-class NearestStores:
-    """The registry's open stores in a :class:`SpatialIndex`, rebuilt when it changes.
-
-    Small registries rebuild synchronously (a query right after an upsert sees it); large
-    ones rebuild in a worker thread while the previous index keeps answering.
-    """
-
-    def __init__(self, registry: StoreRegistry) -> None:
-        self.registry = registry
-        self.index: SpatialIndex[Store] = SpatialIndex([])
-        self.version = -2
-        self._building: asyncio.Future[None] | None = None
-        registry.add_listener(self.refresh)
-
-    @staticmethod
-    def _build(stores: list[Store]) -> SpatialIndex[Store]:
-        # Closed stores take no bookings: they are not offered as nearest.
-        return SpatialIndex((s.lat, s.lng, s) for s in stores if s.status == "open")
-
-    def refresh(self) -> None:
-        stores, version = self.registry.all(), self.registry.version
-        if len(stores) <= LARGE_REBUILD:
-            self.index, self.version = self._build(stores), version
-            return
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(None, self._build, stores)
-
-        def swap(done: asyncio.Future[SpatialIndex[Store]]) -> None:
-            if not done.cancelled() and done.exception() is None and version >= self.version:
-                self.index, self.version = done.result(), version
-
-        future.add_done_callback(swap)
-
-    def nearest(
-        self,
-        lat: float,
-        lng: float,
-        limit: int = 10,
-        radius_m: float | None = None,
-        service: str | None = None,
-        open_at: datetime | None = None,
-    ) -> list[tuple[int, Store]]:
-        """Nearest open-status stores as ``(distance_m rounded to the metre, store)``."""
-
-        def accept(store: Store) -> bool:
-            if service is not None and service not in store.services:
-                return False
-            return open_at is None or store.is_open_at(open_at)
-
-        filtered = service is not None or open_at is not None
-        found = self.index.nearest(lat, lng, limit, radius_m, accept if filtered else None)
-        return [(round(d), s) for d, s in found]

@@ -1,6 +1,6 @@
 """Composition root: ``create_app(settings)`` wires every domain into one aiohttp app.
 
-Each domain contributes an :class:`~live_server.api.Api` (its routes) and, where it holds
+Each domain contributes an :class:`~live_server.web.api.Api` (its routes) and, where it holds
 state or background work, a cleanup context that puts its service under its AppKey.
 """
 
@@ -14,31 +14,32 @@ from aiohttp import web
 
 from coupons.routes import api as coupons_api
 from coupons.wiring import coupons_ctx
-from geo.registry import StoreRegistry
-from geo.routes import api as stores_api
-
-from . import appkeys, limits, ops
-from .api import Api
-from .assets import static_dir
-from .bookings.routes import api as bookings_api
-from .bookings.wiring import bookings_ctx
-from .fastredis import connect_fast
-from .http import problem_middleware
-from .metrics import Metrics
-from .pages import api as pages_api
-from .questions.routes import api as questions_api
-from .questions.wiring import questions_ctx
-from .realtime import LiveRedisManager, Realtime, make_socketio
-from .redis_conn import connect_redis
-from .rooms.live import LiveRooms
-from .rooms.routes import api as rooms_api
-from .rooms.service import RoomService
-from .settings import Settings
-from .stats.routes import api as stats_api
-from .stats.service import stats_ctx
-from .store_streams.routes import api as store_streams_api
-from .store_streams.wiring import store_streams_ctx
-from .tokens import TokenSigner
+from live_server.bookings.routes import api as bookings_api
+from live_server.bookings.wiring import bookings_ctx
+from live_server.core.appkeys import FAST_REDIS, METRICS, REDIS, SETTINGS, SIGNER
+from live_server.core.fastredis import connect_fast
+from live_server.core.metrics import Metrics
+from live_server.core.redis_conn import connect_redis
+from live_server.core.tokens import TokenSigner
+from live_server.questions.routes import api as questions_api
+from live_server.questions.wiring import questions_ctx
+from live_server.realtime.bus import LiveRedisManager
+from live_server.realtime.server import REALTIME, SIO, Realtime, make_socketio
+from live_server.rooms.routes import api as rooms_api
+from live_server.rooms.wiring import rooms_ctx
+from live_server.settings import Settings
+from live_server.stats.routes import api as stats_api
+from live_server.stats.wiring import stats_ctx
+from live_server.store_streams.routes import api as store_streams_api
+from live_server.store_streams.wiring import store_streams_ctx
+from live_server.stores.routes import api as stores_api
+from live_server.stores.wiring import stores_ctx
+from live_server.web import limits, ops
+from live_server.web.api import API, Api
+from live_server.web.assets import static_dir
+from live_server.web.http import problem_middleware
+from live_server.web.limits import LOCAL_LIMITS
+from live_server.web.pages import api as pages_api
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +58,8 @@ def build_api() -> Api:
 
 
 async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[appkeys.SETTINGS]
-    app[appkeys.REDIS] = connect_redis(settings)
+    settings = app[SETTINGS]
+    app[REDIS] = connect_redis(settings)
     # The flash paths' one auto-pipelined connection (live_server/fastredis.py): single
     # node only; a cluster keeps redis-py's slot routing everywhere.
     fast = (
@@ -66,42 +67,25 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
         if settings.redis_url and not settings.redis_cluster
         else None
     )
-    app[appkeys.FAST_REDIS] = fast
-    manager = app[appkeys.SIO].manager
+    app[FAST_REDIS] = fast
+    manager = app[SIO].manager
     if isinstance(manager, LiveRedisManager):
         manager.fast = fast
     yield
-    await app[appkeys.REDIS].aclose()
+    await app[REDIS].aclose()
     if fast is not None:
         await fast.aclose()
 
 
-async def _domains_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[appkeys.SETTINGS]
-    redis = app[appkeys.REDIS]
-    app[appkeys.ROOMS] = RoomService(
-        redis,
-        app[appkeys.SIGNER],
-        settings.secret,
-        settings.token_ttl_s,
-        platform_secret=settings.platform_secret,
-        production=settings.production,
-    )
-    registry = StoreRegistry(redis)
-    app[appkeys.STORES] = registry
-    await registry.start()
-    live = LiveRooms(redis, app[appkeys.ROOMS], app[appkeys.REALTIME])
-    app[appkeys.LIVE_ROOMS] = live
-    await live.start()
+async def _realtime_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Last out: the realtime layer's background work stops after every domain's."""
     yield
-    await live.stop()
-    await app[appkeys.REALTIME].close()
-    await registry.stop()
+    await app[REALTIME].close()
 
 
 async def _close_sockets(app: web.Application) -> None:
     """On shutdown: tell every Socket.IO client goodbye before the runner closes."""
-    sio = app[appkeys.SIO]
+    sio = app[SIO]
     try:
         # Bounded: engine.io waits on each socket's queue, which never drains for a
         # client that vanished mid-handshake.
@@ -118,20 +102,22 @@ def create_app(settings: Settings) -> web.Application:
         client_max_size=settings.max_body_bytes,
         handler_args={"max_field_size": 16384},
     )
-    app[appkeys.SETTINGS] = settings
-    app[appkeys.SIGNER] = TokenSigner(settings.secret)
-    app[appkeys.METRICS] = Metrics()
-    app[appkeys.LOCAL_LIMITS] = limits.LocalWindows()
+    app[SETTINGS] = settings
+    app[SIGNER] = TokenSigner(settings.secret)
+    app[METRICS] = Metrics()
+    app[LOCAL_LIMITS] = limits.LocalWindows()
     api = build_api()
-    app[appkeys.API] = api
+    app[API] = api
 
     sio = make_socketio(settings)
     sio.attach(app, socketio_path="socket.io")
-    app[appkeys.SIO] = sio
-    app[appkeys.REALTIME] = Realtime(sio, app)
+    app[SIO] = sio
+    app[REALTIME] = Realtime(sio, app)
 
     app.cleanup_ctx.append(_redis_ctx)
-    app.cleanup_ctx.append(_domains_ctx)
+    app.cleanup_ctx.append(_realtime_ctx)
+    app.cleanup_ctx.append(rooms_ctx)
+    app.cleanup_ctx.append(stores_ctx)
     app.cleanup_ctx.append(bookings_ctx)
     app.cleanup_ctx.append(store_streams_ctx)
     app.cleanup_ctx.append(stats_ctx)
@@ -146,5 +132,5 @@ def create_app(settings: Settings) -> web.Application:
     else:
         log.warning("no browser assets at %s: run `make frontend` (widgets/)", static)
 
-    # CORS for /api/: live_server/http.py (problem_middleware), no per-route setup.
+    # CORS for /api/: live_server/web/http.py (problem_middleware), no per-route setup.
     return app

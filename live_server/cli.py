@@ -4,33 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__
-from .settings import Settings, SettingsError
-
-Command = Callable[[argparse.Namespace], int]
-_COMMANDS: dict[str, Command] = {}
-
-
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--redis-url", help="Redis/Valkey URL (env REDIS_URL); none: embedded server")
-    p.add_argument(
-        "--redis-cluster", action="store_true", default=None,
-        help="the URL is a seed node of a Redis Cluster (env REDIS_CLUSTER=1)",
-    )  # fmt: skip
-    p.add_argument("--data-dir", type=Path, help="embedded Redis data, secret, demo.json (./var)")
-
-
-def settings_from(args: argparse.Namespace, **extra: object) -> Settings:
-    return Settings.from_env(
-        None,  # the process environment (positional, so ``extra`` is only overrides)
-        redis_url=getattr(args, "redis_url", None),
-        redis_cluster=getattr(args, "redis_cluster", None),
-        data_dir=getattr(args, "data_dir", None),
-        **extra,
-    )
+from live_server import __version__
+from live_server.core.commands import COMMANDS, EXTENSIONS, Command, common_options, settings_from
+from live_server.settings import SettingsError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,43 +28,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--aof-fsync", choices=["everysec", "always", "no"],
         help="embedded Redis append-only fsync policy (default everysec)",
     )  # fmt: skip
-    _common(serve)
+    common_options(serve)
 
     stores = sub.add_parser("stores", help="store registry")
     stores_sub = stores.add_subparsers(dest="stores_command", required=True)
     imp = stores_sub.add_parser("import", help="bulk upsert stores from JSON, CSV or GeoJSON")
     imp.add_argument("file", type=Path)
-    _common(imp)
+    common_options(imp)
 
     token = sub.add_parser("token", help="issue a token (ops, host ROOM, staff STORE)")
     token.add_argument("role", choices=["ops", "host", "staff"])
     token.add_argument("scope", nargs="?", default="*")
     token.add_argument("--ttl", type=int, default=24 * 3600, help="seconds (default 1 day)")
-    _common(token)
+    common_options(token)
 
-    for name, configure in _EXTENSIONS:
+    for name, configure in EXTENSIONS:
         configure(sub.add_parser(name, help=configure.__doc__))
     return parser
 
 
-_EXTENSIONS: list[tuple[str, Callable[[argparse.ArgumentParser], None]]] = []
-
-
-def command(
-    name: str, configure: Callable[[argparse.ArgumentParser], None]
-) -> Callable[[Command], Command]:
-    """Register a subcommand (used by modules that add CLI tools)."""
-
-    def deco(fn: Command) -> Command:
-        _EXTENSIONS.append((name, configure))
-        _COMMANDS[name] = fn
-        return fn
-
-    return deco
-
-
 def _serve(args: argparse.Namespace) -> int:
-    from .serve import serve
+    from live_server.serve import serve
 
     settings = settings_from(
         args, host=args.host, port=args.port, workers=args.workers, demo=args.demo,
@@ -95,7 +58,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
-    from .tokens import Role, TokenSigner
+    from live_server.core.tokens import Role, TokenSigner
 
     settings = settings_from(args)
     print(TokenSigner(settings.secret).issue(Role(args.role), args.scope, args.role, args.ttl))
@@ -103,7 +66,7 @@ def _token(args: argparse.Namespace) -> int:
 
 
 def _stores(args: argparse.Namespace) -> int:
-    from geo.cli import import_stores
+    from live_server.stores.cli import import_stores
 
     return import_stores(settings_from(args), args.file)
 
@@ -112,7 +75,7 @@ def _load_extensions() -> None:
     # Modules that register subcommands with @command.
     import importlib
 
-    for module in ("live_server.store_tail", "loadtest.cli"):
+    for module in ("live_server.store_streams.tail", "loadtest.cli"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:
@@ -128,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "serve": _serve,
         "token": _token,
         "stores": _stores,
-        **_COMMANDS,
+        **COMMANDS,
     }
     try:
         return handlers[args.command](args)

@@ -15,15 +15,14 @@ from typing import Any
 
 import msgpack
 
-from geo.models import OpeningWindow, Store
-from geo.registry import StoreRegistry
-
-from . import keys
-from .redis_conn import RedisClient
-from .rooms.models import CreateRoom, FeaturedItem, RoomStatus
-from .rooms.service import RoomService
-from .settings import Settings
-from .tokens import Role, TokenSigner
+from live_server.core import keys
+from live_server.core.redis_conn import RedisClient
+from live_server.core.tokens import Role, TokenSigner
+from live_server.rooms.models import CreateRoom, FeaturedItem, RoomStatus
+from live_server.rooms.service import RoomService
+from live_server.settings import Settings
+from live_server.stores.models import OpeningWindow, Store
+from live_server.stores.store import StoreRegistry
 
 BRAND = "maixiang"
 DEMO_ROOM = "r_demo"

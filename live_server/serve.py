@@ -22,8 +22,8 @@ from typing import Any
 
 from aiohttp import web
 
-from .embedded_redis import EmbeddedRedis, raise_fd_limit
-from .settings import Settings
+from live_server.core.embedded_redis import EmbeddedRedis, raise_fd_limit
+from live_server.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def _install_uvloop() -> None:
 
 
 async def _run_app(settings: Settings, ready: Any = None) -> None:
-    from .app import create_app
+    from live_server.app import create_app
 
     app = create_app(settings)
     runner = web.AppRunner(
@@ -118,8 +118,8 @@ def run_worker(settings: Settings, ready: Any = None) -> None:
 
 
 async def _seed_demo(settings: Settings) -> dict[str, Any]:
-    from .demo import seed_demo, write_demo_file
-    from .redis_conn import connect_redis
+    from live_server.core.redis_conn import connect_redis
+    from live_server.demo import seed_demo, write_demo_file
 
     redis = connect_redis(settings)
     try:

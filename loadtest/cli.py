@@ -22,11 +22,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from live_server.cli import command
-from live_server.embedded_redis import EmbeddedRedis, free_port
-
-from .meter import ProcessMeter
-from .profiles import PROFILES
+from live_server.core.commands import command
+from live_server.core.embedded_redis import EmbeddedRedis, free_port
+from loadtest.meter import ProcessMeter
+from loadtest.profiles import PROFILES
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 READY_TIMEOUT_S = 60.0

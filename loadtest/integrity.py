@@ -31,9 +31,8 @@ from typing import Any
 
 import msgpack
 
-from live_server import keys
-
-from .acked import Acknowledged
+from live_server.core import keys
+from loadtest.acked import Acknowledged
 
 PAGE = 1000
 MAX_REPORTED = 50  # violations listed in full; the rest are counted

@@ -11,9 +11,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .acked import AckedLog
-from .demo import Demo
-from .profiles import PROFILES, Profile
+from loadtest.acked import AckedLog
+from loadtest.demo import Demo
+from loadtest.profiles import PROFILES, Profile
 
 
 @dataclass

@@ -23,7 +23,7 @@ from locust import between, constant, task
 from locust.contrib.fasthttp import FastHttpSession, FastHttpUser
 from locust.contrib.socketio import SocketIOUser
 
-from .run import Run, current
+from loadtest.run import Run, current
 
 ROOM = "/api/v1/rooms/[room]"
 QUESTIONS = [

@@ -16,11 +16,11 @@ import redis as sync_redis
 import socketio
 from aiohttp.test_utils import TestServer
 
-from geo.models import Store
 from live_server.app import create_app
-from live_server.embedded_redis import EmbeddedRedis
+from live_server.core.embedded_redis import EmbeddedRedis
+from live_server.core.tokens import Role, TokenSigner
 from live_server.settings import Settings
-from live_server.tokens import Role, TokenSigner
+from live_server.stores.models import Store
 
 TEST_SECRET = "test-secret-for-the-live-companion-suite-0123456789"
 
@@ -49,7 +49,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory, redis_cluster: bool) -> 
         yield os.environ["REDIS_URL"]
         return
     if redis_cluster:
-        from live_server.cluster import LocalCluster
+        from live_server.core.cluster import LocalCluster
 
         cluster = LocalCluster(tmp_path_factory.mktemp("valkey-cluster"))
         yield cluster.start()
@@ -63,7 +63,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory, redis_cluster: bool) -> 
 @pytest.fixture
 def clean_redis(redis_url: str, redis_cluster: bool) -> Iterator[sync_redis.Redis]:
     if redis_cluster:  # flush every primary; the client routes each key to its node
-        from live_server.cluster import flush_cluster
+        from live_server.core.cluster import flush_cluster
 
         flush_cluster(redis_url)
         cluster_client: Any = sync_redis.RedisCluster.from_url(redis_url)

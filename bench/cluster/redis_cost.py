@@ -27,10 +27,10 @@ import redis
 from aiohttp.test_utils import TestServer
 
 from live_server.app import create_app
-from live_server.cluster import LocalCluster
-from live_server.embedded_redis import EmbeddedRedis
+from live_server.core.cluster import LocalCluster
+from live_server.core.embedded_redis import EmbeddedRedis
+from live_server.core.tokens import Role, TokenSigner
 from live_server.settings import Settings
-from live_server.tokens import Role, TokenSigner
 
 SECRET = "bench-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
 ALL_DAY = {

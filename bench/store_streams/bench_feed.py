@@ -22,12 +22,12 @@ import orjson
 import socketio
 from aiohttp.test_utils import TestServer
 
-from live_server import store_events
 from live_server.app import create_app
-from live_server.embedded_redis import EmbeddedRedis
-from live_server.redis_conn import connect_redis
+from live_server.core.embedded_redis import EmbeddedRedis
+from live_server.core.redis_conn import connect_redis
+from live_server.core.tokens import Role, TokenSigner
 from live_server.settings import Settings
-from live_server.tokens import Role, TokenSigner
+from live_server.store_streams import events as store_events
 
 SECRET = "bench-secret-for-the-store-feed-0123456789abcdef"
 

@@ -11,10 +11,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from geo.models import Store, StoreId
-from live_server import keys
-from live_server.errors import BadRequest, Conflict, NotFound, Unprocessable
+from live_server.core import keys
+from live_server.core.errors import BadRequest, Conflict, NotFound, Unprocessable
 from live_server.rooms.models import FeaturedItem
+from live_server.stores.models import Store, StoreId
 
 Day = date  # a field below is named ``date``
 MAX_DAYS_AHEAD = 90

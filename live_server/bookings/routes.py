@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from live_server import appkeys
-from live_server.api import Api, Call
-from live_server.errors import Forbidden
-from live_server.tokens import Role
-
-from .models import Booking, BookingRequest, DaySlots, SlotsQuery, check_idempotency_key
+from live_server.bookings.models import (
+    Booking,
+    BookingRequest,
+    DaySlots,
+    SlotsQuery,
+    check_idempotency_key,
+)
+from live_server.bookings.wiring import BOOKINGS
+from live_server.core.errors import Forbidden
+from live_server.core.tokens import Role
+from live_server.web.api import Api, Call
 
 api = Api()
 TAG = "bookings"
@@ -23,7 +28,7 @@ async def store_slots(call: Call[None, SlotsQuery]) -> DaySlots:
     """Slots from the opening hours in the store's timezone; ``start`` (ISO-8601 with the
     store's offset) is what a booking's ``slot`` names. No slots in the past or while the
     store is closed."""
-    return await call.app[appkeys.BOOKINGS].slots(call.path("store"), call.query.date)
+    return await call.app[BOOKINGS].slots(call.path("store"), call.query.date)
 
 
 @api.post(
@@ -39,9 +44,7 @@ async def create_booking(call: Call[BookingRequest, None]) -> web.Response:
     if call.who.role is not Role.VIEWER:
         raise Forbidden("bookings are made with the viewer's own token")
     key = check_idempotency_key(call.request.headers.get("Idempotency-Key"))
-    result = await call.app[appkeys.BOOKINGS].book(
-        call.path("room"), call.who.subject, call.body, key
-    )
+    result = await call.app[BOOKINGS].book(call.path("room"), call.who.subject, call.body, key)
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
     return web.Response(
         body=result.body, status=201, content_type="application/json", headers=headers
@@ -54,7 +57,7 @@ async def create_booking(call: Call[BookingRequest, None]) -> web.Response:
 )  # fmt: skip
 async def get_booking(call: Call[None, None]) -> Booking:
     """For the viewer who made it, the staff of its store, and ops."""
-    return await call.app[appkeys.BOOKINGS].get(call.path("booking"), call.who)
+    return await call.app[BOOKINGS].get(call.path("booking"), call.who)
 
 
 @api.delete(
@@ -64,4 +67,4 @@ async def get_booking(call: Call[None, None]) -> Booking:
 async def cancel_booking(call: Call[None, None]) -> Booking:
     """The owner cancels before the slot starts: the seat is freed and
     ``booking.cancelled`` appended to the store's stream."""
-    return await call.app[appkeys.BOOKINGS].cancel(call.path("booking"), call.who)
+    return await call.app[BOOKINGS].cancel(call.path("booking"), call.who)

@@ -18,18 +18,7 @@ import msgpack
 import orjson
 from redis.exceptions import RedisError
 
-from geo.models import Store
-from geo.registry import StoreRegistry
-from live_server import keys, limits
-from live_server.errors import Problem, ServiceUnavailable
-from live_server.fastredis import FastRedis
-from live_server.limits import Rule
-from live_server.realtime import Realtime
-from live_server.redis_conn import RedisClient
-from live_server.rooms.models import FeaturedItem, RoomNotFound, RoomStatus, require_live
-from live_server.tokens import Claims, Role
-
-from .models import (
+from live_server.bookings.models import (
     AlreadyBooked,
     Booking,
     BookingNotCancellable,
@@ -50,7 +39,19 @@ from .models import (
     resolve_service,
     store_of_booking,
 )
-from .store import BookingStore, BookOutcome, OneNode, text
+from live_server.bookings.store import BookingStore, BookOutcome, OneNode
+from live_server.core import keys
+from live_server.core.errors import Problem, ServiceUnavailable
+from live_server.core.fastredis import FastRedis
+from live_server.core.redis_conn import RedisClient
+from live_server.core.tokens import Claims, Role
+from live_server.core.util import as_text
+from live_server.realtime.server import Realtime
+from live_server.rooms.models import FeaturedItem, RoomNotFound, RoomStatus, require_live
+from live_server.stores.models import Store
+from live_server.stores.store import StoreRegistry
+from live_server.web import limits
+from live_server.web.limits import Rule
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,7 @@ class BookingService:
                 status = outcome.room[0]
                 if not status:
                     raise RoomNotFound(f"no room {r.room_id!r}")
-                require_live(RoomStatus(text(status)))
+                require_live(RoomStatus(as_text(status)))
             result = self._answer(r, booking, outcome)
             if result.replayed:
                 return result

@@ -15,18 +15,13 @@ from typing import Any
 
 import msgpack
 
-from live_server import keys
-from live_server.fastredis import FastRedis, FastScript
-from live_server.redis_conn import RedisClient
-from live_server.redis_types import raw, raw_hash
+from live_server.core import keys
+from live_server.core.fastredis import FastRedis, FastScript
+from live_server.core.redis_conn import RedisClient
+from live_server.core.redis_types import raw, raw_hash
+from live_server.core.util import as_text
 
 _HERE = Path(__file__).parent
-
-
-def text(value: bytes | str | None) -> str:
-    if value is None:
-        return ""
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 ROOM_FIELDS = ("status", "featured", "title")
@@ -113,7 +108,7 @@ class BookingStore:
         )
         if fingerprint is None or response is None:
             return None
-        return BookOutcome("dup", fingerprint=text(fingerprint), response=raw(response))
+        return BookOutcome("dup", fingerprint=as_text(fingerprint), response=raw(response))
 
     async def book(
         self, *, store_id: str, day: str, slot_ts: int, capacity: int, viewer_id: str,
@@ -147,12 +142,12 @@ class BookingStore:
             ]  # fmt: skip
         args.extend(chain.from_iterable(fields.items()))
         result = await self._book(keys=booking_keys, args=args)
-        outcome = text(result[0])
+        outcome = as_text(result[0])
         if outcome == "ok":
             if one_node is None:
-                return BookOutcome("ok", seats_taken=int(result[1]), stream_id=text(result[2]))
+                return BookOutcome("ok", seats_taken=int(result[1]), stream_id=as_text(result[2]))
             return BookOutcome(
-                "ok", seats_taken=int(result[1]), stream_id=text(result[2]),
+                "ok", seats_taken=int(result[1]), stream_id=as_text(result[2]),
                 room_total=int(result[3]), customer=tuple(v or None for v in result[4:8]),
             )  # fmt: skip
         if outcome == "limited":
@@ -163,11 +158,11 @@ class BookingStore:
             return BookOutcome("stale", room=(result[1], result[2], result[3]))
         if outcome == "dup":
             return BookOutcome(
-                "dup", booking_id=text(result[1]), fingerprint=text(result[2]),
-                response=result[3] if isinstance(result[3], bytes) else text(result[3]).encode(),
+                "dup", booking_id=as_text(result[1]), fingerprint=as_text(result[2]),
+                response=result[3] if isinstance(result[3], bytes) else as_text(result[3]).encode(),
             )  # fmt: skip
         if outcome == "held":
-            return BookOutcome("held", booking_id=text(result[1]))
+            return BookOutcome("held", booking_id=as_text(result[1]))
         return BookOutcome("full", seats_taken=int(result[1]))
 
     async def get(self, store_id: str, booking_id: str) -> dict[bytes, bytes]:
@@ -184,7 +179,7 @@ class BookingStore:
             ],
             args=[booking_id, cancelled_at, msgpack.packb(event), now_ms],
         )  # fmt: skip
-        return text(result[0]), text(result[1]) if len(result) > 1 else ""
+        return as_text(result[0]), as_text(result[1]) if len(result) > 1 else ""
 
     def count_booking(
         self, room_id: str, store_id: str, viewer_id: str, at: str

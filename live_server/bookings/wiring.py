@@ -1,4 +1,5 @@
-"""Cleanup context: the booking service and the nearest-store index under their AppKeys."""
+"""Composition of the bookings domain: ``bookings_ctx`` (an aiohttp cleanup context
+appended in ``live_server.app``) builds the :class:`BookingService`."""
 
 from __future__ import annotations
 
@@ -6,23 +7,25 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from geo.index import NearestStores
-from live_server import appkeys, limits
+from live_server.bookings.service import BookingService
+from live_server.core.appkeys import FAST_REDIS, REDIS, SETTINGS
+from live_server.realtime.server import REALTIME
+from live_server.stores.wiring import STORES
+from live_server.web import limits
 
-from .service import BookingService
+BOOKINGS: web.AppKey[BookingService] = web.AppKey("bookings")
 
 
 async def bookings_ctx(app: web.Application) -> AsyncIterator[None]:
-    registry = app[appkeys.STORES]
-    app[appkeys.NEAREST] = NearestStores(registry)
+    registry = app[STORES]
     # The shared client: its blocking pool queues a burst of taps for a connection.
     # The booking step and its reads go down the auto-pipelined connection when there is one.
-    app[appkeys.BOOKINGS] = BookingService(
-        app[appkeys.REDIS],
+    app[BOOKINGS] = BookingService(
+        app[REDIS],
         registry,
-        app[appkeys.REALTIME],
-        fast=app[appkeys.FAST_REDIS],
-        rate_rule=limits.BOOKING_PER_VIEWER if app[appkeys.SETTINGS].rate_limits else None,
+        app[REALTIME],
+        fast=app[FAST_REDIS],
+        rate_rule=limits.BOOKING_PER_VIEWER if app[SETTINGS].rate_limits else None,
     )
     yield
-    await app[appkeys.BOOKINGS].drain()
+    await app[BOOKINGS].drain()

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from live_server.errors import (
+from live_server.core.errors import (
     Conflict,
     Forbidden,
     NotFound,

@@ -32,22 +32,18 @@ import aiohttp
 import orjson
 from redis.exceptions import RedisError, ResponseError
 
-from live_server import keys
-from live_server.metrics import Metrics
-from live_server.redis_conn import RedisClient
-from live_server.redis_types import as_fields, claimed, entries, pending, streams
-from live_server.tasks import cancel_and_wait
-
-from .models import QuestionConfig, iso_ms, sign
-from .store import QuestionStore
+from live_server.core import keys
+from live_server.core.metrics import Metrics
+from live_server.core.redis_conn import RedisClient
+from live_server.core.redis_types import as_fields, claimed, entries, pending, streams
+from live_server.core.tasks import cancel_and_wait
+from live_server.core.util import as_text
+from live_server.questions.models import QuestionConfig, iso_ms, sign
+from live_server.questions.store import QuestionStore
 
 log = logging.getLogger(__name__)
 
 BATCH = 50
-
-
-def _s(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class AnswerOutbox:
@@ -120,7 +116,7 @@ class AnswerOutbox:
 
     async def run_once(self) -> None:
         """One pass over every room with an outbox: new entries, then due retries."""
-        rooms = [_s(r) for r in await self.redis.smembers(keys.QUESTION_OUTBOX_ROOMS)]
+        rooms = [as_text(r) for r in await self.redis.smembers(keys.QUESTION_OUTBOX_ROOMS)]
         pending_total = 0
         for room_id in rooms:
             stream = keys.question_outbox(room_id)
@@ -152,8 +148,8 @@ class AnswerOutbox:
         if not last:
             return False
         for group in await self.redis.xinfo_groups(stream):
-            if _s(group["name"]) == keys.QUESTION_OUTBOX_GROUP:
-                return _s(group["last-delivered-id"]) != _s(last[0][0])
+            if as_text(group["name"]) == keys.QUESTION_OUTBOX_GROUP:
+                return as_text(group["last-delivered-id"]) != as_text(last[0][0])
         return True
 
     async def _room_ended(self, room_id: str) -> bool:
@@ -178,7 +174,7 @@ class AnswerOutbox:
         ))  # fmt: skip
         jobs = []
         for item in rows:
-            entry_id = _s(item["message_id"])
+            entry_id = as_text(item["message_id"])
             attempts = int(item["times_delivered"])
             if entry_id in self._inflight:
                 continue
@@ -205,10 +201,10 @@ class AnswerOutbox:
         fields: dict[bytes, bytes],
         attempt: int,
     ) -> None:
-        eid = _s(entry_id)
+        eid = as_text(entry_id)
         self._inflight.add(eid)
         try:
-            error = await self._post(eid, {_s(k): _s(v) for k, v in fields.items()})
+            error = await self._post(eid, {as_text(k): as_text(v) for k, v in fields.items()})
             if error is None:
                 await self.redis.xack(stream, keys.QUESTION_OUTBOX_GROUP, eid)
                 self.deliveries.labels("delivered").inc()
@@ -251,7 +247,7 @@ class AnswerOutbox:
             await pipe.execute()
         self.deliveries.labels("dead").inc()
         log.warning("answer notice %s to group %s dead after %d attempts: %s",
-                    eid, _s(fields.get(b"group_id", b"?")), attempts, error)  # fmt: skip
+                    eid, as_text(fields.get(b"group_id", b"?")), attempts, error)  # fmt: skip
 
     async def _post(self, entry_id: str, entry: dict[str, str]) -> str | None:
         """POST one notice; None on 2xx, else why it failed ("skipped": nowhere to send)."""

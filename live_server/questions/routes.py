@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import secrets
 
-from live_server import appkeys
-from live_server.api import Api, Call
-from live_server.tokens import Role
-
-from .models import (
+from live_server.core.tokens import Role
+from live_server.questions.models import (
     AskQuestion,
     Group,
     GroupMessage,
@@ -22,6 +19,8 @@ from .models import (
     QuestionQuery,
     VoteResult,
 )
+from live_server.questions.wiring import QUESTIONS
+from live_server.web.api import Api, Call
 
 api = Api()
 TAG = "questions"
@@ -40,7 +39,7 @@ TAG = "questions"
 )  # fmt: skip
 async def receive_group_message(call: Call[GroupMessage, None]) -> IntakeResult:
     raw = await call.request.read()  # aiohttp caches the body the validator already read
-    return await call.app[appkeys.QUESTIONS].intake_group(
+    return await call.app[QUESTIONS].intake_group(
         call.path("group"), raw, call.body,
         call.request.headers.get("X-Timestamp"), call.request.headers.get("X-Signature"),
     )  # fmt: skip
@@ -52,9 +51,7 @@ async def receive_group_message(call: Call[GroupMessage, None]) -> IntakeResult:
     errors=[404, 409, 410, 422, 429],
 )  # fmt: skip
 async def ask_question(call: Call[AskQuestion, None]) -> IntakeResult:
-    return await call.app[appkeys.QUESTIONS].ask_viewer(
-        call.path("room"), call.who.subject, call.body.text
-    )
+    return await call.app[QUESTIONS].ask_viewer(call.path("room"), call.who.subject, call.body.text)
 
 
 @api.get(
@@ -64,7 +61,7 @@ async def ask_question(call: Call[AskQuestion, None]) -> IntakeResult:
 )  # fmt: skip
 async def list_questions(call: Call[None, QuestionQuery]) -> QuestionList:
     room_id = call.path("room")
-    cards = await call.app[appkeys.QUESTIONS].list(room_id, call.query)
+    cards = await call.app[QUESTIONS].list(room_id, call.query)
     return QuestionList(room_id=room_id, sort=call.query.sort, questions=cards)
 
 
@@ -73,12 +70,12 @@ async def list_questions(call: Call[None, QuestionQuery]) -> QuestionList:
     roles=[Role.HOST], response=QuestionCard, errors=[404],
 )  # fmt: skip
 async def get_question(call: Call[None, None]) -> QuestionCard:
-    return await call.app[appkeys.QUESTIONS].get(call.who, call.path("question"))
+    return await call.app[QUESTIONS].get(call.who, call.path("question"))
 
 
 def _action_route(action: HostAction, summary: str, description: str) -> None:
     async def handler(call: Call[None, None]) -> QuestionCard:
-        return await call.app[appkeys.QUESTIONS].act(call.who, call.path("question"), action)
+        return await call.app[QUESTIONS].act(call.who, call.path("question"), action)
 
     handler.__name__ = f"{action.value}_question"
     api.post(
@@ -108,7 +105,7 @@ _action_route(HostAction.APPROVE, "Approve a question held for review", "")  # f
     roles=[Role.VIEWER], response=VoteResult, errors=[404, 409, 429],
 )  # fmt: skip
 async def vote_question(call: Call[None, None]) -> VoteResult:
-    return await call.app[appkeys.QUESTIONS].vote(
+    return await call.app[QUESTIONS].vote(
         call.who, call.path("question"), call.request.remote or ""
     )
 
@@ -121,7 +118,7 @@ async def vote_question(call: Call[None, None]) -> VoteResult:
     ),
 )  # fmt: skip
 async def put_group(call: Call[GroupSpec, None]) -> GroupOut:
-    store = call.app[appkeys.QUESTIONS].store
+    store = call.app[QUESTIONS].store
     group_id = call.path("group")
     existing = await store.group(group_id)
     secret = call.body.secret or (existing.secret if existing else secrets.token_urlsafe(30))

@@ -9,14 +9,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from live_server.metrics import Metrics
-from live_server.realtime import Realtime
-from live_server.rooms.models import RoomNotFound, RoomStatus, require_live
-from live_server.rooms.service import RoomService
-from live_server.tokens import Claims, Role
-
-from .dedup import DedupIndex, fingerprint
-from .models import (
+from live_server.core.metrics import Metrics
+from live_server.core.tokens import Claims, Role
+from live_server.core.util import now_ms
+from live_server.questions.dedup import DedupIndex, fingerprint
+from live_server.questions.models import (
     TRANSITIONS,
     GroupMessage,
     GroupNotFound,
@@ -38,16 +35,15 @@ from .models import (
     parse_question_id,
     verify_signature,
 )
-from .store import IngestOutcome, QuestionStore, card_event, public_event
+from live_server.questions.store import IngestOutcome, QuestionStore, card_event, public_event
+from live_server.realtime.server import Realtime
+from live_server.rooms.models import RoomNotFound, RoomStatus, require_live
+from live_server.rooms.service import RoomService
 
 log = logging.getLogger(__name__)
 
 MAX_MATCH_RETRIES = 20
 LIVE_ROOM_CACHE_S = 1.0
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class QuestionService:

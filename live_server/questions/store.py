@@ -10,12 +10,19 @@ from typing import Any
 
 import msgpack
 
-from live_server import keys
-from live_server.redis_conn import RedisClient
-from live_server.redis_types import members
-
-from .dedup import DedupIndex
-from .models import Group, QuestionCard, QuestionStatus, iso_ms, question_id, rank_score
+from live_server.core import keys
+from live_server.core.redis_conn import RedisClient
+from live_server.core.redis_types import members
+from live_server.core.util import as_text
+from live_server.questions.dedup import DedupIndex
+from live_server.questions.models import (
+    Group,
+    QuestionCard,
+    QuestionStatus,
+    iso_ms,
+    question_id,
+    rank_score,
+)
 
 _HERE = Path(__file__).parent
 REPLAY_TTL_S = 900
@@ -48,12 +55,6 @@ class TransitionOutcome:
     code: str  # ok | noop | refused | missing | stale
     previous: str
     unpinned: str
-
-
-def _s(value: bytes | str | None) -> str:
-    if value is None:
-        return ""
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class QuestionStore:
@@ -148,22 +149,24 @@ class QuestionStore:
                 msgpack.packb([qid, lane, text]),
             ],
         )
-        code = _s(result[0])
+        code = as_text(result[0])
         if code in ("created", "merged"):
             flat = result[4]
             raw = dict(zip(flat[::2], flat[1::2], strict=True))
             return IngestOutcome(
-                code, _s(result[1]), int(result[2]), new_asker=int(result[3]) == 1,
+                code, as_text(result[1]), int(result[2]), new_asker=int(result[3]) == 1,
                 card=(raw, set(result[5]), set(result[6])),
             )  # fmt: skip
         if code == "stale":
             return IngestOutcome(code, entries=[msgpack.unpackb(raw) for raw in result[1]])
         if code == "dup":
-            return IngestOutcome(code, _s(result[1]))
+            return IngestOutcome(code, as_text(result[1]))
         if code == "notlive":
-            return IngestOutcome(code, detail=_s(result[1]))
+            return IngestOutcome(code, detail=as_text(result[1]))
         if code == "rl":
-            return IngestOutcome(code, detail=_s(result[1]), retry_after_ms=max(0, int(result[2])))
+            return IngestOutcome(
+                code, detail=as_text(result[1]), retry_after_ms=max(0, int(result[2]))
+            )
         return IngestOutcome(code)
 
     # --- cards -------------------------------------------------------------------------
@@ -195,10 +198,10 @@ class QuestionStore:
     async def timeline(self, room_id: str) -> list[int]:
         """Every card's sequence number, newest first."""
         ids = members(await self.redis.zrevrange(keys.question_timeline(room_id), 0, -1))
-        return [int(_s(i).rsplit(".", 1)[1]) for i in ids]
+        return [int(as_text(i).rsplit(".", 1)[1]) for i in ids]
 
     async def pinned(self, room_id: str) -> str:
-        return _s(await self.redis.hget(keys.room(room_id), "pinned"))
+        return as_text(await self.redis.hget(keys.room(room_id), "pinned"))
 
     async def transition(
         self, *, room_id: str, seq: int, action: str, allowed: str, target: str, now_ms: int,
@@ -223,7 +226,7 @@ class QuestionStore:
                 room_id,
             ],
         )
-        return TransitionOutcome(_s(result[0]), _s(result[1]), _s(result[2]))
+        return TransitionOutcome(as_text(result[0]), as_text(result[1]), as_text(result[2]))
 
     async def vote(
         self,
@@ -244,7 +247,7 @@ class QuestionStore:
             ],
             args=[viewer_id, address, rate[0], int(rate[1] * 1000), per_address],
         )
-        return _s(result[0]), int(result[1]), int(result[2])
+        return as_text(result[0]), int(result[1]), int(result[2])
 
 
 def _card(
@@ -255,21 +258,21 @@ def _card(
         return int(raw.get(name.encode(), b"0") or 0)
 
     askers, votes = num("askers"), num("votes")
-    group_ids = sorted(_s(g) for g in groups)
+    group_ids = sorted(as_text(g) for g in groups)
     return QuestionCard(
-        id=_s(raw[b"id"]),
+        id=as_text(raw[b"id"]),
         room_id=room_id,
-        text=_s(raw[b"text"]),
+        text=as_text(raw[b"text"]),
         askers=askers,
         groups=len(group_ids),
         votes=votes,
-        status=QuestionStatus(_s(raw[b"status"])),
-        store_ids=sorted(_s(s) for s in stores),
+        status=QuestionStatus(as_text(raw[b"status"])),
+        store_ids=sorted(as_text(s) for s in stores),
         group_ids=group_ids,
         created_at=iso_ms(num("created_ms")),
         updated_at=iso_ms(num("updated_ms")),
         score=rank_score(askers, votes, len(group_ids), num("asked_ms"), now_ms, half_life_s),
-        held_reason=_s(raw.get(b"held_reason")) or None,
+        held_reason=as_text(raw.get(b"held_reason")) or None,
     )
 
 

@@ -8,28 +8,32 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from live_server import appkeys
+from live_server.core.appkeys import METRICS, REDIS, SETTINGS
+from live_server.questions.models import QuestionConfig
+from live_server.questions.outbox import AnswerOutbox
+from live_server.questions.service import QuestionService
+from live_server.questions.store import QuestionStore
+from live_server.realtime.server import REALTIME
+from live_server.rooms.wiring import LIVE_ROOMS, ROOMS
 
-from .models import QuestionConfig
-from .outbox import AnswerOutbox
-from .service import QuestionService
-from .store import QuestionStore
+QUESTIONS: web.AppKey[QuestionService] = web.AppKey("questions")
+QUESTION_OUTBOX: web.AppKey[AnswerOutbox] = web.AppKey("question_outbox")
 
 
 async def questions_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Put the service under ``appkeys.QUESTIONS`` and the outbox under ``QUESTION_OUTBOX``."""
-    settings = app[appkeys.SETTINGS]
+    """Put the service under ``QUESTIONS`` and the outbox under ``QUESTION_OUTBOX``."""
+    settings = app[SETTINGS]
     config = QuestionConfig.from_settings(settings.extra)
-    store = QuestionStore(app[appkeys.REDIS])
-    outbox = AnswerOutbox(app[appkeys.REDIS], store, config, app[appkeys.METRICS])
+    store = QuestionStore(app[REDIS])
+    outbox = AnswerOutbox(app[REDIS], store, config, app[METRICS])
     service = QuestionService(
-        store, app[appkeys.ROOMS], app[appkeys.REALTIME], config, app[appkeys.METRICS],
+        store, app[ROOMS], app[REALTIME], config, app[METRICS],
         on_answer=outbox.enqueued,
     )  # fmt: skip
-    app[appkeys.QUESTIONS] = service
-    if appkeys.LIVE_ROOMS in app:  # room.state shows the pinned question to joining viewers
-        app[appkeys.LIVE_ROOMS].state_contributors.append(service.pinned_state)
-    app[appkeys.QUESTION_OUTBOX] = outbox
+    app[QUESTIONS] = service
+    if LIVE_ROOMS in app:  # room.state shows the pinned question to joining viewers
+        app[LIVE_ROOMS].state_contributors.append(service.pinned_state)
+    app[QUESTION_OUTBOX] = outbox
     await outbox.start()
     yield
     await service.close()

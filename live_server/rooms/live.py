@@ -28,15 +28,15 @@ import orjson
 import socketio
 from redis.exceptions import RedisError
 
-from live_server import keys
-from live_server.http import NODE_ID
-from live_server.realtime import HOST, LIVE, Realtime, now_ms, room_channel
-from live_server.redis_conn import RedisClient
-from live_server.redis_types import entries, raw, raw_hash
-from live_server.tasks import cancel_and_wait, cancel_requested
-from live_server.tokens import Claims, Role
-
-from .service import RoomService
+from live_server.core import keys
+from live_server.core.redis_conn import RedisClient
+from live_server.core.redis_types import entries, raw, raw_hash
+from live_server.core.tasks import cancel_and_wait, cancel_requested
+from live_server.core.tokens import Claims, Role
+from live_server.core.util import now_ms
+from live_server.realtime.server import HOST, LIVE, Realtime, room_channel
+from live_server.rooms.service import RoomService
+from live_server.web.http import NODE_ID
 
 log = logging.getLogger(__name__)
 

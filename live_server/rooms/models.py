@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from live_server.errors import Conflict, Forbidden, NotFound, RoomEnded, RoomNotLive
+from live_server.core.errors import Conflict, Forbidden, NotFound, RoomEnded, RoomNotLive
 
 __all__ = ["RoomEnded", "RoomNotLive"]
 

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from live_server import appkeys
-from live_server.api import Api, Call
-from live_server.tokens import Role
-
-from .models import CreateRoom, CreateViewer, Room, RoomCreated, RoomStatus, ViewerCreated
+from live_server.core.tokens import Role
+from live_server.realtime.server import REALTIME
+from live_server.rooms.models import (
+    CreateRoom,
+    CreateViewer,
+    Room,
+    RoomCreated,
+    RoomStatus,
+    ViewerCreated,
+)
+from live_server.rooms.wiring import LIVE_ROOMS, ROOMS
+from live_server.web.api import Api, Call
 
 api = Api()
 TAG = "rooms"
@@ -19,7 +26,7 @@ TAG = "rooms"
     body=CreateRoom, response=RoomCreated, status=201,
 )  # fmt: skip
 async def create_room(call: Call[CreateRoom, None]) -> RoomCreated:
-    room, host_token = await call.app[appkeys.ROOMS].create(call.body)
+    room, host_token = await call.app[ROOMS].create(call.body)
     return RoomCreated(room_id=room.room_id, host_token=host_token, status=room.status)
 
 
@@ -28,12 +35,12 @@ async def create_room(call: Call[CreateRoom, None]) -> RoomCreated:
     roles=[Role.HOST, Role.VIEWER], scope="room", response=Room, errors=[404],
 )  # fmt: skip
 async def get_room(call: Call[None, None]) -> Room:
-    return await call.app[appkeys.ROOMS].get(call.path("room"))
+    return await call.app[ROOMS].get(call.path("room"))
 
 
 async def _move(call: Call[None, None], wanted: RoomStatus) -> Room:
-    room = await call.app[appkeys.ROOMS].move(call.path("room"), wanted)
-    rt = call.app[appkeys.REALTIME]
+    room = await call.app[ROOMS].move(call.path("room"), wanted)
+    rt = call.app[REALTIME]
     event = "room.ended" if wanted is RoomStatus.ENDED else "room.started"
     payload = {"room_id": room.room_id, "status": room.status.value}
     await rt.to_viewers(room.room_id, event, dict(payload))
@@ -63,7 +70,7 @@ async def end_room(call: Call[None, None]) -> Room:
     description="Same external id, same viewer in every room (OneID).",
 )  # fmt: skip
 async def create_viewer(call: Call[CreateViewer, None]) -> ViewerCreated:
-    viewer_id, token, verified = await call.app[appkeys.ROOMS].add_viewer(
+    viewer_id, token, verified = await call.app[ROOMS].add_viewer(
         call.path("room"), call.body.external_id, call.body.external_id_sig
     )
     return ViewerCreated(viewer_id=viewer_id, token=token, verified=verified)
@@ -86,8 +93,8 @@ class Broadcasted(BaseModel):
 async def announce(call: Call[Announcement, None]) -> Broadcasted:
     """Broadcast ``room.announcement`` {text} to the room's viewers (recorded with an offset)."""
     room_id = call.path("room")
-    await call.app[appkeys.ROOMS].require_live(room_id)
-    offset = await call.app[appkeys.LIVE_ROOMS].broadcast(
+    await call.app[ROOMS].require_live(room_id)
+    offset = await call.app[LIVE_ROOMS].broadcast(
         room_id, "room.announcement", {"room_id": room_id, "text": call.body.text}
     )
     return Broadcasted(offset=offset)

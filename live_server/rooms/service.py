@@ -12,12 +12,12 @@ from pathlib import Path
 
 import msgpack
 
-from live_server import keys
-from live_server.redis_conn import RedisClient
-from live_server.redis_types import Fields, raw_hash, raw_or_none
-from live_server.tokens import Role, TokenSigner
-
-from .models import (
+from live_server.core import keys
+from live_server.core.redis_conn import RedisClient
+from live_server.core.redis_types import Fields, raw_hash, raw_or_none
+from live_server.core.tokens import Role, TokenSigner
+from live_server.core.util import optional_text
+from live_server.rooms.models import (
     ALLOWED_TRANSITIONS,
     CreateRoom,
     ExternalIdNotSigned,
@@ -34,10 +34,6 @@ _TRANSITION = (Path(__file__).parent / "transition.lua").read_text()
 
 def iso_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-def _text(value: bytes | None) -> str | None:
-    return value.decode() if value is not None else None
 
 
 class RoomService:
@@ -87,8 +83,8 @@ class RoomService:
             status=RoomStatus(fields[b"status"].decode()),
             featured=[FeaturedItem(**f) for f in msgpack.unpackb(fields.get(b"featured", b"\x90"))],
             created_at=fields[b"created_at"].decode(),
-            started_at=_text(fields.get(b"started_at")),
-            ended_at=_text(fields.get(b"ended_at")),
+            started_at=optional_text(fields.get(b"started_at")),
+            ended_at=optional_text(fields.get(b"ended_at")),
         )
 
     async def status(self, room_id: str) -> RoomStatus:
@@ -126,7 +122,7 @@ class RoomService:
         return room
 
     async def live_room_for_brand(self, brand: str) -> str | None:
-        return _text(raw_or_none(await self.redis.hget(keys.ROOMS_BY_BRAND, brand)))
+        return optional_text(raw_or_none(await self.redis.hget(keys.ROOMS_BY_BRAND, brand)))
 
     def viewer_id_for(self, external_id: str | None) -> str:
         """Same external id, same viewer in every room (OneID); none: a fresh viewer."""

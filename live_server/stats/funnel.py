@@ -7,9 +7,8 @@ import io
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 
-from live_server import keys
-
-from .models import CreditRule, FunnelRow, RoomStats
+from live_server.core import keys
+from live_server.stats.models import CreditRule, FunnelRow, RoomStats
 
 COUNTERS = (
     keys.STAT_BOOKING_TAPS, keys.STAT_BOOKINGS, keys.STAT_CANCELLATIONS, keys.STAT_ARRIVALS,

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from geo.models import StoreId
+from live_server.stores.models import StoreId
 
 
 class FunnelRow(BaseModel):

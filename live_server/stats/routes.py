@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from live_server import appkeys
-from live_server.api import Api, Call
-from live_server.tokens import Role
-
-from .funnel import report_csv
-from .models import RoomStats, StatsQuery, TapCounted, TapIn
+from live_server.core.tokens import Role
+from live_server.stats.funnel import report_csv
+from live_server.stats.models import RoomStats, StatsQuery, TapCounted, TapIn
+from live_server.stats.wiring import STATS
+from live_server.web.api import Api, Call
 
 api = Api()
 TAG = "stats"
@@ -25,7 +24,7 @@ async def room_stats(call: Call[None, StatsQuery]) -> RoomStats | web.Response:
     claimed and redeemed, redeemed order amount, conversion rates, and the credit split
     (``store_share`` of the redeemed amount to the store, the rest to the live team).
     ``?format=csv`` returns the same rows as CSV (total first)."""
-    report = await call.app[appkeys.STATS].report(call.path("room"))
+    report = await call.app[STATS].report(call.path("room"))
     if call.query.format == "csv":
         return web.Response(
             text=report_csv(report),
@@ -42,7 +41,5 @@ async def room_stats(call: Call[None, StatsQuery]) -> RoomStats | web.Response:
 )  # fmt: skip
 async def booking_tap(call: Call[TapIn, None]) -> TapCounted:
     """The widget calls this when the viewer taps "book a visit" (the funnel's second step)."""
-    taps = await call.app[appkeys.STATS].tap(
-        call.path("room"), call.who.subject, call.body.store_id
-    )
+    taps = await call.app[STATS].tap(call.path("room"), call.who.subject, call.body.store_id)
     return TapCounted(booking_taps=taps)

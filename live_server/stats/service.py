@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-from aiohttp import web
-
-from geo.registry import StoreRegistry
-from live_server import appkeys, keys
-from live_server.errors import ValidationFailed
-from live_server.redis_conn import RedisClient
+from live_server.core import keys
+from live_server.core.errors import ValidationFailed
+from live_server.core.redis_conn import RedisClient
 from live_server.rooms.service import RoomService
-
-from .funnel import build_report
-from .models import RoomStats
+from live_server.stats.funnel import build_report
+from live_server.stats.models import RoomStats
+from live_server.stores.store import StoreRegistry
 
 
 class StatsService:
@@ -76,12 +72,3 @@ def _current_viewers(per_node: dict[bytes, bytes]) -> int:
         if head.isdigit():
             total += int(head)
     return total
-
-
-async def stats_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Cleanup context: the funnel service under ``appkeys.STATS``."""
-    app[appkeys.STATS] = StatsService(
-        app[appkeys.REDIS], app[appkeys.ROOMS], app[appkeys.STORES],
-        app[appkeys.SETTINGS].credit_store_share,
-    )  # fmt: skip
-    yield

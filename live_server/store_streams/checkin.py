@@ -13,9 +13,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from live_server import keys
-from live_server.errors import Conflict, NotFound
-from live_server.redis_conn import RedisClient
+from live_server.core import keys
+from live_server.core.errors import Conflict, NotFound
+from live_server.core.redis_conn import RedisClient
+from live_server.core.util import as_text
 
 _ARRIVE = (Path(__file__).parent / "arrive.lua").read_text()
 
@@ -60,7 +61,7 @@ class CheckIn:
             raise BookingNotFound(f"no booking {booking_id!r} at store {store_id!r}")
         if code == -2:
             raise BookingCancelled(f"booking {booking_id!r} was cancelled; it cannot check in")
-        room, viewer = _text(room_id), _text(viewer_id)
+        room, viewer = as_text(room_id), as_text(viewer_id)
         if code == 1:
             await self._count_arrival(store_id, room, viewer)
         return {
@@ -68,8 +69,8 @@ class CheckIn:
             "store_id": store_id,
             "room_id": room or None,
             "status": "arrived",
-            "arrived_at": _text(arrived_at),
-            "stream_id": _text(stream_id),
+            "arrived_at": as_text(arrived_at),
+            "stream_id": as_text(stream_id),
             "first": code == 1,
         }
 
@@ -85,7 +86,3 @@ class CheckIn:
             await self.redis.hset(
                 keys.customer(viewer_id), "last_visit_ms", int(time.time() * 1000)
             )
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -23,10 +23,11 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from live_server import keys
-from live_server.redis_conn import RedisClient
-from live_server.redis_types import autoclaimed, pending, streams
-from live_server.store_events import decode_entry
+from live_server.core import keys
+from live_server.core.redis_conn import RedisClient
+from live_server.core.redis_types import autoclaimed, pending, streams
+from live_server.core.util import as_text
+from live_server.store_streams.events import decode_entry
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ class StoreConsumer:
         )  # fmt: skip
         for _stream, entries in streams(reply) or ():
             for raw_id, fields in entries:
-                await self._handle(_text(raw_id), fields, handler, result)
+                await self._handle(as_text(raw_id), fields, handler, result)
         return result
 
     async def run(self, handler: Handler, stop: asyncio.Event | None = None) -> None:
@@ -134,9 +135,9 @@ class StoreConsumer:
         )  # fmt: skip
         # [next cursor, entries, ids deleted while pending (Redis >= 7)]
         cursor_and_entries = autoclaimed(reply)
-        self._claim_cursor = _text(cursor_and_entries[0])
+        self._claim_cursor = as_text(cursor_and_entries[0])
         return [
-            (_text(raw_id), fields)
+            (as_text(raw_id), fields)
             for raw_id, fields in cursor_and_entries[1]
             if fields is not None
         ]
@@ -146,7 +147,7 @@ class StoreConsumer:
             self.stream, self.config.group, min=entry_ids[0], max=entry_ids[-1],
             count=len(entry_ids) + self.config.batch, consumername=self.config.consumer,
         ))  # fmt: skip
-        return {_text(row["message_id"]): int(row["times_delivered"]) for row in rows}
+        return {as_text(row["message_id"]): int(row["times_delivered"]) for row in rows}
 
     async def _handle(
         self, entry_id: str, fields: dict[bytes, bytes], handler: Handler, result: PollResult
@@ -178,7 +179,3 @@ class StoreConsumer:
             log.warning("store %s group %s: %s dead-lettered after %d deliveries",
                         self.store_id, self.config.group, entry_id, deliveries)  # fmt: skip
             result.dead.append(entry_id)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -37,17 +37,17 @@ from typing import Any
 
 import socketio
 
-from live_server import keys
-from live_server.errors import BadRequest
-from live_server.realtime import STORE, StoreNamespace, now_ms
-from live_server.redis_conn import RedisClient
-from live_server.redis_types import entries, streams
-from live_server.store_events import decode_entry
-from live_server.tasks import cancel_and_wait, cancel_requested
-from live_server.tokens import Claims, Role
-
-from .checkin import CheckIn
-from .ids import ZERO, InvalidStreamId, StreamId
+from live_server.core import keys
+from live_server.core.errors import BadRequest
+from live_server.core.redis_conn import RedisClient
+from live_server.core.redis_types import entries, streams
+from live_server.core.tasks import cancel_and_wait, cancel_requested
+from live_server.core.tokens import Claims, Role
+from live_server.core.util import now_ms
+from live_server.realtime.server import STORE, StoreNamespace
+from live_server.store_streams.checkin import CheckIn
+from live_server.store_streams.events import decode_entry
+from live_server.store_streams.ids import ZERO, InvalidStreamId, StreamId
 
 log = logging.getLogger(__name__)
 

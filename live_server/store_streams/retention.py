@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from live_server import keys
-from live_server.redis_conn import RedisClient
-from live_server.tasks import cancel_and_wait, cancel_requested
+from live_server.core import keys
+from live_server.core.redis_conn import RedisClient
+from live_server.core.tasks import cancel_and_wait, cancel_requested
 
 log = logging.getLogger(__name__)
 

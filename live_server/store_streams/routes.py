@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from live_server import appkeys
-from live_server.api import Api, Call
-from live_server.tokens import Role
+from live_server.core.tokens import Role
+from live_server.store_streams.wiring import STORE_FEED
+from live_server.web.api import Api, Call
 
 api = Api()
 TAG = "stores"
@@ -32,7 +32,7 @@ async def arrive(call: Call[None, None]) -> Arrival:
     """Staff of the booking's store mark the visitor arrived; appends ``booking.arrived``
     to the store stream. Idempotent: a repeated call returns the first check-in; 409 if
     the booking was cancelled."""
-    result = await call.app[appkeys.STORE_FEED].checkin.arrive(
+    result = await call.app[STORE_FEED].checkin.arrive(
         call.path("store"), call.path("booking"), call.who.subject
     )
     return Arrival(**result)

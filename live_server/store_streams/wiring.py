@@ -7,26 +7,29 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from live_server import appkeys
-from live_server.redis_conn import connect_redis
+from live_server.core.appkeys import REDIS, SETTINGS
+from live_server.core.redis_conn import connect_redis
+from live_server.realtime.server import REALTIME, SIO
+from live_server.store_streams.replay import TAIL_BLOCK_MS, StoreFeed
+from live_server.store_streams.retention import StreamRetention
+from live_server.stores.wiring import STORES
 
-from .replay import TAIL_BLOCK_MS, StoreFeed
-from .retention import StreamRetention
+STORE_FEED: web.AppKey[StoreFeed] = web.AppKey("store_feed")
 
 
 async def store_streams_ctx(app: web.Application) -> AsyncIterator[None]:
     """Wire the /store namespace to the store streams, and trim them, in this worker."""
-    settings = app[appkeys.SETTINGS]
+    settings = app[SETTINGS]
     # XREAD BLOCK holds its connection for up to TAIL_BLOCK_MS: give those reads their
     # own pool with a socket timeout above the block time.
     blocking = connect_redis(
         settings.with_changes(redis_timeout=max(settings.redis_timeout, TAIL_BLOCK_MS / 1000 + 5))
     )
-    feed = StoreFeed(app[appkeys.REDIS], blocking, app[appkeys.SIO])
-    feed.install(app[appkeys.REALTIME].store)
-    app[appkeys.STORE_FEED] = feed
-    registry = app[appkeys.STORES]
-    retention = StreamRetention(app[appkeys.REDIS], lambda: [s.id for s in registry.all()])
+    feed = StoreFeed(app[REDIS], blocking, app[SIO])
+    feed.install(app[REALTIME].store)
+    app[STORE_FEED] = feed
+    registry = app[STORES]
+    retention = StreamRetention(app[REDIS], lambda: [s.id for s in registry.all()])
     retention.start()
     yield
     await retention.stop()

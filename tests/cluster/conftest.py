@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from live_server.cluster import LocalCluster, flush_cluster
-from live_server.embedded_redis import free_port
+from live_server.core.cluster import LocalCluster, flush_cluster
+from live_server.core.embedded_redis import free_port
 from tests.live_server.test_serve import wait_ready
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from live_server.cluster import LocalCluster
-from live_server.cluster_bus import ClusterRedisManager, cluster_node_urls
+from live_server.core.cluster import LocalCluster
+from live_server.realtime.cluster_bus import ClusterRedisManager, cluster_node_urls
 
 
 @pytest.fixture

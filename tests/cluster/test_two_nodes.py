@@ -21,8 +21,8 @@ import pytest
 import redis
 import socketio
 
-from live_server import keys
-from live_server.tokens import Role, TokenSigner
+from live_server.core import keys
+from live_server.core.tokens import Role, TokenSigner
 from tests.conftest import EventLog
 
 from .conftest import TwoNodes

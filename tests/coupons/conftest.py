@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from live_server.tokens import Role, TokenSigner
+from live_server.core.tokens import Role, TokenSigner
 
 CampaignFactory = Callable[..., Awaitable[dict[str, Any]]]
 

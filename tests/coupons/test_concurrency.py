@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from live_server import keys
+from live_server.core import keys
 
 from .conftest import claim_path
 

@@ -8,7 +8,8 @@ from typing import Any
 from aiohttp.test_utils import TestServer
 
 from coupons.models import Claimed
-from live_server import appkeys, keys
+from coupons.wiring import COUPONS
+from live_server.core import keys
 
 from .conftest import claim_path
 
@@ -76,7 +77,7 @@ async def test_create_drop_claim_redeem(api: Any, stores: list[Any], make_campai
     assert [e[1][b"type"] for e in entries] == [b"coupon.redeemed"]
     assert set(entries[0][1]) == {b"v", b"type", b"data", b"ts"}
     assert clean_redis.scard(keys.campaign_unappended(campaign["id"])) == 0
-    await server.app[appkeys.COUPONS].flush_stats()  # claim counters are coalesced
+    await server.app[COUPONS].flush_stats()  # claim counters are coalesced
     stats = {
         k.decode(): v.decode()
         for k, v in clean_redis.hgetall(keys.room_stats(room["room_id"])).items()

@@ -9,7 +9,8 @@ from typing import Any
 from aiohttp.test_utils import TestServer
 
 from coupons.codes import CodeBook, new_campaign_id
-from live_server import appkeys, keys
+from coupons.wiring import COUPONS
+from live_server.core import keys
 
 from .conftest import claim_path
 
@@ -70,7 +71,7 @@ async def test_forged_or_mistyped_code_rejected_without_touching_redis(
     mistyped = real[:-1] + ("A" if real[-1] != "A" else "B")
     forged = CodeBook("an attacker's guess at the secret, long enough").issue(campaign["id"]).text
     other_campaign = CodeBook("x" * 40).issue(new_campaign_id()).text
-    service = server.app[appkeys.COUPONS]
+    service = server.app[COUPONS]
     with RedisSpy(service) as spy:
         for bad in (mistyped, forged, other_campaign, "K7M2-PX9Q", "not a code at all"):
             status, body = await redeem(api, staff_token, stores[0].id, bad)

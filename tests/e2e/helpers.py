@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from geo.models import OpeningWindow, Store
+from live_server.stores.models import OpeningWindow, Store
 
 
 def midday_timezone() -> str:

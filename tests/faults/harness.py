@@ -3,7 +3,7 @@ clients that records every acknowledged write, and the invariant check against R
 
 Nothing is mocked: the server is the CLI a deployment runs (``--workers 2 --demo`` with its
 embedded Valkey), the clients are aiohttp over TCP, and the check reads Redis through the
-keys in :mod:`live_server.keys` and the domains' own decoders.
+keys in :mod:`live_server.core.keys` and the domains' own decoders.
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ import aiohttp
 import redis as sync_redis
 
 from coupons.codes import CodeBook
-from live_server import keys
 from live_server.bookings.models import booking_from_hash, store_of_booking
+from live_server.core import keys
+from live_server.core.embedded_redis import _process_is_valkey, free_port
 from live_server.demo import demo_stores
-from live_server.embedded_redis import _process_is_valkey, free_port
-from live_server.store_events import decode_entry
+from live_server.store_streams.events import decode_entry
 from tests.live_server.test_serve import children_of, wait_ready
 
 ROOM = "r_demo"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from live_server.embedded_redis import _process_is_valkey, free_port
+from live_server.core.embedded_redis import _process_is_valkey, free_port
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:

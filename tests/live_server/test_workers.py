@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import socketio
 
-from live_server.embedded_redis import free_port
+from live_server.core.embedded_redis import free_port
 from tests.conftest import EventLog
 from tests.live_server.test_serve import wait_ready
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from live_server import keys
+from live_server.core import keys
 from loadtest.acked import AckedLog, Acknowledged
 from loadtest.integrity import IntegrityReport, check
 

@@ -13,8 +13,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from coupons.codes import ALPHABET, CODE_LEN, CodeBook, InvalidCode, normalize, pretty
-from live_server.errors import Unauthorized
-from live_server.tokens import Role, TokenSigner
+from live_server.core.errors import Unauthorized
+from live_server.core.tokens import Role, TokenSigner
 
 SECRET = "property-secret-0123456789abcdefghijklmnopqrstuvwxyz"
 BOOK = CodeBook(SECRET)

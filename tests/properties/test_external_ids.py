@@ -11,9 +11,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from live_server.core.tokens import TokenSigner
 from live_server.rooms.models import ExternalIdNotSigned
 from live_server.rooms.service import RoomService
-from live_server.tokens import TokenSigner
 
 PLATFORM = "platform-secret-0123456789abcdef"
 SECRET = "deployment-secret-0123456789abcdef0123456789"

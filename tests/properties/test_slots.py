@@ -8,8 +8,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geo.models import WEEKDAYS, OpeningWindow, Store
 from live_server.bookings.models import check_slot, day_slots, parse_slot_time
+from live_server.stores.models import WEEKDAYS, OpeningWindow, Store
 
 # Zones with and without DST, both hemispheres, half-hour offsets, a 30-minute DST shift.
 ZONES = [

@@ -6,7 +6,7 @@ from typing import Any
 
 import redis as sync_redis
 
-from live_server import keys
+from live_server.core import keys
 from tests.conftest import Api
 
 from .conftest import group_message, post_signed

@@ -15,7 +15,7 @@ import redis as sync_redis
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from live_server import keys
+from live_server.core import keys
 from live_server.questions.models import verify_signature
 from tests.conftest import Api
 
@@ -138,11 +138,11 @@ async def test_two_workers_deliver_each_notice_once(
     settings: Any,
 ) -> None:
     """A second delivery worker (as in a second process) shares the consumer group."""
-    from live_server.metrics import Metrics
+    from live_server.core.metrics import Metrics
+    from live_server.core.redis_conn import connect_redis
     from live_server.questions.models import QuestionConfig
     from live_server.questions.outbox import AnswerOutbox
     from live_server.questions.store import QuestionStore
-    from live_server.redis_conn import connect_redis
 
     ok = Receiver(fail_first=0)
     url = await receivers(ok)

@@ -6,7 +6,7 @@ import csv
 import io
 from typing import Any
 
-from live_server import keys
+from live_server.core import keys
 
 
 async def test_funnel_per_store_and_total_with_credit_split(

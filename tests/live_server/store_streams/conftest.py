@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from live_server import store_events
-from live_server.redis_conn import RedisClient, connect_redis
+from live_server.core.redis_conn import RedisClient, connect_redis
 from live_server.settings import Settings
+from live_server.store_streams import events as store_events
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from typing import Any
 
 import msgpack
 
-from live_server import keys
+from live_server.core import keys
 from live_server.store_streams.checkin import booking_key
 
 
@@ -66,7 +66,7 @@ async def test_arrive_refuses_cancelled_unknown_and_other_stores(
 async def test_check_in_a_booking_made_through_the_api_and_see_it_in_the_funnel(
     api: Any, ops_token: str, make_room: Any, make_viewer: Any, staff_token: Any
 ) -> None:
-    from ..booking_helpers import make_store, tomorrow_slots
+    from ..bookings.booking_helpers import make_store, tomorrow_slots
 
     await make_store(api, ops_token, "t1", capacity=5)
     slot = (await tomorrow_slots(api, "t1"))[0]["start"]

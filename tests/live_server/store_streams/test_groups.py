@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
-from live_server import keys
+from live_server.core import keys
 from live_server.store_streams.groups import ConsumerConfig, StoreConsumer
 
 from .conftest import Append

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 import socketio
 
-from live_server import keys
+from live_server.core import keys
 from live_server.store_streams.ids import StreamId
 
-from ..booking_helpers import make_store, tomorrow_slots
+from ..bookings.booking_helpers import make_store, tomorrow_slots
 from .conftest import Append
 
 STORE_EVENTS = ("booking.created", "booking.cancelled", "booking.arrived", "coupon.redeemed")
@@ -43,7 +43,7 @@ async def test_staff_sees_only_their_store(
 
 
 async def test_other_tokens_are_refused(sio_client: Any, signer: Any, ops_token: str) -> None:
-    from live_server.tokens import Role
+    from live_server.core.tokens import Role
 
     viewer = signer.issue(Role.VIEWER, "r_x", "v_1")
     with pytest.raises(socketio.exceptions.ConnectionError):

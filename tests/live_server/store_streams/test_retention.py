@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
-from live_server import keys
+from live_server.core import keys
 from live_server.store_streams.ids import StreamId
 from live_server.store_streams.retention import StreamRetention
 

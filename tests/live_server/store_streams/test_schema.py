@@ -7,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-from live_server.store_events import EVENT_TYPES, SCHEMA_VERSION, decode_entry, encode_entry
+from live_server.store_streams.events import EVENT_TYPES, SCHEMA_VERSION, decode_entry, encode_entry
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "STORE_STREAM.md"
 

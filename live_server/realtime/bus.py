@@ -1,0 +1,126 @@
+"""The bus between workers and nodes: Socket.IO's Redis manager, with local delivery by
+:class:`~live_server.realtime.fanout.FastFanout` (``cluster_bus`` follows a Redis Cluster)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable
+from typing import Any
+
+import socketio
+from redis.exceptions import RedisError
+
+from live_server.core.fastredis import FastRedis
+from live_server.realtime.fanout import FastFanout
+
+
+class LiveRedisManager(FastFanout, socketio.AsyncRedisManager):  # type: ignore[misc]
+    """Socket.IO's Redis manager with one client for its lifetime and a real close.
+
+    Local delivery uses :class:`~live_server.realtime.fanout.FastFanout` (one frame per broadcast,
+    no task per recipient). Upstream builds a new Redis client on every (re)connect, so a
+    publish that runs before the listener starts leaks a client; here the client is built
+    once (its pool reconnects on its own) and :meth:`close` stops the listener and closes it.
+    """
+
+    fast: FastRedis | None = None
+    """Set by the app (single node): publishes go down its auto-pipelined connection
+    instead of a pooled redis-py connection each (a booking's host event, every room
+    broadcast). The listener keeps redis-py's pub/sub connection."""
+
+    def _redis_connect(self) -> None:
+        if self.redis is None:
+            super()._redis_connect()
+            return
+        self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        self.connected = True
+
+    async def _publish(self, data: Any) -> Any:
+        fast = self.fast
+        if fast is None:
+            return await super()._publish(data)
+        message = self.json.dumps(data)
+        for attempt in (1, 2):  # as upstream: two attempts, then log and give up
+            try:
+                return await fast.execute("PUBLISH", self.channel, message)
+            except RedisError as exc:
+                self._get_logger().error(
+                    "Cannot publish to redis... %s", "retrying" if attempt == 1 else "giving up",
+                    extra={"redis_exception": str(exc)},
+                )  # fmt: skip
+        return None
+
+    async def emit(
+        self, event: str, data: Any, namespace: str | None = None, room: str | None = None,
+        skip_sid: Any = None, callback: Any = None, to: str | None = None, **kwargs: Any,
+    ) -> None:  # fmt: skip
+        """An emit to one socket of this node (``room.state`` on join) is delivered here
+        and not published: upstream publishes every emit, so 250 simultaneous joins made
+        250 publishes for the other nodes to ignore (and ran the pool out of connections)."""
+        target = to or room
+        namespace = namespace or "/"
+        # Every socket is a room of its own: {sid: eio_sid} (also while it is connecting).
+        members = self.rooms.get(namespace, {}).get(target) if isinstance(target, str) else None
+        if (
+            members is not None and target in members and callback is None
+            and not kwargs.get("ignore_queue") and not socketio.packet.Packet.data_is_binary([data])
+        ):  # fmt: skip
+            self.fast_emit(
+                event,
+                list(data) if isinstance(data, tuple) else [data],
+                namespace,
+                target,
+                skip_sid,
+            )
+            return
+        await super().emit(event, data, namespace=namespace, room=target, skip_sid=skip_sid,
+                           callback=callback, **kwargs)  # fmt: skip
+
+    def _json_message(
+        self, event: str, data: dict[str, Any], namespace: str, room: str
+    ) -> dict[str, Any]:
+        """The pub/sub message upstream's emit builds for a JSON payload to a room."""
+        return {
+            "method": "emit", "event": event, "data": [data], "binary": False,
+            "namespace": namespace, "room": room, "skip_sid": None, "callback": None,
+            "host_id": self.host_id,
+        }  # fmt: skip
+
+    async def emit_json(self, event: str, data: dict[str, Any], namespace: str, room: str) -> None:
+        """A broadcast of a dict this server built (JSON values only, never bytes) to a
+        room: upstream's emit without its walk of the payload looking for binary
+        attachments (a booking's host event: ~30 values, 2% of a booking's CPU). The
+        message is the one upstream publishes, so every node handles it the same way."""
+        message = self._json_message(event, data, namespace, room)
+        await self._handle_emit(message)  # this node's sockets
+        await self._publish(message)  # the others
+
+    def emit_json_now(
+        self, event: str, data: dict[str, Any], namespace: str, room: str
+    ) -> Awaitable[Any] | None:
+        """:meth:`emit_json` done now: this node's sockets get it at once and the publish
+        is queued on the pipelined connection (it leaves with this tick's other commands);
+        await the result for the publish's outcome (one attempt). None without that
+        connection: use :meth:`emit_json`."""
+        fast = self.fast
+        if fast is None:
+            return None
+        message = self._json_message(event, data, namespace, room)
+        self.fast_emit(event, [data], namespace, room, None)
+        return fast.execute("PUBLISH", self.channel, self.json.dumps(message))
+
+    async def close(self) -> None:
+        listener = getattr(self, "thread", None)
+        if isinstance(listener, asyncio.Future):
+            # Bounded: upstream's listener may swallow a cancel while it unsubscribes on a
+            # connection that is going away; closing the connections below ends it.
+            listener.cancel()
+            await asyncio.wait([listener], timeout=1.0)
+        for conn in (self.pubsub, self.redis):
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(conn.aclose(), timeout=2.0)
+        if isinstance(listener, asyncio.Future) and not listener.done():
+            listener.cancel()
+            await asyncio.wait([listener], timeout=1.0)

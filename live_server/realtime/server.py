@@ -1,0 +1,284 @@
+"""The Socket.IO server: namespaces ``/live`` (viewers), ``/host`` and ``/store`` (staff).
+
+Every connection authenticates with ``auth={"token": ...}`` and is placed in the room of
+its scope: ``room:<id>`` on /live and /host, ``store:<id>`` on /store. Emitting helpers
+stamp every event with ``ts`` (server time, ms). Cross-process fan-out goes through
+Socket.IO's Redis manager.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+import socketio
+from aiohttp import web
+
+from live_server.core.appkeys import METRICS, SIGNER
+from live_server.core.errors import Problem
+from live_server.core.tokens import Claims, Role
+from live_server.core.util import now_ms
+from live_server.realtime.bus import LiveRedisManager
+from live_server.realtime.cluster_bus import ClusterRedisManager
+from live_server.realtime.fanout import LiveSocketIO
+from live_server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+LIVE, HOST, STORE = "/live", "/host", "/store"
+MAX_CLIENT_PAYLOAD = 16 * 1024
+EVENT_RATE = 10.0  # client events per second per connection, sustained
+EVENT_BURST = 20
+FLOOD_DISCONNECT_AFTER = 500  # dropped events before the connection is closed
+
+
+class TokenBucket:
+    """Per-connection rate limit for client events (no Redis: it is per socket)."""
+
+    __slots__ = ("burst", "dropped", "rate", "stamp", "tokens")
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens = float(burst)
+        self.stamp = time.monotonic()
+        self.dropped = 0
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+class OrjsonForSocketIO:
+    """python-socketio's json hook wants ``dumps(obj, separators=...) -> str``."""
+
+    @staticmethod
+    def dumps(obj: Any, *args: Any, **kwargs: Any) -> str:
+        return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS).decode()
+
+    @staticmethod
+    def loads(data: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        return orjson.loads(data)
+
+
+def room_channel(room_id: str) -> str:
+    return f"room:{room_id}"
+
+
+def store_channel(store_id: str) -> str:
+    return f"store:{store_id}"
+
+
+def make_socketio(settings: Settings) -> socketio.AsyncServer:
+    assert settings.redis_url, "the Redis URL is known before the app is built"
+    manager_class: type[LiveRedisManager] = LiveRedisManager
+    if settings.redis_cluster:  # follow the cluster's nodes, not only the seed
+        manager_class = ClusterRedisManager
+    manager = manager_class(
+        settings.redis_url,
+        channel="live-companion:socketio",
+        redis_options={"socket_connect_timeout": 2, "health_check_interval": 15},
+    )
+    cors: list[str] | str = "*" if "*" in settings.cors_origins else list(settings.cors_origins)
+    sio = LiveSocketIO(
+        async_mode="aiohttp",
+        client_manager=manager,
+        json=OrjsonForSocketIO,
+        cors_allowed_origins=cors,
+        # Without sticky sessions, long-polling cannot work across workers.
+        transports=["websocket"]
+        if settings.workers > 1 or settings.redis_cluster
+        else ["polling", "websocket"],
+        max_http_buffer_size=MAX_CLIENT_PAYLOAD,
+        ping_interval=25,
+        ping_timeout=20,
+        # Compression costs CPU per recipient on every broadcast; events are small.
+        http_compression=False,
+        compression_threshold=1 << 20,
+    )
+    return sio
+
+
+ConnectHook = Callable[[socketio.AsyncServer, str, Claims, dict[str, Any]], Awaitable[None]]
+DisconnectHook = Callable[[socketio.AsyncServer, str, Claims], Awaitable[None]]
+
+
+class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # socketio: untyped
+    """Checks the token on connect, keeps the claims in the session, joins the scope room.
+
+    Domains add behaviour with ``on_join`` / ``on_leave`` hooks (e.g. send ``room.state``,
+    replay a store's stream) and with ``handlers`` for client events; any other client
+    event is dropped and counted.
+    """
+
+    roles: tuple[Role, ...] = ()
+    kind = "room"
+
+    def __init__(self, namespace: str, app: web.Application) -> None:
+        super().__init__(namespace)
+        self.app = app
+        self.on_join: list[ConnectHook] = []
+        self.on_leave: list[DisconnectHook] = []
+        self.handlers: dict[str, Callable[[str, Claims, Any], Awaitable[Any]]] = {}
+
+    def channel_for(self, claims: Claims) -> str:
+        return room_channel(claims.scope) if self.kind == "room" else store_channel(claims.scope)
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        token = auth.get("token") if isinstance(auth, dict) else None
+        try:
+            claims = self.app[SIGNER].verify(token)
+        except Problem as exc:
+            raise socketio.exceptions.ConnectionRefusedError(exc.detail) from None
+        if claims.role not in self.roles:
+            raise socketio.exceptions.ConnectionRefusedError(
+                f"{self.namespace} needs a {' or '.join(r.value for r in self.roles)} token; "
+                f"yours is a {claims.role.value} token"
+            )
+        await self.save_session(sid, {"claims": claims, "auth": auth})
+        await self.enter_room(sid, self.channel_for(claims))
+        try:
+            for hook in self.on_join:
+                await hook(self.server, sid, claims, auth if isinstance(auth, dict) else {})
+        except Problem as exc:  # e.g. the room no longer exists
+            await self.leave_room(sid, self.channel_for(claims))
+            await self.save_session(sid, {})
+            raise socketio.exceptions.ConnectionRefusedError(exc.detail) from None
+        self.app[METRICS].sockets.labels(self.namespace).inc()
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        session = await self.get_session(sid)
+        claims = session.get("claims")
+        if claims is not None:
+            self.app[METRICS].sockets.labels(self.namespace).dec()
+            for hook in self.on_leave:
+                await hook(self.server, sid, claims)
+
+    async def trigger_event(self, event: str, *args: Any) -> Any:
+        if event in ("connect", "disconnect"):
+            return await super().trigger_event(event, *args)
+        handler = self.handlers.get(event)
+        metrics = self.app[METRICS]
+        if handler is None:
+            metrics.socket_events_dropped.labels(self.namespace, "unknown").inc()
+            return None
+        sid = args[0]
+        session = await self.get_session(sid)
+        data = args[1] if len(args) > 1 else None
+        bucket = session.setdefault("bucket", TokenBucket(EVENT_RATE, EVENT_BURST))
+        if not bucket.take():
+            metrics.socket_events_dropped.labels(self.namespace, "rate_limited").inc()
+            bucket.dropped += 1
+            if bucket.dropped > FLOOD_DISCONNECT_AFTER:
+                log.warning("disconnecting %s on %s: event flood", sid, self.namespace)
+                await self.disconnect(sid)
+            return None
+        if data is not None and len(orjson.dumps(data)) > MAX_CLIENT_PAYLOAD:
+            metrics.socket_events_dropped.labels(self.namespace, "oversized").inc()
+            return None
+        return await handler(sid, session["claims"], data)
+
+
+class LiveNamespace(AuthenticatedNamespace):
+    roles = (Role.VIEWER, Role.HOST, Role.OPS)
+
+
+class HostNamespace(AuthenticatedNamespace):
+    roles = (Role.HOST, Role.OPS)
+
+
+class StoreNamespace(AuthenticatedNamespace):
+    roles = (Role.STAFF, Role.OPS)
+    kind = "store"
+
+
+class Realtime:
+    """What domains use to reach clients: stamped emits to a room's viewers, its host
+    channel, or a store's staff, and coalesced high-rate counters.
+
+    ``counter(room, event, key, data)`` never emits directly: the latest value per
+    (room, event, key) is kept and flushed at most ``COUNTER_HZ`` times a second, to
+    viewers (/live) and the host channel (/host). 5,000 claims in a second become at
+    most 4 ``coupon.stock`` broadcasts per campaign.
+    """
+
+    COUNTER_HZ = 4
+
+    def __init__(self, sio: socketio.AsyncServer, app: web.Application) -> None:
+        self.sio = sio
+        self.live = LiveNamespace(LIVE, app)
+        self.host = HostNamespace(HOST, app)
+        self.store = StoreNamespace(STORE, app)
+        for ns in (self.live, self.host, self.store):
+            sio.register_namespace(ns)
+        self._pending: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self._flusher: asyncio.Task[None] | None = None
+        # Set by the live-room module: records each room broadcast in the room's
+        # history (offsets for recovery) before emitting it.
+        self.broadcaster: Callable[[str, str, dict[str, Any]], Awaitable[str]] | None = None
+
+    def counter(self, room_id: str, event: str, key: str, data: dict[str, Any]) -> None:
+        """Publish the latest value of a high-rate counter (coalesced, non-blocking)."""
+        self._pending[(room_id, event, key)] = data
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_soon())
+
+    async def _flush_soon(self) -> None:
+        await asyncio.sleep(1 / self.COUNTER_HZ)
+        pending, self._pending = self._pending, {}
+        for (room_id, event, _key), data in pending.items():
+            try:
+                await self.to_viewers(room_id, event, dict(data))
+                await self.to_host(room_id, event, dict(data))
+            except Exception:  # a failed flush must not kill later ones
+                log.exception("counter flush failed for %s %s", room_id, event)
+
+    async def close(self) -> None:
+        if self._flusher and not self._flusher.done():
+            self._flusher.cancel()
+
+    async def to_viewers(self, room_id: str, event: str, data: dict[str, Any]) -> None:
+        """Broadcast to the room's viewers (with an ``offset`` once live rooms are wired)."""
+        data.setdefault("ts", now_ms())
+        if self.broadcaster is not None:
+            await self.broadcaster(room_id, event, data)
+            return
+        await self.sio.emit(event, data, to=room_channel(room_id), namespace=LIVE)
+
+    async def to_host(self, room_id: str, event: str, data: dict[str, Any]) -> None:
+        data.setdefault("ts", now_ms())
+        await self._emit_json(event, data, HOST, room_channel(room_id))
+
+    async def to_store(self, store_id: str, event: str, data: dict[str, Any]) -> None:
+        data.setdefault("ts", now_ms())
+        await self._emit_json(event, data, STORE, store_channel(store_id))
+
+    def to_host_now(self, room_id: str, event: str, data: dict[str, Any]) -> Awaitable[Any]:
+        """:meth:`to_host`, queued now where it can be (see ``emit_json_now``); await the
+        result for the outcome."""
+        data.setdefault("ts", now_ms())
+        manager = self.sio.manager
+        if isinstance(manager, LiveRedisManager):
+            queued = manager.emit_json_now(event, data, HOST, room_channel(room_id))
+            if queued is not None:
+                return queued
+        return self._emit_json(event, data, HOST, room_channel(room_id))
+
+    async def _emit_json(self, event: str, data: dict[str, Any], namespace: str, room: str) -> None:
+        manager = self.sio.manager
+        if isinstance(manager, LiveRedisManager):
+            await manager.emit_json(event, data, namespace, room)
+        else:
+            await self.sio.emit(event, data, to=room, namespace=namespace)
+
+
+SIO: web.AppKey[socketio.AsyncServer] = web.AppKey("sio")
+REALTIME: web.AppKey[Realtime] = web.AppKey("realtime")
