@@ -25,16 +25,19 @@ from coupons.models import (
     Redeem,
     Redemption,
 )
-from coupons.service import MAX_IDEMPOTENCY_KEY, CouponService
+from coupons.service import CLAIM_PER_VIEWER, MAX_IDEMPOTENCY_KEY, CouponService
 from coupons.wiring import COUPONS
 from live_server.core.appkeys import SETTINGS
 from live_server.core.errors import BadRequest
 from live_server.core.tokens import Role
 from live_server.realtime.server import REALTIME
 from live_server.web.api import Api, Call
+from live_server.web.limits import Rule
 
 api = Api()
 TAG = "coupons"
+
+CLAIM_PER_IP = Rule("claim-ip", "ip", 600, 10)
 CAMPAIGN = "/api/v1/rooms/{room}/campaigns/{campaign}"
 
 
@@ -113,6 +116,7 @@ async def close_campaign(call: Call[None, None]) -> Campaign:
     description="201 with the code; 410 sold out, expired, closed or room ended; 409 limit "
     "reached or not dropped yet; 400 an Idempotency-Key longer than 128 characters. The same "
     "Idempotency-Key (per viewer) returns the same code with the header Idempotent-Replayed: true.",
+    limits=[CLAIM_PER_VIEWER, CLAIM_PER_IP],
 )  # fmt: skip
 async def claim_coupon(call: Call[None, None]) -> web.Response:
     key = call.request.headers.get("Idempotency-Key")

@@ -80,6 +80,9 @@ STATS_FLUSH_S = 0.25
 SWEEP_GRACE_MS = 3600 * 1000  # keep repairing store-stream follow-ups this long after expiry
 MAX_IDEMPOTENCY_KEY = 128
 
+CLAIM_PER_VIEWER = Rule("claim-viewer", "viewer", 10, 10, by_route=True)
+"""Per viewer and campaign: counted inside claim.lua (a flash claim is one round trip)."""
+
 
 def _lua(name: str) -> str:
     return (_LUA / f"{name}.lua").read_text()

@@ -10,12 +10,11 @@ from aiohttp import web
 
 from coupons.codes import CodeBook
 from coupons.models import Campaign
-from coupons.service import CouponService
+from coupons.service import CLAIM_PER_VIEWER, CouponService
 from live_server.core.appkeys import FAST_REDIS, METRICS, REDIS, SETTINGS
 from live_server.realtime.server import REALTIME
 from live_server.rooms.wiring import LIVE_ROOMS, ROOMS
 from live_server.stores.wiring import STORES
-from live_server.web import limits
 
 COUPONS: web.AppKey[CouponService] = web.AppKey("coupons")
 
@@ -35,7 +34,7 @@ async def coupons_ctx(app: web.Application) -> AsyncIterator[None]:
         app[STORES],
         CodeBook(app[SETTINGS].secret),
         app[METRICS],
-        claim_rule=limits.CLAIM_PER_VIEWER if app[SETTINGS].rate_limits else None,
+        claim_rule=CLAIM_PER_VIEWER if app[SETTINGS].rate_limits else None,
     )
     app[ROOMS].before_end.append(service.close_room)
     # The flash path (one claim.lua call per tap) goes down the auto-pipelined connection

@@ -11,13 +11,17 @@ from live_server.bookings.models import (
     SlotsQuery,
     check_idempotency_key,
 )
+from live_server.bookings.service import BOOKING_PER_VIEWER
 from live_server.bookings.wiring import BOOKINGS
 from live_server.core.errors import Forbidden
 from live_server.core.tokens import Role
 from live_server.web.api import Api, Call
+from live_server.web.limits import Rule
 
 api = Api()
 TAG = "bookings"
+
+BOOKING_PER_IP = Rule("booking-ip", "ip", 600, 60)
 
 
 @api.get(
@@ -35,6 +39,7 @@ async def store_slots(call: Call[None, SlotsQuery]) -> DaySlots:
     "/api/v1/rooms/{room}/bookings", summary="Book a visit", tag=TAG, roles=[Role.VIEWER],
     scope="room", body=BookingRequest, response=Booking, status=201,
     errors=[404, 409, 410, 422], headers=["Idempotency-Key"],
+    limits=[BOOKING_PER_VIEWER, BOOKING_PER_IP],
 )  # fmt: skip
 async def create_booking(call: Call[BookingRequest, None]) -> web.Response:
     """One atomic step: the slot has a seat and the viewer holds no other booking of it;

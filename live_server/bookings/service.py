@@ -55,6 +55,10 @@ from live_server.web.limits import Rule
 
 log = logging.getLogger(__name__)
 
+BOOKING_PER_VIEWER = Rule("booking-viewer", "viewer", 10, 60, by_route=True)
+"""Counted by the booking itself: inside book.lua on one node, before its context reads
+on a cluster."""
+
 
 def iso(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds")

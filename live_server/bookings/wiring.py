@@ -7,11 +7,10 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from live_server.bookings.service import BookingService
+from live_server.bookings.service import BOOKING_PER_VIEWER, BookingService
 from live_server.core.appkeys import FAST_REDIS, REDIS, SETTINGS
 from live_server.realtime.server import REALTIME
 from live_server.stores.wiring import STORES
-from live_server.web import limits
 
 BOOKINGS: web.AppKey[BookingService] = web.AppKey("bookings")
 
@@ -25,7 +24,7 @@ async def bookings_ctx(app: web.Application) -> AsyncIterator[None]:
         registry,
         app[REALTIME],
         fast=app[FAST_REDIS],
-        rate_rule=limits.BOOKING_PER_VIEWER if app[SETTINGS].rate_limits else None,
+        rate_rule=BOOKING_PER_VIEWER if app[SETTINGS].rate_limits else None,
     )
     yield
     await app[BOOKINGS].drain()

@@ -21,9 +21,15 @@ from live_server.questions.models import (
 )
 from live_server.questions.wiring import QUESTIONS
 from live_server.web.api import Api, Call
+from live_server.web.limits import Rule
 
 api = Api()
 TAG = "questions"
+
+QUESTION_PER_VIEWER = Rule("question-viewer", "viewer", 5, 60)
+QUESTION_PER_IP = Rule("question-ip", "ip", 300, 60)
+VOTE_PER_VIEWER = Rule("vote-viewer", "viewer", 30, 60)
+VOTE_PER_IP = Rule("vote-ip", "ip", 1200, 60)
 
 
 @api.post(
@@ -49,6 +55,7 @@ async def receive_group_message(call: Call[GroupMessage, None]) -> IntakeResult:
     "/api/v1/rooms/{room}/questions", summary="A viewer asks a question", tag=TAG,
     roles=[Role.VIEWER], scope="room", body=AskQuestion, response=IntakeResult,
     errors=[404, 409, 410, 422, 429],
+    limits=[QUESTION_PER_VIEWER, QUESTION_PER_IP],
 )  # fmt: skip
 async def ask_question(call: Call[AskQuestion, None]) -> IntakeResult:
     return await call.app[QUESTIONS].ask_viewer(call.path("room"), call.who.subject, call.body.text)
@@ -103,6 +110,7 @@ _action_route(HostAction.APPROVE, "Approve a question held for review", "")  # f
 @api.post(
     "/api/v1/questions/{question}/vote", summary="Upvote a question (one per viewer)", tag=TAG,
     roles=[Role.VIEWER], response=VoteResult, errors=[404, 409, 429],
+    limits=[VOTE_PER_VIEWER, VOTE_PER_IP],
 )  # fmt: skip
 async def vote_question(call: Call[None, None]) -> VoteResult:
     return await call.app[QUESTIONS].vote(

@@ -16,9 +16,12 @@ from live_server.rooms.models import (
 )
 from live_server.rooms.wiring import LIVE_ROOMS, ROOMS
 from live_server.web.api import Api, Call
+from live_server.web.limits import Rule
 
 api = Api()
 TAG = "rooms"
+
+JOIN_PER_IP = Rule("viewer-ip", "ip", 600, 60)
 
 
 @api.post(
@@ -68,6 +71,7 @@ async def end_room(call: Call[None, None]) -> Room:
     "/api/v1/rooms/{room}/viewers", summary="Join a room as a viewer", tag=TAG,
     body=CreateViewer, response=ViewerCreated, status=201, errors=[403, 404],
     description="Same external id, same viewer in every room (OneID).",
+    limits=[JOIN_PER_IP],
 )  # fmt: skip
 async def create_viewer(call: Call[CreateViewer, None]) -> ViewerCreated:
     viewer_id, token, verified = await call.app[ROOMS].add_viewer(

@@ -38,7 +38,8 @@ from live_server.core.errors import (
     ValidationFailed,
 )
 from live_server.core.tokens import Claims, Role, bearer_from_header
-from live_server.web import limits
+from live_server.web.limits import Rule
+from live_server.web.limits import enforce as enforce_limits
 
 B = TypeVar("B", bound=BaseModel | None)
 Q = TypeVar("Q", bound=BaseModel | None)
@@ -86,6 +87,8 @@ class Endpoint:
     raw_body: dict[str, str] = field(default_factory=dict)  # other accepted media types
     headers: tuple[str, ...] = ()  # documented request headers (e.g. Idempotency-Key)
     description: str = ""
+    limits: tuple[Rule, ...] = ()
+    """Rate limits of this route (429 with Retry-After over one); the flash-crowd routes."""
 
 
 def dump_json(value: Any) -> bytes:
@@ -188,6 +191,7 @@ class Api:
         raw_body: dict[str, str] | None = None,
         headers: Iterable[str] = (),
         description: str = "",
+        limits: Iterable[Rule] = (),
     ) -> Callable[[Handler], Handler]:
         def decorate(handler: Handler) -> Handler:
             self.endpoints.append(
@@ -207,6 +211,7 @@ class Api:
                     raw_body=raw_body or {},
                     headers=tuple(headers),
                     description=description or (handler.__doc__ or "").strip(),
+                    limits=tuple(limits),
                 )
             )
             return handler
@@ -233,8 +238,8 @@ class Api:
         # one regex at a time, in registration order: the flash-crowd routes (those with a
         # rate-limit rule: claim, booking, questions, votes, joins) go first. No two routes
         # here match the same URL, so the order changes nothing but the time to find them.
-        hot = [ep for ep in self.endpoints if (ep.method, ep.path) in limits.RULES]
-        rest = [ep for ep in self.endpoints if (ep.method, ep.path) not in limits.RULES]
+        hot = [ep for ep in self.endpoints if ep.limits]
+        rest = [ep for ep in self.endpoints if not ep.limits]
         hot_resources: dict[str, web.AbstractResource] = {}
         for ep in hot + rest:
             route = app.router.add_route(ep.method, ep.path, _wrap(ep))
@@ -279,7 +284,7 @@ def _wrap(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]
     async def handler(request: web.Request) -> web.StreamResponse:
         request[ENDPOINT] = ep
         claims = authenticate(request, ep.roles, ep.scope)
-        await limits.enforce(request, ep.method, ep.path, claims)
+        await enforce_limits(request, ep.limits, claims)
         body = None
         if ep.body is not None and not (ep.raw_body and request.content_type in ep.raw_body):
             body = await read_body(request, ep.body)
@@ -377,7 +382,7 @@ def openapi_document(api: Api, *, title: str, version: str, server_url: str) -> 
             codes |= {400}
         if ep.body is not None:
             codes |= {413, 415}
-        if (ep.method, ep.path) in limits.RULES:
+        if ep.limits:
             codes |= {429}
         if ep.roles is not None:
             codes |= {401, 403}

@@ -46,33 +46,6 @@ class Rule:
     claim inside claim.lua, the booking with its context reads), not by :func:`enforce`."""
 
 
-CLAIM = "/api/v1/rooms/{room}/campaigns/{campaign}/claim"
-CLAIM_PER_VIEWER = Rule("claim-viewer", "viewer", 10, 10, by_route=True)
-"""Per viewer and campaign: folded into claim.lua (a flash claim is one round trip)."""
-BOOKING_PER_VIEWER = Rule("booking-viewer", "viewer", 10, 60, by_route=True)
-"""Counted by the booking itself: inside book.lua on one node, before its context reads
-on a cluster."""
-RULES: dict[tuple[str, str], tuple[Rule, ...]] = {
-    ("POST", CLAIM): (
-        CLAIM_PER_VIEWER,
-        Rule("claim-ip", "ip", 600, 10),
-    ),
-    ("POST", "/api/v1/rooms/{room}/bookings"): (
-        BOOKING_PER_VIEWER,
-        Rule("booking-ip", "ip", 600, 60),
-    ),
-    ("POST", "/api/v1/rooms/{room}/questions"): (
-        Rule("question-viewer", "viewer", 5, 60),
-        Rule("question-ip", "ip", 300, 60),
-    ),
-    ("POST", "/api/v1/questions/{question}/vote"): (
-        Rule("vote-viewer", "viewer", 30, 60),
-        Rule("vote-ip", "ip", 1200, 60),
-    ),
-    ("POST", "/api/v1/rooms/{room}/viewers"): (Rule("viewer-ip", "ip", 600, 60),),
-}
-
-
 class LocalWindows:
     """Fixed-window counters in process memory (one per app): (rule, address) ->
     (window, count).
@@ -109,9 +82,8 @@ def rate_key(rule: Rule, who: str, window: int) -> str:
     return f"{{rl:{rule.name}:{who}}}:{window}"
 
 
-async def enforce(request: web.Request, method: str, path: str, claims: Claims | None) -> None:
-    """Raise :class:`TooManyRequests` if a rule of this route is over its limit."""
-    rules = RULES.get((method, path))
+async def enforce(request: web.Request, rules: tuple[Rule, ...], claims: Claims | None) -> None:
+    """Raise :class:`TooManyRequests` if one of the route's rules is over its limit."""
     if not rules:
         return
     settings = request.app[SETTINGS]
