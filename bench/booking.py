@@ -12,7 +12,7 @@ each; each request a fresh viewer with its own Idempotency-Key, on one of tomorr
 slots). The ceiling is ``bench.booking --ceiling``: an aiohttp app on uvloop whose handler
 does one ``INCR`` on the same Valkey and answers JSON, driven the same way; twice: with
 redis-py's asyncio client, and with the auto-pipelined connection the booking path itself
-uses (live_server/fastredis.py), so the ratio is not flattered by the client. After the runs
+uses (live_server/core/fastredis.py), so the ratio is not flattered by the client. After the runs
 the stream is reconciled: booking.created entries == 201s seen.
 
 The machine is shared by the server, Valkey and the load generator (and, on a CI box, by

@@ -42,7 +42,6 @@ from bench.serving import wait_workers
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
 QUANTITY = 1_000_000
-CLAIM_LUA = ROOT / "coupons" / "lua" / "claim.lua"
 
 
 def free_port() -> int:
@@ -395,11 +394,13 @@ def ceiling(
 ) -> dict[str, Any]:
     import redis
 
+    from coupons.store import CLAIM
     from live_server.core import keys
 
     r = redis.Redis.from_url(redis_url)
-    sha = r.script_load(CLAIM_LUA.read_text())
+    sha = r.script_load(CLAIM.source)
     r.close()
+    # KEYS and ARGV in claim.lua's order, as coupons.store.CouponStore.claim builds them.
     ks = [keys.campaign(campaign_id), keys.campaign_owners(campaign_id),
           keys.campaign_codes(campaign_id), keys.campaign_idempotency(campaign_id),
           keys.campaign_claim_rate(campaign_id, "v__rand_int__", 0)]  # fmt: skip

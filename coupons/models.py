@@ -5,7 +5,6 @@ Pure: no I/O. Times inside the domain are unix milliseconds; responses show ISO-
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -13,10 +12,12 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from live_server.core.errors import BadRequest, Conflict, Forbidden, Gone, NotFound
+from live_server.core.util import now_ms
 
 MAX_QUANTITY = 1_000_000
 ALL_STORES = "all"
 BOOKING_STORE = "booking_store"
+MAX_IDEMPOTENCY_KEY = 128
 
 
 class CampaignKind(StrEnum):
@@ -71,10 +72,6 @@ def iso(ms: int | None) -> str | None:
     if ms is None:
         return None
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 # --- requests -------------------------------------------------------------------------
@@ -146,6 +143,13 @@ class Redeem(BaseModel):
     order_amount: float | None = Field(default=None, ge=0, le=10_000_000)
 
 
+def check_idempotency_key(key: str | None) -> str | None:
+    """A claim's ``Idempotency-Key`` header: 1..MAX_IDEMPOTENCY_KEY characters, or none."""
+    if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
+        raise BadRequest(f"Idempotency-Key must be 1..{MAX_IDEMPOTENCY_KEY} characters")
+    return key
+
+
 class OpsAction(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(min_length=1, max_length=300)
@@ -191,6 +195,10 @@ class Claimed(BaseModel):
     store_ids: list[str] | Literal["all", "booking_store"]
     valid_from: str | None = None
     min_spend: float | None = None
+
+
+class AuditEntries(BaseModel):
+    entries: list[dict[str, str]]
 
 
 class CustomerContext(BaseModel):

@@ -3,14 +3,13 @@ in ``live_server.app``) builds the :class:`CouponService` and runs its sweeper."
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from coupons.codes import CodeBook
-from coupons.models import Campaign
 from coupons.service import CLAIM_PER_VIEWER, CouponService
+from coupons.store import CouponStore
 from live_server.core.appkeys import FAST_REDIS, METRICS, REDIS, SETTINGS
 from live_server.realtime.server import REALTIME
 from live_server.rooms.wiring import LIVE_ROOMS, ROOMS
@@ -26,37 +25,20 @@ each) is what times out when a drop starts."""
 async def coupons_ctx(app: web.Application) -> AsyncIterator[None]:
     """Put the coupon service under ``COUPONS``; expire and close campaigns in the
     background."""
-    # The shared client: its blocking pool queues a flash of claims for a connection.
-    redis = app[REDIS]
+    # The shared client: its blocking pool queues a flash of claims for a connection. The
+    # flash path (one claim.lua call per tap) goes down the auto-pipelined connection
+    # (live_server/core/fastredis.py) on a single node; a cluster keeps redis-py's routing.
+    store = CouponStore(app[REDIS], fast=app[FAST_REDIS])
     service = CouponService(
-        redis,
-        app[ROOMS],
-        app[STORES],
-        CodeBook(app[SETTINGS].secret),
-        app[METRICS],
-        claim_rule=CLAIM_PER_VIEWER if app[SETTINGS].rate_limits else None,
-    )
+        store, app[ROOMS], app[STORES], CodeBook(app[SETTINGS].secret), app[METRICS],
+        app[REALTIME], claim_rule=CLAIM_PER_VIEWER if app[SETTINGS].rate_limits else None,
+    )  # fmt: skip
     app[ROOMS].before_end.append(service.close_room)
-    # The flash path (one claim.lua call per tap) goes down the auto-pipelined connection
-    # (live_server/fastredis.py) on a single node; a cluster keeps redis-py's routing.
-    fast = app[FAST_REDIS]
-    if fast is not None:
-        service.use_fast_claims(fast)
-    rt = app[REALTIME]
-
-    async def announce(campaign: Campaign) -> None:
-        # Stock released at expiry / close: viewers and host see remaining 0 and the status.
-        rt.counter(campaign.room_id, "coupon.stock", campaign.id, {
-            "campaign_id": campaign.id, "remaining": 0, "quantity": campaign.quantity,
-            "status": campaign.status.value, "released": campaign.released,
-        })  # fmt: skip
-
-    service.on_finished.append(announce)
     if LIVE_ROOMS in app:  # room.state lists the open drops to joining viewers
         app[LIVE_ROOMS].state_contributors.append(service.open_state)
     app[COUPONS] = service
     if not app[SETTINGS].redis_cluster:
-        await asyncio.gather(*(redis.ping() for _ in range(PREWARM_CONNECTIONS)))
+        await store.prewarm(PREWARM_CONNECTIONS)
     service.start()
     yield
     await service.stop()

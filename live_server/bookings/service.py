@@ -39,13 +39,21 @@ from live_server.bookings.models import (
     resolve_service,
     store_of_booking,
 )
-from live_server.bookings.store import BookingStore, BookOutcome, OneNode
-from live_server.core import keys
+from live_server.bookings.store import (
+    BookCall,
+    BookingStore,
+    BookOutcome,
+    BookOutcomeKind,
+    CancelCall,
+    CancelOutcomeKind,
+    CountCall,
+    OneNode,
+)
 from live_server.core.errors import Problem, ServiceUnavailable
 from live_server.core.fastredis import FastRedis
 from live_server.core.redis_conn import RedisClient
 from live_server.core.tokens import Claims, Role
-from live_server.core.util import as_text
+from live_server.core.util import as_text, now_ms
 from live_server.realtime.server import Realtime
 from live_server.rooms.models import FeaturedItem, RoomNotFound, RoomStatus, require_live
 from live_server.stores.models import Store
@@ -86,13 +94,11 @@ class _Request:
 
 @dataclass(frozen=True, slots=True)
 class _Booking:
-    """One attempt's record (the 201 body), its booking.created event and the script's
-    arguments."""
+    """One attempt's record (the 201 body) and its booking.created event."""
 
     dumped: dict[str, Any]
     body: bytes
     event: dict[str, Any]
-    book_args: dict[str, Any]
 
 
 class _Replay(Exception):
@@ -166,19 +172,19 @@ class BookingService:
             booking = self._record(r, service_name, title.decode())
             one_node = OneNode(
                 room_id=r.room_id, room_sha=sha, limit=rule.limit if rule else 0,
-                rate_key=rate_key or keys.room(r.room_id),  # (a key is needed; unused)
-                rate_ttl_s=rule.window_s + 1 if rule else 0,
+                rate_key=rate_key, rate_ttl_s=rule.window_s + 1 if rule else 0,
                 created_at=booking.dumped["created_at"],
             )  # fmt: skip
-            outcome = await self.store.book(**booking.book_args, one_node=one_node)
-            if outcome.outcome == "stale":
+            outcome = await self.store.book(self._book_call(r, booking, one_node))
+            kind = outcome.kind
+            if kind is BookOutcomeKind.STALE:
                 status, featured, title = outcome.room
                 room = self._remember_room(r.room_id, featured, title)
                 continue
-            if outcome.outcome == "limited":
+            if kind is BookOutcomeKind.LIMITED:
                 assert rule is not None
                 limits.check(rule, outcome.count, r.now_s)
-            if outcome.outcome == "room":
+            if kind is BookOutcomeKind.ROOM:
                 status = outcome.room[0]
                 if not status:
                     raise RoomNotFound(f"no room {r.room_id!r}")
@@ -245,7 +251,7 @@ class BookingService:
         service_name = await self._validate(r, featured or b"")
         booking = self._record(r, service_name, title.decode() if title else "")
         booking.event["customer"] = _customer_context(r.viewer_id, ctx.customer)
-        outcome = await self.store.book(**booking.book_args)
+        outcome = await self.store.book(self._book_call(r, booking))
         result = self._answer(r, booking, outcome)
         if not result.replayed:
             await self._follow_up_replies(booking, outcome, r.store)
@@ -264,11 +270,12 @@ class BookingService:
         except Exception:  # the booking stands; the host channel is best effort
             log.exception("booking %s: host channel emit failed", dumped["id"])
         try:
-            room, customer = self.store.count_booking(
-                dumped["room_id"], dumped["store_id"], dumped["viewer_id"], dumped["created_at"]
-            )
-            total = await room
-            await customer
+            total = await self.store.count_booking(
+                CountCall(
+                    room_id=dumped["room_id"], store_id=dumped["store_id"],
+                    viewer_id=dumped["viewer_id"], booked_at=dumped["created_at"],
+                )
+            )  # fmt: skip
         except RedisError:
             log.exception("booking %s: funnel counters not updated", dumped["id"])
             return
@@ -316,26 +323,30 @@ class BookingService:
             # of this value (the msgpack's last byte); a cluster fills it before.
             "customer": None,
         }
-        fields = {k: v for k, v in dumped.items() if v is not None}
-        fields["slot_ts"] = str(slot.ts)
-        book_args = dict(
+        return _Booking(dumped, body, event)
+
+    @staticmethod
+    def _book_call(r: _Request, booking: _Booking, one_node: OneNode | None = None) -> BookCall:
+        """book.lua's parameters for this attempt (``one_node``: its one-node form)."""
+        store, slot, dumped = r.store, r.slot, booking.dumped
+        return BookCall(
             store_id=store.id, day=slot.day, slot_ts=slot.ts, capacity=store.capacity,
-            viewer_id=r.viewer_id, booking_id=booking_id, idempotency_key=r.idempotency_key,
-            fingerprint=r.fingerprint, response=body, event=event,
-            now_ms=int(r.now_s * 1000), expire_at=slot.expire_at,
-            day_expire_at=slot.day_expire_at, fields=fields,
+            viewer_id=r.viewer_id, booking_id=dumped["id"], idempotency_key=r.idempotency_key,
+            fingerprint=r.fingerprint, response=booking.body, event=booking.event,
+            record=dumped, now_ms=int(r.now_s * 1000), expire_at=slot.expire_at,
+            day_expire_at=slot.day_expire_at, one_node=one_node,
         )  # fmt: skip
-        return _Booking(dumped, body, event, book_args)
 
     def _answer(self, r: _Request, booking: _Booking, outcome: BookOutcome) -> BookingResult:
-        if outcome.outcome == "dup":
+        kind = outcome.kind
+        if kind is BookOutcomeKind.DUP:
             return self._replay(outcome.fingerprint, r.fingerprint, outcome.response)
-        if outcome.outcome == "held":
+        if kind is BookOutcomeKind.HELD:
             raise AlreadyBooked(
                 f"you already hold booking {outcome.booking_id} for this slot",
                 booking_id=outcome.booking_id,
             )
-        if outcome.outcome == "full":
+        if kind is BookOutcomeKind.FULL:
             raise SlotFull(
                 f"all {r.store.capacity} seats of {r.slot.start_iso} at {r.store.name} are "
                 "taken; pick another slot", capacity=r.store.capacity,
@@ -397,21 +408,23 @@ class BookingService:
             "service": booking.service, "viewer_id": booking.viewer_id,
             "cancelled_at": cancelled_at,
         }  # fmt: skip
-        outcome, stream_id = await self.store.cancel(
-            store_id=booking.store_id, day=start.date().isoformat(), booking_id=booking.id,
-            cancelled_at=cancelled_at, event=event, now_ms=int(time.time() * 1000),
+        outcome = await self.store.cancel(
+            CancelCall(
+                store_id=booking.store_id, day=start.date().isoformat(), booking_id=booking.id,
+                cancelled_at=cancelled_at, event=event, now_ms=now_ms(),
+            )
         )  # fmt: skip
-        if outcome == "missing":
+        if outcome.kind is CancelOutcomeKind.MISSING:
             raise BookingNotFound(f"no booking {booking_id!r}")
-        if outcome == "state":
+        if outcome.kind is CancelOutcomeKind.STATE:
             raise BookingNotCancellable("the booking changed meanwhile; it cannot be cancelled")
-        if outcome == "ok":
+        if outcome.kind is CancelOutcomeKind.OK:
             try:
                 await self.store.count_cancellation(
                     booking.room_id, booking.store_id, booking.viewer_id
                 )
                 await self.realtime.to_host(
-                    booking.room_id, "booking.cancelled", {**event, "stream_id": stream_id}
+                    booking.room_id, "booking.cancelled", {**event, "stream_id": outcome.stream_id}
                 )
             except Exception:
                 log.exception("booking %s: cancellation follow-ups failed", booking.id)

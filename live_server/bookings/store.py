@@ -1,28 +1,34 @@
-"""Redis access of bookings: the day's seats, the two Lua scripts, the follow-up counters.
+"""Redis access of bookings: the day's seats, the three Lua scripts, the follow-up counters.
 
 Every key of one booking step carries the store's tag ``{store:S}`` (cluster rule); the
 room funnel (``{room:R}``) and the customer (``{cust:V}``) are idempotent-enough
 follow-ups run once, by the request whose Lua call made the change.
+
+Each script has one builder here: :class:`BookCall` (book.lua), :class:`CancelCall`
+(cancel.lua), :class:`CountCall` (count.lua). A builder takes named parameters, answers
+KEYS and ARGV in the order its script reads them, and reads the script's reply into a
+typed outcome; nothing else knows a script's positions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
-from itertools import chain
-from pathlib import Path
+from enum import StrEnum
 from typing import Any
 
 import msgpack
 
 from live_server.core import keys
-from live_server.core.fastredis import FastRedis, FastScript
+from live_server.core.fastredis import FastRedis
 from live_server.core.redis_conn import RedisClient
 from live_server.core.redis_types import raw, raw_hash
+from live_server.core.scripts import Script, ScriptArg
 from live_server.core.util import as_text
 
-_HERE = Path(__file__).parent
-
+BOOK = Script(__file__, "book.lua")
+CANCEL = Script(__file__, "cancel.lua")
+COUNT = Script(__file__, "count.lua")
 
 ROOM_FIELDS = ("status", "featured", "title")
 """What a booking reads of the room record."""
@@ -39,6 +45,40 @@ class Context:
     customer: list[bytes | None]
 
 
+# --- book.lua ------------------------------------------------------------------------------
+class BookOutcomeKind(StrEnum):
+    """book.lua's answer (its reply's first value)."""
+
+    OK = "ok"  # booked
+    DUP = "dup"  # the Idempotency-Key was used before: its first response
+    HELD = "held"  # the viewer already holds a booking of this slot
+    FULL = "full"  # no seat left
+    LIMITED = "limited"  # one node: over the per-viewer limit
+    ROOM = "room"  # one node: the room is not live (or there is no such room)
+    STALE = "stale"  # one node: the caller's copy of the room's featured list/title is old
+
+
+_BOOK_KINDS: dict[bytes | str, BookOutcomeKind] = {
+    **{kind.value.encode(): kind for kind in BookOutcomeKind},
+    **{kind.value: kind for kind in BookOutcomeKind},
+}
+"""A reply's first value to its kind: one dict lookup on the hot path, bytes or text."""
+
+
+@dataclass(frozen=True, slots=True)
+class BookOutcome:
+    kind: BookOutcomeKind
+    seats_taken: int = 0  # ok, full
+    stream_id: str = ""  # ok: the booking.created entry
+    room_total: int = 0  # one node, ok: the room's bookings after this one
+    customer: tuple[bytes | None, ...] = ()  # one node, ok: CUSTOMER_FIELDS before it
+    room: tuple[bytes, bytes, bytes] = (b"", b"", b"")  # room/stale: status, featured, title
+    count: int = 0  # limited: the viewer's count in the window
+    booking_id: str = ""  # dup, held
+    fingerprint: str = ""  # dup
+    response: bytes = b""  # dup: the first 201 body
+
+
 @dataclass(frozen=True, slots=True)
 class OneNode:
     """What the one-node form of book.lua also takes: the booking is then one call with
@@ -47,23 +87,182 @@ class OneNode:
     room_id: str
     room_sha: str  # sha1 of featured + b"\0" + title, as the caller used them
     limit: int  # per-viewer bookings per window (0: no limit)
-    rate_key: str
+    rate_key: str  # the per-viewer counter of this window ("" with no limit)
     rate_ttl_s: int
-    created_at: str
+    created_at: str  # the booking's, ISO: the customer's last_booking_at
+
+
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs three times as much per booking
+class BookCall:
+    """book.lua's named parameters, for one attempt at one booking.
+
+    ``record`` is the booking as the API answers it: its values that are not None are the
+    booking hash's fields (with ``slot_ts``). With ``one_node`` the call is the script's
+    one-node form; ``event`` must then end with ``"customer": None``, which the script
+    replaces with the customer context it reads."""
+
+    store_id: str
+    day: str  # the store's local day of the slot, YYYY-MM-DD (the seats/holders hashes)
+    slot_ts: int
+    capacity: int
+    viewer_id: str
+    booking_id: str
+    idempotency_key: str | None
+    fingerprint: str
+    response: bytes  # the 201 body, answered again for a repeated Idempotency-Key
+    event: dict[str, Any]  # booking.created data
+    record: Mapping[str, Any]
+    now_ms: int
+    expire_at: int  # of the booking hash (unix s)
+    day_expire_at: int  # of the day's seats and holders hashes (unix s)
+    one_node: OneNode | None = None
+
+    def keys_argv(self) -> tuple[list[str], list[ScriptArg]]:
+        """KEYS and ARGV in book.lua's order (see its header)."""
+        store_id, one_node = self.store_id, self.one_node
+        idem_key = keys.store_booking_idempotency(
+            store_id, self.viewer_id, self.idempotency_key or "-"
+        )
+        booking_keys = [
+            keys.store_slot_seats(store_id, self.day), keys.store_slot_holders(store_id, self.day),
+            keys.store_booking(store_id, self.booking_id), idem_key, keys.store_stream(store_id),
+        ]  # fmt: skip
+        argv: list[ScriptArg] = [
+            self.slot_ts, self.capacity, self.viewer_id, self.booking_id,
+            self.fingerprint if self.idempotency_key else "", self.response,
+            msgpack.packb(self.event), self.now_ms, keys.IDEMPOTENCY_TTL_S, self.expire_at,
+            self.day_expire_at,
+        ]  # fmt: skip
+        one_node_argv: list[ScriptArg] = []
+        if one_node is not None:
+            booking_keys += [
+                keys.room(one_node.room_id),
+                # KEYS[7] must be a key even with no limit (the script then leaves it alone).
+                one_node.rate_key or keys.room(one_node.room_id),
+                keys.customer(self.viewer_id), keys.customer_booked_stores(self.viewer_id),
+                keys.room_stats(one_node.room_id),
+            ]  # fmt: skip
+            one_node_argv = [
+                one_node.room_sha, one_node.limit, one_node.rate_ttl_s,
+                f"total:{keys.STAT_BOOKINGS}", f"{store_id}:{keys.STAT_BOOKINGS}",
+                f"active:{store_id}", one_node.created_at, store_id,
+            ]  # fmt: skip
+        # ARGV[12]: the (1-based) index of the first booking hash field, which follows
+        # ARGV[12] itself and the one-node arguments (13 on a cluster, 21 on one node).
+        argv.append(len(argv) + 1 + len(one_node_argv) + 1)
+        argv += one_node_argv
+        for field, value in self.record.items():
+            if value is not None:
+                argv += (field, value)
+        argv += ("slot_ts", str(self.slot_ts))
+        return booking_keys, argv
+
+    def read(self, reply: list[Any]) -> BookOutcome:
+        """book.lua's reply as a :class:`BookOutcome`."""
+        kind = _BOOK_KINDS[reply[0]]
+        if kind is BookOutcomeKind.OK:
+            if self.one_node is None:
+                return BookOutcome(kind, seats_taken=int(reply[1]), stream_id=as_text(reply[2]))
+            return BookOutcome(
+                kind, seats_taken=int(reply[1]), stream_id=as_text(reply[2]),
+                room_total=int(reply[3]), customer=tuple(v or None for v in reply[4:8]),
+            )  # fmt: skip
+        if kind is BookOutcomeKind.LIMITED:
+            return BookOutcome(kind, count=int(reply[1]))
+        if kind is BookOutcomeKind.ROOM:  # status, or "" when there is no such room
+            return BookOutcome(kind, room=(reply[1], b"", b""))
+        if kind is BookOutcomeKind.STALE:  # status, featured, title as they are now
+            return BookOutcome(kind, room=(reply[1], reply[2], reply[3]))
+        if kind is BookOutcomeKind.DUP:
+            return BookOutcome(
+                kind, booking_id=as_text(reply[1]), fingerprint=as_text(reply[2]),
+                response=reply[3] if isinstance(reply[3], bytes) else as_text(reply[3]).encode(),
+            )  # fmt: skip
+        if kind is BookOutcomeKind.HELD:
+            return BookOutcome(kind, booking_id=as_text(reply[1]))
+        return BookOutcome(kind, seats_taken=int(reply[1]))  # FULL
+
+
+# --- cancel.lua ----------------------------------------------------------------------------
+class CancelOutcomeKind(StrEnum):
+    """cancel.lua's answer (its reply's first value)."""
+
+    OK = "ok"  # cancelled now
+    MISSING = "missing"  # no such booking
+    ALREADY = "already"  # cancelled before
+    STATE = "state"  # neither confirmed nor cancelled (arrived)
 
 
 @dataclass(frozen=True, slots=True)
-class BookOutcome:
-    outcome: str  # ok | dup | held | full; one node also: limited | room | stale
-    seats_taken: int = 0
-    stream_id: str = ""
-    room_total: int = 0  # one node, ok: the room's bookings after this one
-    customer: tuple[bytes | None, ...] = ()  # one node, ok: CUSTOMER_FIELDS before it
-    room: tuple[bytes, bytes, bytes] = (b"", b"", b"")  # room/stale: status, featured, title
-    count: int = 0  # limited: the viewer's count in the window
-    booking_id: str = ""
-    fingerprint: str = ""
-    response: bytes = b""
+class CancelOutcome:
+    kind: CancelOutcomeKind
+    stream_id: str = ""  # ok: the booking.cancelled entry
+    status: str = ""  # state: the booking's status
+
+
+@dataclass(frozen=True, slots=True)
+class CancelCall:
+    """cancel.lua's named parameters."""
+
+    store_id: str
+    day: str  # the store's local day of the slot, YYYY-MM-DD
+    booking_id: str
+    cancelled_at: str  # ISO
+    event: dict[str, Any]  # booking.cancelled data
+    now_ms: int
+
+    def keys_argv(self) -> tuple[list[str], list[ScriptArg]]:
+        """KEYS and ARGV in cancel.lua's order (see its header)."""
+        store_id, day = self.store_id, self.day
+        cancel_keys = [
+            keys.store_booking(store_id, self.booking_id), keys.store_slot_seats(store_id, day),
+            keys.store_slot_holders(store_id, day), keys.store_stream(store_id),
+        ]  # fmt: skip
+        return cancel_keys, [
+            self.booking_id,
+            self.cancelled_at,
+            msgpack.packb(self.event),
+            self.now_ms,
+        ]
+
+    @staticmethod
+    def read(reply: list[Any]) -> CancelOutcome:
+        """cancel.lua's reply as a :class:`CancelOutcome`."""
+        kind = CancelOutcomeKind(as_text(reply[0]))
+        if kind is CancelOutcomeKind.OK:
+            return CancelOutcome(kind, stream_id=as_text(reply[1]))
+        if kind is CancelOutcomeKind.STATE:
+            return CancelOutcome(kind, status=as_text(reply[1]))
+        return CancelOutcome(kind)
+
+
+# --- count.lua -----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class CountCall:
+    """count.lua's named parameters: the follow-up counters of one booking on a cluster,
+    one call per hash tag (on one node book.lua counts them itself)."""
+
+    room_id: str
+    store_id: str
+    viewer_id: str
+    booked_at: str  # ISO: the customer's last_booking_at
+
+    def room_keys_argv(self) -> tuple[list[str], list[ScriptArg]]:
+        """The room's funnel ({room:R}): its reply is the room's total bookings."""
+        return [keys.room_stats(self.room_id)], [
+            "room", f"total:{keys.STAT_BOOKINGS}", f"{self.store_id}:{keys.STAT_BOOKINGS}",
+        ]  # fmt: skip
+
+    def customer_keys_argv(self) -> tuple[list[str], list[ScriptArg]]:
+        """The customer's counters ({cust:V})."""
+        return [keys.customer(self.viewer_id), keys.customer_booked_stores(self.viewer_id)], [
+            "customer", f"active:{self.store_id}", self.booked_at, self.store_id,
+        ]  # fmt: skip
+
+    @staticmethod
+    def read_room(reply: Any) -> int:
+        """The room form's reply: the room's total bookings."""
+        return int(reply)
 
 
 class BookingStore:
@@ -71,13 +270,10 @@ class BookingStore:
         self.redis = redis
         self.fast = fast
         """The hot path's auto-pipelined connection (single node), or None: redis-py."""
-        book_lua = (_HERE / "book.lua").read_text()
-        self._book: Callable[..., Awaitable[Any]] = (
-            FastScript(fast, book_lua) if fast is not None else redis.register_script(book_lua)
-        )
-        self._cancel = redis.register_script((_HERE / "cancel.lua").read_text())
+        self._book = BOOK.bind(redis, fast)
+        self._cancel = CANCEL.bind(redis)
         # A cluster's follow-up counters (on one node book.lua counts them itself).
-        self._count = redis.register_script((_HERE / "count.lua").read_text())
+        self._count = COUNT.bind(redis)
 
     async def seats_taken(self, store_id: str, day: str) -> dict[int, int]:
         raw = await self.redis.hgetall(keys.store_slot_seats(store_id, day))
@@ -108,95 +304,33 @@ class BookingStore:
         )
         if fingerprint is None or response is None:
             return None
-        return BookOutcome("dup", fingerprint=as_text(fingerprint), response=raw(response))
+        return BookOutcome(
+            BookOutcomeKind.DUP, fingerprint=as_text(fingerprint), response=raw(response)
+        )
 
-    async def book(
-        self, *, store_id: str, day: str, slot_ts: int, capacity: int, viewer_id: str,
-        booking_id: str, idempotency_key: str | None, fingerprint: str, response: bytes,
-        event: dict[str, Any], now_ms: int, expire_at: int, day_expire_at: int,
-        fields: dict[str, str], one_node: OneNode | None = None,
-    ) -> BookOutcome:  # fmt: skip
+    async def book(self, call: BookCall) -> BookOutcome:
         """The one atomic step: seat check, one booking per viewer per slot, take the seat,
-        store the booking, remember the key, append ``booking.created``. With ``one_node``
-        (a single Redis, not a cluster) also the per-viewer limit and the room's status
-        before, the customer context into the event, and the room and customer counters."""
-        idem_key = keys.store_booking_idempotency(store_id, viewer_id, idempotency_key or "-")
-        booking_keys = [
-            keys.store_slot_seats(store_id, day), keys.store_slot_holders(store_id, day),
-            keys.store_booking(store_id, booking_id), idem_key, keys.store_stream(store_id),
-        ]  # fmt: skip
-        args: list[Any] = [
-            slot_ts, capacity, viewer_id, booking_id, fingerprint if idempotency_key else "",
-            response, msgpack.packb(event), now_ms, keys.IDEMPOTENCY_TTL_S, expire_at,
-            day_expire_at, 13 if one_node is None else 21,
-        ]  # fmt: skip
-        if one_node is not None:
-            booking_keys += [
-                keys.room(one_node.room_id), one_node.rate_key, keys.customer(viewer_id),
-                keys.customer_booked_stores(viewer_id), keys.room_stats(one_node.room_id),
-            ]  # fmt: skip
-            args += [
-                one_node.room_sha, one_node.limit, one_node.rate_ttl_s,
-                f"total:{keys.STAT_BOOKINGS}", f"{store_id}:{keys.STAT_BOOKINGS}",
-                f"active:{store_id}", one_node.created_at, store_id,
-            ]  # fmt: skip
-        args.extend(chain.from_iterable(fields.items()))
-        result = await self._book(keys=booking_keys, args=args)
-        outcome = as_text(result[0])
-        if outcome == "ok":
-            if one_node is None:
-                return BookOutcome("ok", seats_taken=int(result[1]), stream_id=as_text(result[2]))
-            return BookOutcome(
-                "ok", seats_taken=int(result[1]), stream_id=as_text(result[2]),
-                room_total=int(result[3]), customer=tuple(v or None for v in result[4:8]),
-            )  # fmt: skip
-        if outcome == "limited":
-            return BookOutcome("limited", count=int(result[1]))
-        if outcome == "room":  # status, or "" when there is no such room
-            return BookOutcome("room", room=(result[1], b"", b""))
-        if outcome == "stale":  # status, featured, title as they are now
-            return BookOutcome("stale", room=(result[1], result[2], result[3]))
-        if outcome == "dup":
-            return BookOutcome(
-                "dup", booking_id=as_text(result[1]), fingerprint=as_text(result[2]),
-                response=result[3] if isinstance(result[3], bytes) else as_text(result[3]).encode(),
-            )  # fmt: skip
-        if outcome == "held":
-            return BookOutcome("held", booking_id=as_text(result[1]))
-        return BookOutcome("full", seats_taken=int(result[1]))
+        store the booking, remember the key, append ``booking.created``. In the one-node
+        form (``call.one_node``, a single Redis, not a cluster) also the per-viewer limit
+        and the room's status before, the customer context into the event, and the room
+        and customer counters."""
+        booking_keys, argv = call.keys_argv()
+        return call.read(await self._book(booking_keys, argv))
 
     async def get(self, store_id: str, booking_id: str) -> dict[bytes, bytes]:
         return raw_hash(await self.redis.hgetall(keys.store_booking(store_id, booking_id)))
 
-    async def cancel(
-        self, *, store_id: str, day: str, booking_id: str, cancelled_at: str,
-        event: dict[str, Any], now_ms: int,
-    ) -> tuple[str, str]:  # fmt: skip
-        result = await self._cancel(
-            keys=[
-                keys.store_booking(store_id, booking_id), keys.store_slot_seats(store_id, day),
-                keys.store_slot_holders(store_id, day), keys.store_stream(store_id),
-            ],
-            args=[booking_id, cancelled_at, msgpack.packb(event), now_ms],
-        )  # fmt: skip
-        return as_text(result[0]), as_text(result[1]) if len(result) > 1 else ""
+    async def cancel(self, call: CancelCall) -> CancelOutcome:
+        """Free the seat, drop the holder, append ``booking.cancelled``: one step."""
+        cancel_keys, argv = call.keys_argv()
+        return call.read(await self._cancel(cancel_keys, argv))
 
-    def count_booking(
-        self, room_id: str, store_id: str, viewer_id: str, at: str
-    ) -> tuple[Awaitable[int], Awaitable[Any]]:
-        """Follow-up after a booking on a cluster (other tags): room funnel and customer
-        counters, one ``count.lua`` call per tag: (the room's total bookings, the customer's
-        reply). On one node book.lua counts them itself."""
-        return (
-            self._count(
-                keys=[keys.room_stats(room_id)],
-                args=["room", f"total:{keys.STAT_BOOKINGS}", f"{store_id}:{keys.STAT_BOOKINGS}"],
-            ),
-            self._count(
-                keys=[keys.customer(viewer_id), keys.customer_booked_stores(viewer_id)],
-                args=["customer", f"active:{store_id}", at, store_id],
-            ),
-        )
+    async def count_booking(self, call: CountCall) -> int:
+        """Follow-up after a booking on a cluster (other tags): the room funnel, then the
+        customer counters, one ``count.lua`` call per tag. Answers the room's total bookings."""
+        total = call.read_room(await self._count(*call.room_keys_argv()))
+        await self._count(*call.customer_keys_argv())
+        return total
 
     async def count_cancellation(self, room_id: str, store_id: str, viewer_id: str) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:

@@ -1,8 +1,9 @@
 """Every Redis key the server uses, with its meaning, in one place.
 
-Cluster rule (DESIGN.md, scale-out): a Lua script or MULTI touches keys of ONE hash tag
-only. The tag is the part in braces: ``{room:R}`` for a room, ``{store:S}`` for a store's
-slots, bookings and stream, ``{camp:C}`` for a campaign, ``{cust:V}`` for a customer.
+Cluster rule (docs/ARCHITECTURE.md, docs/SCALING.md): a Lua script or MULTI touches keys
+of ONE hash tag only. The tag is the part in braces: ``{room:R}`` for a room,
+``{store:S}`` for a store's slots, bookings and stream, ``{camp:C}`` for a campaign,
+``{cust:V}`` for a customer.
 A step that spans two tags is split into an atomic step plus an idempotent follow-up.
 
 Values are msgpack unless noted. Times are unix milliseconds unless noted.
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 # --- registry (small, global, read by every worker into memory) ----------------------
 STORES = "{stores}:all"
-"""hash store_id -> msgpack Store record (geo/registry)."""
+"""hash store_id -> msgpack Store record (live_server/stores/store.py)."""
 STORES_VERSION = "{stores}:version"
 """int, bumped on every registry change; workers poll it (cheap GET) to reload."""
 STORES_CHANNEL = "stores:changed"

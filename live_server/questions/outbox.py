@@ -37,7 +37,7 @@ from live_server.core.metrics import Metrics
 from live_server.core.redis_conn import RedisClient
 from live_server.core.redis_types import as_fields, claimed, entries, pending, streams
 from live_server.core.tasks import cancel_and_wait
-from live_server.core.util import as_text
+from live_server.core.util import as_text, now_ms
 from live_server.questions.models import QuestionConfig, iso_ms, sign
 from live_server.questions.store import QuestionStore
 
@@ -240,7 +240,7 @@ class AnswerOutbox:
                     "entry_id": eid,
                     "attempts": attempts,
                     "last_error": error[:300],
-                    "dead_ms": int(time.time() * 1000),
+                    "dead_ms": now_ms(),
                 },
             )
             pipe.xack(stream, keys.QUESTION_OUTBOX_GROUP, eid)

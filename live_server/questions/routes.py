@@ -3,12 +3,9 @@ host's feed and actions, and ops management of community groups."""
 
 from __future__ import annotations
 
-import secrets
-
 from live_server.core.tokens import Role
 from live_server.questions.models import (
     AskQuestion,
-    Group,
     GroupMessage,
     GroupOut,
     GroupSpec,
@@ -67,9 +64,7 @@ async def ask_question(call: Call[AskQuestion, None]) -> IntakeResult:
     description="Filter by status (repeat or comma-separate), store, group; sort=new|top.",
 )  # fmt: skip
 async def list_questions(call: Call[None, QuestionQuery]) -> QuestionList:
-    room_id = call.path("room")
-    cards = await call.app[QUESTIONS].list(room_id, call.query)
-    return QuestionList(room_id=room_id, sort=call.query.sort, questions=cards)
+    return await call.app[QUESTIONS].list(call.path("room"), call.query)
 
 
 @api.get(
@@ -126,13 +121,4 @@ async def vote_question(call: Call[None, None]) -> VoteResult:
     ),
 )  # fmt: skip
 async def put_group(call: Call[GroupSpec, None]) -> GroupOut:
-    store = call.app[QUESTIONS].store
-    group_id = call.path("group")
-    existing = await store.group(group_id)
-    secret = call.body.secret or (existing.secret if existing else secrets.token_urlsafe(30))
-    group = Group(
-        id=group_id, store_id=call.body.store_id, name=call.body.name, brand=call.body.brand,
-        secret=secret, callback_url=call.body.callback_url,
-    )  # fmt: skip
-    await store.put_group(group)
-    return GroupOut(**group.record())
+    return await call.app[QUESTIONS].put_group(call.path("group"), call.body)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,14 +16,18 @@ from live_server.core.util import now_ms
 from live_server.questions.dedup import DedupIndex, fingerprint
 from live_server.questions.models import (
     TRANSITIONS,
+    Group,
     GroupMessage,
     GroupNotFound,
+    GroupOut,
+    GroupSpec,
     HostAction,
     IntakeResult,
     NoLiveRoom,
     NotYourRoom,
     QuestionCard,
     QuestionConfig,
+    QuestionList,
     QuestionNotFound,
     QuestionQuery,
     QuestionRateLimited,
@@ -35,7 +40,18 @@ from live_server.questions.models import (
     parse_question_id,
     verify_signature,
 )
-from live_server.questions.store import IngestOutcome, QuestionStore, card_event, public_event
+from live_server.questions.store import (
+    IngestCall,
+    IngestCode,
+    IngestMode,
+    IngestOutcome,
+    QuestionStore,
+    RateScope,
+    TransitionCall,
+    TransitionCode,
+    VoteCall,
+    VoteCode,
+)
 from live_server.realtime.server import Realtime
 from live_server.rooms.models import RoomNotFound, RoomStatus, require_live
 from live_server.rooms.service import RoomService
@@ -44,6 +60,8 @@ log = logging.getLogger(__name__)
 
 MAX_MATCH_RETRIES = 20
 LIVE_ROOM_CACHE_S = 1.0
+_RETRY_MATCH = frozenset({IngestCode.STALE, IngestCode.GONE})
+"""ingest.lua answers after which the match is redone (a card created, or gone, meanwhile)."""
 
 
 class QuestionService:
@@ -139,15 +157,14 @@ class QuestionService:
         fp = fingerprint(verdict.text)
         index = self._index(room_id)
 
-        def ingest(mode: str, target: int, expected: int) -> Awaitable[IngestOutcome]:
-            return self.store.ingest(
+        def ingest(mode: IngestMode, target: int, expected: int) -> Awaitable[IngestOutcome]:
+            return self.store.ingest(IngestCall(
                 room_id=room_id, seq=target, mode=mode, expected_length=expected,
                 text=verdict.text, lane=verdict.lane, held_reason=verdict.reason or "",
                 asker=asker, group_id=group_id, store_id=store_id, message_id=message_id,
-                now_ms=now_ms(),
-                author_limit=(self.config.author_rate.count, self.config.author_rate.window_s),
-                group_limit=(self.config.group_rate.count, self.config.group_rate.window_s),
-            )  # fmt: skip
+                now_ms=now_ms(), author_rate=self.config.author_rate,
+                group_rate=self.config.group_rate,
+            ))  # fmt: skip
 
         # Merges run concurrently. Creating a card is serialised per room in this process,
         # against the in-memory index (no round trip but the create itself); a card created
@@ -160,44 +177,46 @@ class QuestionService:
         match = index.best_match(fp, verdict.lane)
         outcome: IngestOutcome | None = None
         if match is not None:
-            outcome = await ingest("merge", parse_question_id(match)[1], 0)
-        if outcome is None or outcome.code in ("stale", "gone"):
+            outcome = await ingest(IngestMode.MERGE, parse_question_id(match)[1], 0)
+        if outcome is None or outcome.code in _RETRY_MATCH:
             seq = await self.store.next_seq(room_id)
             async with self._create_lock(room_id):
                 for _attempt in range(MAX_MATCH_RETRIES):
                     match = index.best_match(fp, verdict.lane)
                     if match is not None:
-                        outcome = await ingest("merge", parse_question_id(match)[1], 0)
+                        outcome = await ingest(IngestMode.MERGE, parse_question_id(match)[1], 0)
                     else:
                         expected = index.length
-                        outcome = await ingest("new", seq, expected)
-                        if outcome.code == "stale":
+                        outcome = await ingest(IngestMode.NEW, seq, expected)
+                        if outcome.code is IngestCode.STALE:
                             index.apply(expected, outcome.entries)
-                        elif outcome.code == "created":
+                        elif outcome.code is IngestCode.CREATED:
                             index.apply(
                                 expected, [(outcome.question_id, verdict.lane, verdict.text)], fp
                             )
-                    if outcome.code not in ("stale", "gone"):
+                    if outcome.code not in _RETRY_MATCH:
                         break
                 else:
                     raise RuntimeError(f"question intake kept racing in room {room_id}")
         assert outcome is not None
-        if outcome.code == "noroom":
+        if outcome.code is IngestCode.NO_ROOM:
             raise RoomNotFound(f"no room {room_id!r}")
-        if outcome.code == "notlive":
+        if outcome.code is IngestCode.NOT_LIVE:
             self.intake_total.labels(source, "not_live").inc()
             if source == "group":
                 self._live_rooms.clear()
-                raise NoLiveRoom(f"room {room_id} is {outcome.detail}; the question was not stored")
-            require_live(RoomStatus(outcome.detail))
-        if outcome.code == "rl":
+                raise NoLiveRoom(
+                    f"room {room_id} is {outcome.room_status}; the question was not stored"
+                )
+            require_live(RoomStatus(outcome.room_status))
+        if outcome.code is IngestCode.RATE_LIMITED:
             self.intake_total.labels(source, "rate_limited").inc()
-            who = "this member" if outcome.detail == "author" else "this group"
+            who = "this member" if outcome.limited_by is RateScope.AUTHOR else "this group"
             raise QuestionRateLimited(
                 f"{who} has sent too many questions; try again shortly",
                 retry_after=max(1.0, outcome.retry_after_ms / 1000),
             )
-        if outcome.code == "dup":
+        if outcome.code is IngestCode.DUPLICATE:
             self.intake_total.labels(source, "duplicate").inc()
             qseq = parse_question_id(outcome.question_id)[1]
             first = await self.store.card(room_id, qseq, now_ms(), self.config.half_life_s)
@@ -206,17 +225,17 @@ class QuestionService:
             return _result(first, merged=False, duplicate=True)
         card = outcome.card_at(room_id, now_ms(), self.config.half_life_s)
         assert card is not None, outcome.code
-        if outcome.code == "created":
+        if outcome.code is IngestCode.CREATED:
             await self.rt.to_host(room_id, "question.new", card_event(card))
         elif outcome.new_asker or group_id:
             await self.rt.to_host(room_id, "question.updated", card_event(card))
         held = card.status is QuestionStatus.HELD
-        self.intake_total.labels(source, "held" if held else outcome.code).inc()
+        self.intake_total.labels(source, "held" if held else outcome.code.value).inc()
         self.intake_latency.observe(time.perf_counter() - started)
-        return _result(card, merged=outcome.code == "merged", duplicate=False)
+        return _result(card, merged=outcome.code is IngestCode.MERGED, duplicate=False)
 
     # --- reading -------------------------------------------------------------------------
-    async def list(self, room_id: str, query: QuestionQuery) -> list[QuestionCard]:
+    async def list(self, room_id: str, query: QuestionQuery) -> QuestionList:
         """The room's cards filtered by status/store/group, newest first or top first."""
         await self.rooms.get(room_id)  # 404 for an unknown room
         seqs = await self.store.timeline(room_id)
@@ -230,7 +249,7 @@ class QuestionService:
             cards = [c for c in cards if query.group in c.group_ids]
         if query.sort == "top":
             cards.sort(key=lambda c: (-c.score, -c.askers, c.created_at))
-        return cards[: query.limit]
+        return QuestionList(room_id=room_id, sort=query.sort, questions=cards[: query.limit])
 
     async def get(self, claims: Claims, qid: str) -> QuestionCard:
         room_id, seq = self._owned(claims, qid)
@@ -267,23 +286,21 @@ class QuestionService:
             await self.on_answer(room_id)
         for _attempt in range(MAX_MATCH_RETRIES):
             pinned = await self.store.pinned(room_id)
-            pinned_seq = parse_question_id(pinned)[1] if pinned else None
-            outcome = await self.store.transition(
-                room_id=room_id, seq=seq, action=action.value,
-                allowed=",".join(s.value for s in allowed), target=target.value,
-                now_ms=now_ms(), expected_pinned=pinned, pinned_seq=pinned_seq,
-            )  # fmt: skip
-            if outcome.code != "stale":
+            outcome = await self.store.transition(TransitionCall(
+                room_id=room_id, seq=seq, action=action, allowed=allowed, target=target,
+                now_ms=now_ms(), pinned=pinned,
+            ))  # fmt: skip
+            if outcome.code is not TransitionCode.STALE:
                 break
         else:
             raise RuntimeError(f"pinning kept racing in room {room_id}")
-        if outcome.code == "missing":
+        if outcome.code is TransitionCode.MISSING:
             raise QuestionNotFound(f"no question {qid!r}")
-        if outcome.code == "refused":
+        if outcome.code is TransitionCode.REFUSED:
             raise TransitionRefused(f"cannot {action.value} a question that is {outcome.previous}")
         card = await self.store.card(room_id, seq, now_ms(), self.config.half_life_s)
         assert card is not None
-        if outcome.code == "noop":
+        if outcome.code is TransitionCode.NOOP:
             return card
         await self.rt.to_host(room_id, "question.updated", card_event(card))
         if outcome.unpinned:
@@ -304,28 +321,42 @@ class QuestionService:
             )
         return card
 
+    # --- community groups ----------------------------------------------------------------
+    async def put_group(self, group_id: str, spec: GroupSpec) -> GroupOut:
+        """Create or update a group; without a secret, a new group gets a generated one
+        (an existing group keeps its own)."""
+        existing = await self.store.group(group_id)
+        secret = spec.secret or (existing.secret if existing else secrets.token_urlsafe(30))
+        group = Group(
+            id=group_id, store_id=spec.store_id, name=spec.name, brand=spec.brand,
+            secret=secret, callback_url=spec.callback_url,
+        )  # fmt: skip
+        await self.store.put_group(group)
+        return GroupOut(**group.record())
+
     # --- votes ---------------------------------------------------------------------------
     async def vote(self, claims: Claims, qid: str, address: str) -> VoteResult:
         """One upvote per viewer; per-viewer rate and per-address cap against stuffing."""
         room_id, seq = self._owned(claims, qid)
-        rate = self.config.vote_rate
-        code, votes, pttl = await self.store.vote(
-            room_id=room_id, seq=seq, viewer_id=claims.subject, address=address or "-",
-            rate=(rate.count, rate.window_s), per_address=self.config.votes_per_ip,
-        )  # fmt: skip
-        if code == "missing":
+        outcome = await self.store.vote(VoteCall(
+            room_id=room_id, seq=seq, viewer_id=claims.subject, address=address,
+            rate=self.config.vote_rate, per_address=self.config.votes_per_ip,
+        ))  # fmt: skip
+        code = outcome.code
+        if code is VoteCode.MISSING:
             raise QuestionNotFound(f"no question {qid!r}")
-        if code == "hidden":
+        if code is VoteCode.HIDDEN:
             raise VoteRefused("this question is not open for votes")
-        if code == "rl":
+        if code is VoteCode.RATE_LIMITED:
             raise VoteRateLimited(
-                "too many votes; try again shortly", retry_after=max(1.0, pttl / 1000)
+                "too many votes; try again shortly",
+                retry_after=max(1.0, outcome.retry_after_ms / 1000),
             )
-        if code == "ip":
+        if code is VoteCode.ADDRESS_CAP:
             raise VoteRateLimited("this network has already voted for this question many times")
-        if code == "ok":
+        if code is VoteCode.COUNTED:
             self._mark_dirty(room_id, seq)
-        return VoteResult(question_id=qid, votes=votes, counted=code == "ok")
+        return VoteResult(question_id=qid, votes=outcome.votes, counted=code is VoteCode.COUNTED)
 
     def _mark_dirty(self, room_id: str, seq: int) -> None:
         self._dirty.setdefault(room_id, set()).add(seq)
@@ -354,3 +385,16 @@ def _result(card: QuestionCard, *, merged: bool, duplicate: bool) -> IntakeResul
         question_id=card.id, room_id=card.room_id, status=card.status, merged=merged,
         duplicate=duplicate, askers=card.askers,
     )  # fmt: skip
+
+
+def card_event(card: QuestionCard) -> dict[str, Any]:
+    """The /host event payload: the card itself (flat) — what GET .../questions lists."""
+    return card.model_dump(mode="json")
+
+
+def public_event(card: QuestionCard) -> dict[str, Any]:
+    """The /live (viewers) payload: no group or store ids."""
+    return {
+        "id": card.id, "room_id": card.room_id, "text": card.text, "askers": card.askers,
+        "groups": card.groups, "votes": card.votes, "status": card.status.value,
+    }  # fmt: skip

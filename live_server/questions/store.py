@@ -1,44 +1,91 @@
 """Redis access for questions: groups, the dedup index, cards, votes. Lua for every write
-that must be atomic; each script touches one hash tag ({room:R}) only."""
+that must be atomic; each script touches one hash tag ({room:R}) only.
+
+Each script has one builder: a frozen dataclass of its named inputs (``IngestCall``,
+``TransitionCall``, ``VoteCall``) whose ``keys_argv()`` lays them out as the KEYS and ARGV
+the script's header documents and whose ``read()`` turns the reply into an outcome; the
+outcome's code is an enum (``IngestCode``, ``TransitionCode``, ``VoteCode``).
+"""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeAlias
 
 import msgpack
 
 from live_server.core import keys
 from live_server.core.redis_conn import RedisClient
 from live_server.core.redis_types import members
+from live_server.core.scripts import Script, ScriptArg
 from live_server.core.util import as_text
 from live_server.questions.dedup import DedupIndex
 from live_server.questions.models import (
     Group,
+    HostAction,
     QuestionCard,
     QuestionStatus,
+    Rate,
     iso_ms,
+    parse_question_id,
     question_id,
     rank_score,
 )
 
-_HERE = Path(__file__).parent
+INGEST = Script(__file__, "ingest.lua")
+TRANSITION = Script(__file__, "transition.lua")
+VOTE = Script(__file__, "vote.lua")
+
 REPLAY_TTL_S = 900
 GROUP_CACHE_S = 5.0
 SEQ_BLOCK = 16  # > the 5 min signature window: a replayed message_id is refused for good
 
+KeysArgv: TypeAlias = tuple[list[str], list[ScriptArg]]
+"""A script's KEYS and ARGV, as its builder lays them out."""
+
+
+# --- ingest.lua ----------------------------------------------------------------------------
+
+
+class IngestMode(StrEnum):
+    """ingest.lua ARGV[1]: create a card, or merge into an existing one."""
+
+    NEW = "new"
+    MERGE = "merge"
+
+
+class IngestCode(StrEnum):
+    """What ingest.lua answered (its first reply element)."""
+
+    CREATED = "created"
+    MERGED = "merged"
+    DUPLICATE = "dup"  # the message_id was accepted before
+    STALE = "stale"  # new: cards were created since the caller's index copy
+    GONE = "gone"  # merge: the target card does not exist
+    NO_ROOM = "noroom"
+    NOT_LIVE = "notlive"
+    RATE_LIMITED = "rl"
+
+
+class RateScope(StrEnum):
+    """Which ingest limit refused the question (``rl``)."""
+
+    AUTHOR = "author"
+    GROUP = "group"
+
 
 @dataclass(frozen=True, slots=True)
 class IngestOutcome:
-    """What ingest.lua said: ``code`` is created|merged|dup|stale|gone|noroom|notlive|rl."""
+    """What ingest.lua said."""
 
-    code: str
-    question_id: str = ""
+    code: IngestCode
+    question_id: str = ""  # created, merged, duplicate
     askers: int = 0
     new_asker: bool = False
-    detail: str = ""
+    room_status: str = ""  # not live: the room's status
+    limited_by: RateScope | None = None  # rate limited
     retry_after_ms: int = 0
     entries: list[Any] = field(default_factory=list)  # stale: index entries created meanwhile
     card: tuple[dict[bytes, bytes], set[bytes], set[bytes]] | None = None  # created|merged
@@ -51,10 +98,207 @@ class IngestOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class IngestCall:
+    """ingest.lua's input, by name."""
+
+    room_id: str
+    seq: int
+    mode: IngestMode
+    expected_length: int
+    text: str
+    lane: str
+    held_reason: str
+    asker: str
+    group_id: str
+    store_id: str
+    message_id: str
+    now_ms: int
+    author_rate: Rate
+    group_rate: Rate
+
+    def keys_argv(self) -> KeysArgv:
+        room_id, seq, qid = self.room_id, self.seq, question_id(self.room_id, self.seq)
+        return (
+            [
+                keys.room(room_id),
+                keys.question_replay(room_id, self.group_id or "-", self.message_id or "-"),
+                keys.question_rate(room_id, "author", self.asker),
+                keys.question_rate(room_id, "group", self.group_id or "-"),
+                keys.question_index(room_id),
+                keys.question(room_id, seq),
+                keys.question_askers(room_id, seq),
+                keys.question_groups(room_id, seq),
+                keys.question_stores(room_id, seq),
+                keys.question_timeline(room_id),
+                keys.room_stats(room_id),
+            ],
+            [
+                self.mode.value,
+                self.expected_length,
+                qid,
+                self.text,
+                self.lane,
+                self.held_reason,
+                self.asker,
+                self.group_id,
+                self.store_id,
+                self.now_ms,
+                "1" if self.message_id else "0",
+                REPLAY_TTL_S,
+                self.author_rate.count,
+                int(self.author_rate.window_s * 1000),
+                self.group_rate.count if self.group_id else 0,
+                int(self.group_rate.window_s * 1000),
+                msgpack.packb([qid, self.lane, self.text]),
+            ],
+        )
+
+    @staticmethod
+    def read(reply: list[Any]) -> IngestOutcome:
+        """ingest.lua's reply as an :class:`IngestOutcome`."""
+        code = IngestCode(as_text(reply[0]))
+        if code in (IngestCode.CREATED, IngestCode.MERGED):
+            flat = reply[4]
+            raw = dict(zip(flat[::2], flat[1::2], strict=True))
+            return IngestOutcome(
+                code, as_text(reply[1]), int(reply[2]), new_asker=int(reply[3]) == 1,
+                card=(raw, set(reply[5]), set(reply[6])),
+            )  # fmt: skip
+        if code is IngestCode.STALE:
+            return IngestOutcome(code, entries=[msgpack.unpackb(raw) for raw in reply[1]])
+        if code is IngestCode.DUPLICATE:
+            return IngestOutcome(code, as_text(reply[1]))
+        if code is IngestCode.NOT_LIVE:
+            return IngestOutcome(code, room_status=as_text(reply[1]))
+        if code is IngestCode.RATE_LIMITED:
+            return IngestOutcome(
+                code, limited_by=RateScope(as_text(reply[1])), retry_after_ms=max(0, int(reply[2]))
+            )
+        return IngestOutcome(code)
+
+
+# --- transition.lua ------------------------------------------------------------------------
+
+
+class TransitionCode(StrEnum):
+    """What transition.lua answered."""
+
+    OK = "ok"
+    NOOP = "noop"  # already in the target status
+    REFUSED = "refused"  # not allowed from the current status
+    MISSING = "missing"
+    STALE = "stale"  # the room's pinned card changed since it was read: retry
+
+
+@dataclass(frozen=True, slots=True)
 class TransitionOutcome:
-    code: str  # ok | noop | refused | missing | stale
-    previous: str
-    unpinned: str
+    code: TransitionCode
+    previous: str  # the card's status before
+    unpinned: str  # the id of the card this pin returned to new ('' none)
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionCall:
+    """transition.lua's input, by name."""
+
+    room_id: str
+    seq: int
+    action: HostAction
+    allowed: frozenset[QuestionStatus]
+    target: QuestionStatus
+    now_ms: int
+    pinned: str  # the room's pinned question id as read ('' none): the script re-checks it
+
+    def keys_argv(self) -> KeysArgv:
+        room_id, seq = self.room_id, self.seq
+        card_key = keys.question(room_id, seq)
+        pinned_key = (
+            keys.question(room_id, parse_question_id(self.pinned)[1]) if self.pinned else card_key
+        )
+        return (
+            [
+                card_key,
+                keys.room(room_id),
+                pinned_key,
+                keys.question_outbox(room_id),
+                keys.question_groups(room_id, seq),
+            ],
+            [
+                self.action.value,
+                ",".join(s.value for s in self.allowed),
+                self.target.value,
+                self.now_ms,
+                self.pinned,
+                question_id(room_id, seq),
+                room_id,
+            ],
+        )
+
+    @staticmethod
+    def read(reply: list[Any]) -> TransitionOutcome:
+        """transition.lua's reply as a :class:`TransitionOutcome`."""
+        return TransitionOutcome(
+            TransitionCode(as_text(reply[0])), as_text(reply[1]), as_text(reply[2])
+        )
+
+
+# --- vote.lua ------------------------------------------------------------------------------
+
+
+class VoteCode(StrEnum):
+    """What vote.lua answered."""
+
+    COUNTED = "ok"
+    AGAIN = "again"  # this viewer had already voted
+    MISSING = "missing"
+    HIDDEN = "hidden"  # held or dismissed: not open for votes
+    RATE_LIMITED = "rl"  # the viewer's vote rate
+    ADDRESS_CAP = "ip"  # this address has voted enough for this card
+
+
+@dataclass(frozen=True, slots=True)
+class VoteOutcome:
+    code: VoteCode
+    votes: int
+    retry_after_ms: int  # rate limited: the viewer's window's PTTL
+
+
+@dataclass(frozen=True, slots=True)
+class VoteCall:
+    """vote.lua's input, by name."""
+
+    room_id: str
+    seq: int
+    viewer_id: str
+    address: str  # the client address ('' unknown)
+    rate: Rate
+    per_address: int
+
+    def keys_argv(self) -> KeysArgv:
+        room_id, seq = self.room_id, self.seq
+        return (
+            [
+                keys.question(room_id, seq),
+                keys.question_voters(room_id, seq),
+                keys.question_rate(room_id, "vote", self.viewer_id),
+                keys.question_vote_addresses(room_id, seq),
+            ],
+            [
+                self.viewer_id,
+                self.address or "-",
+                self.rate.count,
+                int(self.rate.window_s * 1000),
+                self.per_address,
+            ],
+        )
+
+    @staticmethod
+    def read(reply: list[Any]) -> VoteOutcome:
+        """vote.lua's reply as a :class:`VoteOutcome`."""
+        return VoteOutcome(VoteCode(as_text(reply[0])), int(reply[1]), int(reply[2]))
+
+
+# --- the store -----------------------------------------------------------------------------
 
 
 class QuestionStore:
@@ -64,9 +308,9 @@ class QuestionStore:
         self.redis = redis
         self._groups: dict[str, tuple[float, Group | None]] = {}
         self._seq_blocks: dict[str, list[int]] = {}
-        self._ingest = redis.register_script((_HERE / "ingest.lua").read_text())
-        self._transition = redis.register_script((_HERE / "transition.lua").read_text())
-        self._vote = redis.register_script((_HERE / "vote.lua").read_text())
+        self._ingest = INGEST.bind(redis)
+        self._transition = TRANSITION.bind(redis)
+        self._vote = VOTE.bind(redis)
 
     # --- groups ----------------------------------------------------------------------
     async def group(self, group_id: str) -> Group | None:
@@ -108,66 +352,8 @@ class QuestionStore:
         return seq
 
     # --- intake ------------------------------------------------------------------------
-    async def ingest(
-        self, *, room_id: str, seq: int, mode: str, expected_length: int, text: str, lane: str,
-        held_reason: str, asker: str, group_id: str, store_id: str, message_id: str,
-        now_ms: int, author_limit: tuple[int, float], group_limit: tuple[int, float],
-    ) -> IngestOutcome:  # fmt: skip
-        qid = question_id(room_id, seq)
-        author_key = asker
-        result = await self._ingest(
-            keys=[
-                keys.room(room_id),
-                keys.question_replay(room_id, group_id or "-", message_id or "-"),
-                keys.question_rate(room_id, "author", author_key),
-                keys.question_rate(room_id, "group", group_id or "-"),
-                keys.question_index(room_id),
-                keys.question(room_id, seq),
-                keys.question_askers(room_id, seq),
-                keys.question_groups(room_id, seq),
-                keys.question_stores(room_id, seq),
-                keys.question_timeline(room_id),
-                keys.room_stats(room_id),
-            ],
-            args=[
-                mode,
-                expected_length,
-                qid,
-                text,
-                lane,
-                held_reason,
-                asker,
-                group_id,
-                store_id,
-                now_ms,
-                "1" if message_id else "0",
-                REPLAY_TTL_S,
-                author_limit[0],
-                int(author_limit[1] * 1000),
-                group_limit[0] if group_id else 0,
-                int(group_limit[1] * 1000),
-                msgpack.packb([qid, lane, text]),
-            ],
-        )
-        code = as_text(result[0])
-        if code in ("created", "merged"):
-            flat = result[4]
-            raw = dict(zip(flat[::2], flat[1::2], strict=True))
-            return IngestOutcome(
-                code, as_text(result[1]), int(result[2]), new_asker=int(result[3]) == 1,
-                card=(raw, set(result[5]), set(result[6])),
-            )  # fmt: skip
-        if code == "stale":
-            return IngestOutcome(code, entries=[msgpack.unpackb(raw) for raw in result[1]])
-        if code == "dup":
-            return IngestOutcome(code, as_text(result[1]))
-        if code == "notlive":
-            return IngestOutcome(code, detail=as_text(result[1]))
-        if code == "rl":
-            return IngestOutcome(
-                code, detail=as_text(result[1]), retry_after_ms=max(0, int(result[2]))
-            )
-        return IngestOutcome(code)
+    async def ingest(self, call: IngestCall) -> IngestOutcome:
+        return call.read(await self._ingest(*call.keys_argv()))
 
     # --- cards -------------------------------------------------------------------------
     async def cards(
@@ -203,51 +389,11 @@ class QuestionStore:
     async def pinned(self, room_id: str) -> str:
         return as_text(await self.redis.hget(keys.room(room_id), "pinned"))
 
-    async def transition(
-        self, *, room_id: str, seq: int, action: str, allowed: str, target: str, now_ms: int,
-        expected_pinned: str, pinned_seq: int | None,
-    ) -> TransitionOutcome:  # fmt: skip
-        card_key = keys.question(room_id, seq)
-        result = await self._transition(
-            keys=[
-                card_key,
-                keys.room(room_id),
-                keys.question(room_id, pinned_seq) if pinned_seq is not None else card_key,
-                keys.question_outbox(room_id),
-                keys.question_groups(room_id, seq),
-            ],
-            args=[
-                action,
-                allowed,
-                target,
-                now_ms,
-                expected_pinned,
-                question_id(room_id, seq),
-                room_id,
-            ],
-        )
-        return TransitionOutcome(as_text(result[0]), as_text(result[1]), as_text(result[2]))
+    async def transition(self, call: TransitionCall) -> TransitionOutcome:
+        return call.read(await self._transition(*call.keys_argv()))
 
-    async def vote(
-        self,
-        *,
-        room_id: str,
-        seq: int,
-        viewer_id: str,
-        address: str,
-        rate: tuple[int, float],
-        per_address: int,
-    ) -> tuple[str, int, int]:
-        result = await self._vote(
-            keys=[
-                keys.question(room_id, seq),
-                keys.question_voters(room_id, seq),
-                keys.question_rate(room_id, "vote", viewer_id),
-                keys.question_vote_addresses(room_id, seq),
-            ],
-            args=[viewer_id, address, rate[0], int(rate[1] * 1000), per_address],
-        )
-        return as_text(result[0]), int(result[1]), int(result[2])
+    async def vote(self, call: VoteCall) -> VoteOutcome:
+        return call.read(await self._vote(*call.keys_argv()))
 
 
 def _card(
@@ -274,16 +420,3 @@ def _card(
         score=rank_score(askers, votes, len(group_ids), num("asked_ms"), now_ms, half_life_s),
         held_reason=as_text(raw.get(b"held_reason")) or None,
     )
-
-
-def card_event(card: QuestionCard) -> dict[str, Any]:
-    """The /host event payload: the card itself (flat) — what GET .../questions lists."""
-    return card.model_dump(mode="json")
-
-
-def public_event(card: QuestionCard) -> dict[str, Any]:
-    """The /live (viewers) payload: no group or store ids."""
-    return {
-        "id": card.id, "room_id": card.room_id, "text": card.text, "askers": card.askers,
-        "groups": card.groups, "votes": card.votes, "status": card.status.value,
-    }  # fmt: skip

@@ -1,4 +1,6 @@
-"""The live room channel: ``room.state`` on join, offsets and replay, the viewer count.
+"""The realtime part of rooms: room broadcasts (lifecycle events, announcements) with
+offsets and replay, ``room.state`` on join, the viewer count. Redis access is
+:class:`~live_server.rooms.store.RoomStore`'s.
 
 Offsets. Every room broadcast is first appended to the room's history stream
 (``keys.room_history``, trimmed to ``ROOM_HISTORY_MAXLEN``) and carries the entry id as
@@ -21,27 +23,22 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
-import orjson
 import socketio
 from redis.exceptions import RedisError
 
-from live_server.core import keys
-from live_server.core.redis_conn import RedisClient
-from live_server.core.redis_types import entries, raw, raw_hash
 from live_server.core.tasks import cancel_and_wait, cancel_requested
 from live_server.core.tokens import Claims, Role
 from live_server.core.util import now_ms
 from live_server.realtime.server import HOST, LIVE, Realtime, room_channel
+from live_server.rooms.models import Room, RoomStatus
 from live_server.rooms.service import RoomService
+from live_server.rooms.store import NODE_STALE_MS
 from live_server.web.http import NODE_ID
 
 log = logging.getLogger(__name__)
 
-NODE_STALE_MS = 5_000
-_VIEWER_COUNT = (Path(__file__).parent / "viewer_count.lua").read_text()
 STATE_TTL_S = 0.5
 
 StateContributor = Callable[[str, Claims], Awaitable[dict[str, Any]]]
@@ -50,8 +47,8 @@ StateContributor = Callable[[str, Claims], Awaitable[dict[str, Any]]]
 class LiveRooms:
     """Room broadcasts with offsets, room.state for joiners, and the viewer count."""
 
-    def __init__(self, redis: RedisClient, rooms: RoomService, realtime: Realtime) -> None:
-        self.redis = redis
+    def __init__(self, rooms: RoomService, realtime: Realtime) -> None:
+        self.store = rooms.store
         self.rooms = rooms
         self.rt = realtime
         self.node_id = NODE_ID
@@ -62,7 +59,6 @@ class LiveRooms:
         self.state_contributors: list[StateContributor] = []
         self._task: asyncio.Task[None] | None = None
         self._state_cache: dict[str, tuple[float, asyncio.Future[dict[str, Any]]]] = {}
-        self._viewer_count_script = redis.register_script(_VIEWER_COUNT)
         realtime.live.on_join.append(self._on_viewer_join)
         realtime.live.on_leave.append(self._on_viewer_leave)
         realtime.broadcaster = self.broadcast
@@ -74,39 +70,44 @@ class LiveRooms:
         # The room changed: the next joiner gets a fresh state. (A broadcast made on
         # another node is covered by the replay after the snapshot's offset.)
         self._state_cache.pop(room_id, None)
-        entry_id = await self.redis.xadd(
-            keys.room_history(room_id),
-            {"e": event, "d": orjson.dumps(data)},
-            maxlen=keys.ROOM_HISTORY_MAXLEN,
-            approximate=True,
-        )
-        offset: str = raw(entry_id).decode()
+        offset = await self.store.append_history(room_id, event, data)
         data["offset"] = offset
         await self.rt.sio.emit(event, data, to=room_channel(room_id), namespace=LIVE)
         return offset
+
+    async def move(self, room_id: str, wanted: RoomStatus) -> Room:
+        """Start or end the room (:meth:`RoomService.move`), then ``room.started`` /
+        ``room.ended`` {room_id, status} to its viewers (recorded, with an offset) and its
+        host."""
+        room = await self.rooms.move(room_id, wanted)
+        event = "room.ended" if wanted is RoomStatus.ENDED else "room.started"
+        payload = {"room_id": room.room_id, "status": room.status.value}
+        await self.broadcast(room.room_id, event, dict(payload))
+        await self.rt.to_host(room.room_id, event, dict(payload))
+        return room
+
+    async def announce(self, room_id: str, text: str) -> str:
+        """``room.announcement`` {room_id, text} to the viewers of a live room; its offset."""
+        await self.rooms.require_live(room_id)
+        return await self.broadcast(
+            room_id, "room.announcement", {"room_id": room_id, "text": text}
+        )
 
     async def missed_since(
         self, room_id: str, offset: str
     ) -> list[tuple[str, dict[str, Any]]] | None:
         """Broadcasts after ``offset``; None if the offset is outside the window."""
-        first = entries(await self.redis.xrange(keys.room_history(room_id), count=1))
-        if not first:
+        oldest = await self.store.oldest_offset(room_id)
+        if oldest is None:
             return None
-        oldest = first[0][0].decode()
         if offset != "0-0" and _id_lt(offset, oldest):  # "0-0": from the very start
             return None
-        later = entries(await self.redis.xrange(keys.room_history(room_id), min=f"({offset}"))
-        missed = []
-        for entry_id, fields in later:
-            data = orjson.loads(fields[b"d"])
-            data["offset"] = entry_id.decode()
-            missed.append((fields[b"e"].decode(), data))
-        return missed
+        return await self.store.history_after(room_id, offset)
 
     # --- joining -------------------------------------------------------------------
     async def room_state(self, room_id: str, claims: Claims) -> dict[str, Any]:
         room = await self.rooms.get(room_id)
-        last = entries(await self.redis.xrevrange(keys.room_history(room_id), count=1))
+        last = await self.store.latest_offset(room_id)
         state: dict[str, Any] = {
             "room_id": room.room_id,
             "title": room.title,
@@ -115,7 +116,7 @@ class LiveRooms:
             "campaigns": [],
             "pinned": None,
             "viewers": await self.viewer_count(room_id),
-            "offset": last[0][0].decode() if last else "0-0",
+            "offset": last or "0-0",
             "node": self.node_id,
             "ts": now_ms(),
         }
@@ -173,7 +174,7 @@ class LiveRooms:
 
     # --- viewer count ---------------------------------------------------------------
     async def viewer_count(self, room_id: str) -> int:
-        counts = raw_hash(await self.redis.hgetall(keys.room_viewers(room_id)))
+        counts = await self.store.node_counts(room_id)
         now = now_ms()
         total = 0
         for node, value in counts.items():
@@ -192,12 +193,7 @@ class LiveRooms:
         self._dirty.clear()
         for room_id in set(rooms):
             local = self.local_viewers.get(room_id, 0)
-            total = int(
-                await self._viewer_count_script(
-                    keys=[keys.room_viewers(room_id), keys.room_stats(room_id)],
-                    args=[self.node_id, local, now, NODE_STALE_MS, 60_000],
-                )
-            )
+            total = await self.store.publish_viewer_count(room_id, self.node_id, local, now)
             if local == 0:
                 self.local_viewers.pop(room_id, None)
             if self._last_total.get(room_id) == total:
@@ -228,7 +224,7 @@ class LiveRooms:
         # Leave the count: this node no longer holds viewers.
         with contextlib.suppress(RedisError, OSError):
             for room_id in list(self.local_viewers):
-                await self.redis.hdel(keys.room_viewers(room_id), self.node_id)
+                await self.store.forget_node(room_id, self.node_id)
 
 
 def _id_lt(a: str, b: str) -> bool:

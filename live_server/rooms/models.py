@@ -72,6 +72,15 @@ class ViewerCreated(BaseModel):
     verified: bool = Field(description="the external id was signed by the live platform")
 
 
+class Announcement(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=500)
+
+
+class Broadcasted(BaseModel):
+    offset: str
+
+
 class ExternalIdNotSigned(Forbidden):
     title, slug = "External id not signed", "external-id-unsigned"
 

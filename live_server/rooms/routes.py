@@ -1,12 +1,12 @@
-"""HTTP surface of rooms: create (ops), start/end (host), viewer identities."""
+"""HTTP surface of rooms: create (ops), start/end and announcements (host), viewer
+identities. The events they cause leave from the services (``LiveRooms``)."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from live_server.core.tokens import Role
-from live_server.realtime.server import REALTIME
 from live_server.rooms.models import (
+    Announcement,
+    Broadcasted,
     CreateRoom,
     CreateViewer,
     Room,
@@ -41,22 +41,12 @@ async def get_room(call: Call[None, None]) -> Room:
     return await call.app[ROOMS].get(call.path("room"))
 
 
-async def _move(call: Call[None, None], wanted: RoomStatus) -> Room:
-    room = await call.app[ROOMS].move(call.path("room"), wanted)
-    rt = call.app[REALTIME]
-    event = "room.ended" if wanted is RoomStatus.ENDED else "room.started"
-    payload = {"room_id": room.room_id, "status": room.status.value}
-    await rt.to_viewers(room.room_id, event, dict(payload))
-    await rt.to_host(room.room_id, event, dict(payload))
-    return room
-
-
 @api.post(
     "/api/v1/rooms/{room}/start", summary="Go live", tag=TAG,
     roles=[Role.HOST], scope="room", response=Room, errors=[404, 409],
 )  # fmt: skip
 async def start_room(call: Call[None, None]) -> Room:
-    return await _move(call, RoomStatus.LIVE)
+    return await call.app[LIVE_ROOMS].move(call.path("room"), RoomStatus.LIVE)
 
 
 @api.post(
@@ -64,7 +54,7 @@ async def start_room(call: Call[None, None]) -> Room:
     roles=[Role.HOST], scope="room", response=Room, errors=[404, 409],
 )  # fmt: skip
 async def end_room(call: Call[None, None]) -> Room:
-    return await _move(call, RoomStatus.ENDED)
+    return await call.app[LIVE_ROOMS].move(call.path("room"), RoomStatus.ENDED)
 
 
 @api.post(
@@ -80,15 +70,6 @@ async def create_viewer(call: Call[CreateViewer, None]) -> ViewerCreated:
     return ViewerCreated(viewer_id=viewer_id, token=token, verified=verified)
 
 
-class Announcement(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    text: str = Field(min_length=1, max_length=500)
-
-
-class Broadcasted(BaseModel):
-    offset: str
-
-
 @api.post(
     "/api/v1/rooms/{room}/announcements", summary="Host message to every viewer", tag=TAG,
     roles=[Role.HOST], scope="room", body=Announcement, response=Broadcasted, status=201,
@@ -96,9 +77,5 @@ class Broadcasted(BaseModel):
 )  # fmt: skip
 async def announce(call: Call[Announcement, None]) -> Broadcasted:
     """Broadcast ``room.announcement`` {text} to the room's viewers (recorded with an offset)."""
-    room_id = call.path("room")
-    await call.app[ROOMS].require_live(room_id)
-    offset = await call.app[LIVE_ROOMS].broadcast(
-        room_id, "room.announcement", {"room_id": room_id, "text": call.body.text}
-    )
+    offset = await call.app[LIVE_ROOMS].announce(call.path("room"), call.body.text)
     return Broadcasted(offset=offset)

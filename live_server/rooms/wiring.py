@@ -1,6 +1,7 @@
 """Composition of the rooms domain: ``rooms_ctx`` (an aiohttp cleanup context appended in
-``live_server.app``) builds the room service and the live-room loops (viewer counts,
-retention) of this worker."""
+``live_server.app``) builds the room service and the realtime part of rooms
+(:class:`LiveRooms`: broadcasts with offsets, room.state, the viewer-count loop of this
+worker)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ async def rooms_ctx(app: web.Application) -> AsyncIterator[None]:
         platform_secret=settings.platform_secret,
         production=settings.production,
     )
-    live = LiveRooms(app[REDIS], app[ROOMS], app[REALTIME])
+    live = LiveRooms(app[ROOMS], app[REALTIME])
     app[LIVE_ROOMS] = live
     await live.start()
     yield

@@ -15,7 +15,6 @@ the retention task, which never drops an entry still pending in a consumer group
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import msgpack
@@ -23,6 +22,7 @@ import msgpack
 from live_server.core import keys
 from live_server.core.redis_conn import RedisClient
 from live_server.core.redis_types import Fields
+from live_server.core.util import now_ms
 
 SCHEMA_VERSION = 1
 EVENT_TYPES = frozenset(
@@ -37,7 +37,7 @@ def encode_entry(event_type: str, data: dict[str, Any], ts_ms: int | None = None
         "v": SCHEMA_VERSION,
         "type": event_type,
         "data": msgpack.packb(data),
-        "ts": ts_ms if ts_ms is not None else int(time.time() * 1000),
+        "ts": ts_ms if ts_ms is not None else now_ms(),
     }
 
 

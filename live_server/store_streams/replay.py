@@ -23,7 +23,8 @@ already been sent. One task per connection writes to its socket, so the socket s
 replay, then ``store.synced``, then live entries, in id order.
 
 Acks: ``emit("ack", {"id": ...})`` stores the id per token in ``keys.store_acked``
-(monotonic, Lua). A connection may ack only ids it has been sent.
+(monotonic, Lua). A connection may ack only ids it has been sent. Where a connection
+starts and the ack itself are the service's rules; the stream reads go through the store.
 """
 
 from __future__ import annotations
@@ -32,26 +33,21 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import socketio
 
-from live_server.core import keys
 from live_server.core.errors import BadRequest
-from live_server.core.redis_conn import RedisClient
-from live_server.core.redis_types import entries, streams
 from live_server.core.tasks import cancel_and_wait, cancel_requested
 from live_server.core.tokens import Claims, Role
 from live_server.core.util import now_ms
 from live_server.realtime.server import STORE, StoreNamespace
-from live_server.store_streams.checkin import CheckIn
 from live_server.store_streams.events import decode_entry
 from live_server.store_streams.ids import ZERO, InvalidStreamId, StreamId
+from live_server.store_streams.service import StoreStreamService
+from live_server.store_streams.store import StreamStore
 
 log = logging.getLogger(__name__)
-
-_ACK = (Path(__file__).parent / "ack.lua").read_text()
 
 REPLAY_BATCH = 200
 TAIL_BLOCK_MS = 2000
@@ -100,22 +96,20 @@ class StoreFeed:
 
     def __init__(
         self,
-        redis: RedisClient,
-        blocking_redis: RedisClient,
+        store: StreamStore,
+        service: StoreStreamService,
         sio: socketio.AsyncServer,
         *,
         block_ms: int = TAIL_BLOCK_MS,
         batch: int = REPLAY_BATCH,
     ) -> None:
-        self.redis = redis
-        self.blocking = blocking_redis  # long socket timeout: XREAD BLOCK holds it
+        self.store = store  # its blocking client (long socket timeout) serves the tails
+        self.service = service
         self.sio = sio
         self.block_ms = block_ms
         self.batch = batch
         self.tails: dict[str, StoreTail] = {}
         self.connections: dict[str, StoreConnection] = {}
-        self._ack = redis.register_script(_ACK)
-        self.checkin = CheckIn(redis)
 
     def install(self, namespace: StoreNamespace) -> None:
         """Add the join/leave hooks and the ``ack`` handler to the /store namespace."""
@@ -145,19 +139,7 @@ class StoreFeed:
             store_id = str(auth.get("store") or "")
             if not store_id:
                 raise BadRequest("an ops token on /store must name the store: auth={token, store}")
-        raw_last = auth.get("last_id")
-        start: StreamId | None = None
-        if raw_last not in (None, "", "$"):
-            try:
-                start = StreamId.parse(str(raw_last))
-            except InvalidStreamId as exc:
-                raise BadRequest(
-                    f"last_id: {exc}; use an id you received, or '0' for every entry kept"
-                ) from None
-        elif raw_last is None or raw_last == "":
-            acked = await self.redis.hget(keys.store_acked(store_id), claims.token_id)
-            if acked is not None:
-                start = StreamId.parse(acked)
+        start = await self.service.start_point(store_id, claims.token_id, auth.get("last_id"))
         conn = StoreConnection(sid=sid, store_id=store_id, token_id=claims.token_id)
         self.connections[sid] = conn
         tail = self._tail(store_id)
@@ -195,7 +177,6 @@ class StoreFeed:
         try:
             await asyncio.wait_for(tail.ready.wait(), CONNECT_WAIT_S)
             await self._wait_connected(conn.sid)
-            key = keys.store_stream(conn.store_id)
             cursor = start if start is not None else tail.emitted
             replayed = 0
             while True:
@@ -209,11 +190,7 @@ class StoreFeed:
                     )  # fmt: skip
                     tail.members[conn.sid] = conn
                     break
-                batch = entries(
-                    await self.redis.xrange(
-                        key, min=f"({cursor}", max=str(target), count=self.batch
-                    )
-                )
+                batch = await self.store.read_range(conn.store_id, cursor, target, self.batch)
                 if not batch:  # trimmed or deleted in between: nothing left up to target
                     cursor = target
                     continue
@@ -263,20 +240,17 @@ class StoreFeed:
     # --- per store: the tail -----------------------------------------------------------
 
     async def _run_tail(self, tail: StoreTail) -> None:
-        key = keys.store_stream(tail.store_id)
         backoff = 0.1
         while not cancel_requested():
             try:
                 if not tail.ready.is_set():
-                    last = entries(await self.redis.xrevrange(key, count=1))
-                    tail.emitted = StreamId.parse(last[0][0]) if last else ZERO
+                    tail.emitted = await self.store.last_id(tail.store_id)
                     tail.ready.set()
-                reply = await self.blocking.xread(
-                    {key: str(tail.emitted)}, count=self.batch, block=self.block_ms
+                found = await self.store.wait_after(
+                    tail.store_id, tail.emitted, self.batch, self.block_ms
                 )
-                for _stream, found in streams(reply) or ():
-                    for entry_id, fields in found:
-                        tail.hand_out(StreamId.parse(entry_id), decode_entry(entry_id, fields))
+                for entry_id, fields in found:
+                    tail.hand_out(StreamId.parse(entry_id), decode_entry(entry_id, fields))
                 backoff = 0.1
             except asyncio.CancelledError:
                 raise
@@ -301,7 +275,4 @@ class StoreFeed:
             return {"error": str(exc)}
         if wanted > conn.sent:
             return {"error": f"{wanted} was not sent to this connection (last sent {conn.sent})"}
-        stored = await self._ack(
-            keys=[keys.store_acked(conn.store_id)], args=[conn.token_id, str(wanted)]
-        )
-        return {"acked": stored.decode() if isinstance(stored, bytes) else str(stored)}
+        return {"acked": await self.service.ack(conn.store_id, conn.token_id, wanted)}

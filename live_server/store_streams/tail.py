@@ -25,7 +25,8 @@ import orjson
 from live_server.core.commands import command, common_options, settings_from
 from live_server.core.redis_conn import connect_redis
 from live_server.settings import SettingsError
-from live_server.store_streams.groups import ConsumerConfig, StoreConsumer, default_consumer_name
+from live_server.store_streams.groups import StoreConsumer
+from live_server.store_streams.models import ConsumerConfig, default_consumer_name
 
 
 def _configure(p: argparse.ArgumentParser) -> None:

@@ -1,5 +1,6 @@
 """Composition of the store-streams domain: ``store_streams_ctx`` (an aiohttp cleanup
-context appended in ``live_server.app``) builds the /store feed and the retention task."""
+context appended in ``live_server.app``) builds the service (check-in, acks), the /store
+feed and the retention task."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from live_server.core.appkeys import REDIS, SETTINGS
 from live_server.core.redis_conn import connect_redis
 from live_server.realtime.server import REALTIME, SIO
 from live_server.store_streams.replay import TAIL_BLOCK_MS, StoreFeed
-from live_server.store_streams.retention import StreamRetention
+from live_server.store_streams.service import StoreStreamService, StreamRetention
+from live_server.store_streams.store import StreamStore
 from live_server.stores.wiring import STORES
 
+STORE_STREAMS: web.AppKey[StoreStreamService] = web.AppKey("store_streams")
 STORE_FEED: web.AppKey[StoreFeed] = web.AppKey("store_feed")
 
 
@@ -25,11 +28,14 @@ async def store_streams_ctx(app: web.Application) -> AsyncIterator[None]:
     blocking = connect_redis(
         settings.with_changes(redis_timeout=max(settings.redis_timeout, TAIL_BLOCK_MS / 1000 + 5))
     )
-    feed = StoreFeed(app[REDIS], blocking, app[SIO])
+    store = StreamStore(app[REDIS], blocking)
+    service = StoreStreamService(store)
+    app[STORE_STREAMS] = service
+    feed = StoreFeed(store, service, app[SIO])
     feed.install(app[REALTIME].store)
     app[STORE_FEED] = feed
     registry = app[STORES]
-    retention = StreamRetention(app[REDIS], lambda: [s.id for s in registry.all()])
+    retention = StreamRetention(store, lambda: [s.id for s in registry.all()])
     retention.start()
     yield
     await retention.stop()

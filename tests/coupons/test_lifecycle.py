@@ -16,19 +16,21 @@ from .conftest import claim_path
 
 
 class RedisSpy:
-    """Wraps the coupon service's Redis client and scripts; counts every call made."""
+    """Wraps the coupon store's request client and its scripts (every Redis access of the
+    domain is the store's); counts every call made. The sweeper's client is left alone."""
 
     def __init__(self, service: Any) -> None:
         self.calls: list[str] = []
-        self.service = service
+        self.store = service.store
         self.saved = {
-            name: getattr(service, name)
-            for name in vars(service)
-            if name.startswith("_") and callable(getattr(service, name))
+            name: getattr(self.store, name)
+            for name in vars(self.store)
+            if name.startswith("_") and callable(getattr(self.store, name))
         }
+        assert "_claim" in self.saved and "_redeem" in self.saved  # the scripts are seen
 
     def __enter__(self) -> RedisSpy:
-        real = self.service.redis
+        real = self.store.redis
         spy = self
 
         class Proxy:
@@ -37,20 +39,20 @@ class RedisSpy:
                 return getattr(real, name)
 
         self.real = real
-        self.service.redis = Proxy()
+        self.store.redis = Proxy()
         for name, script in self.saved.items():
 
             def counting(*a: Any, _name: str = name, _script: Any = script, **kw: Any) -> Any:
                 spy.calls.append(_name)
                 return _script(*a, **kw)
 
-            setattr(self.service, name, counting)
+            setattr(self.store, name, counting)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.service.redis = self.real
+        self.store.redis = self.real
         for name, script in self.saved.items():
-            setattr(self.service, name, script)
+            setattr(self.store, name, script)
 
 
 async def redeem(

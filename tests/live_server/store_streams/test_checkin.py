@@ -7,14 +7,13 @@ from typing import Any
 import msgpack
 
 from live_server.core import keys
-from live_server.store_streams.checkin import booking_key
 
 
 def seed_booking(
     r: Any, store: str, booking: str, room: str = "r_1", status: str = "confirmed"
 ) -> None:
     """A booking record as the bookings domain writes it (documented fields)."""
-    r.hset(booking_key(store, booking), mapping={
+    r.hset(keys.store_booking(store, booking), mapping={
         "id": booking, "status": status, "store_id": store, "room_id": room,
         "viewer_id": "v_1", "slot": "2030-01-01T10:00:00+08:00", "service": "tasting",
     })  # fmt: skip
@@ -60,7 +59,7 @@ async def test_arrive_refuses_cancelled_unknown_and_other_stores(
     status, body = await api.post("/api/v1/stores/s_b/bookings/b_2/arrive", staff_token("s_b"))
     assert status == 404  # the booking is not at s_b
     assert clean_redis.xlen(keys.store_stream("s_a")) == 0
-    assert clean_redis.hget(booking_key("s_a", "b_2"), "status") == b"confirmed"
+    assert clean_redis.hget(keys.store_booking("s_a", "b_2"), "status") == b"confirmed"
 
 
 async def test_check_in_a_booking_made_through_the_api_and_see_it_in_the_funnel(

@@ -6,13 +6,14 @@ import redis.asyncio as aioredis
 
 from live_server.core import keys
 from live_server.store_streams.ids import StreamId
-from live_server.store_streams.retention import StreamRetention
+from live_server.store_streams.service import StreamRetention
+from live_server.store_streams.store import StreamStore
 
 from .conftest import Append
 
 
 def retention(redis: aioredis.Redis) -> StreamRetention:
-    return StreamRetention(redis, lambda: ["s_a"], max_age_ms=0, approximate=False)
+    return StreamRetention(StreamStore(redis), lambda: ["s_a"], max_age_ms=0, approximate=False)
 
 
 async def test_trims_everything_old_when_no_group_needs_it(
@@ -55,7 +56,9 @@ async def test_never_drops_pending_or_undelivered_entries(
 
 async def test_age_keeps_recent_entries(aredis: aioredis.Redis, append: Append) -> None:
     ids = [await append("s_a", n) for n in range(3)]
-    keeper = StreamRetention(aredis, lambda: ["s_a"], max_age_ms=3_600_000, approximate=False)
+    keeper = StreamRetention(
+        StreamStore(aredis), lambda: ["s_a"], max_age_ms=3_600_000, approximate=False
+    )
     result = await keeper.trim("s_a")
     assert result.trimmed == 0
     assert await aredis.xlen(keys.store_stream("s_a")) == len(ids)
