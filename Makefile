@@ -83,6 +83,7 @@ bench: setup frontend
 	$(BIN)/python -m bench.claims --runs 5 --workers 1,2
 	$(BIN)/python -m bench.fanout.run --sizes 1000,5000,10000 --repeats 3
 	$(BIN)/python -m bench.questions.eval_dedup
+	$(BIN)/python -m bench.questions.bench_match
 	$(BIN)/python -m bench.questions.bench_intake --rate 200 --seconds 20
 	$(BIN)/python -m bench.store_streams.bench_feed --replay 5000 --live 500
 	$(BIN)/python -m bench.cluster.redis_cost

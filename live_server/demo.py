@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import os
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import msgpack
 from live_server.core import keys
 from live_server.core.redis_conn import RedisClient
 from live_server.core.tokens import Role, TokenSigner
+from live_server.questions.models import BrandLexicon
 from live_server.rooms.models import CreateRoom, FeaturedItem, RoomStatus
 from live_server.rooms.service import RoomService
 from live_server.settings import Settings
@@ -127,6 +129,11 @@ async def seed_demo(settings: Settings, redis: RedisClient) -> dict[str, Any]:
         record = {"id": gid, "store_id": store_id, "name": name, "brand": BRAND, "secret": secret}
         await redis.hset(keys.GROUPS, gid, msgpack.packb(record))
         groups.append({"id": gid, "store_id": store_id, "name": name, "secret": secret})
+    # The bakery's own words for merging questions (what a brand uploads with
+    # PUT /api/v1/brands/{brand}/lexicon), on top of the generic retail vocabulary.
+    lexicon = resources.files("live_server.questions").joinpath("lexicons/bakery-demo.json")
+    document = BrandLexicon.model_validate_json(lexicon.read_bytes()).model_dump_json()
+    await redis.hset(keys.BRAND_LEXICONS, BRAND, document)
 
     rooms = RoomService(redis, signer, settings.secret, settings.token_ttl_s)
     if not await redis.exists(keys.room(DEMO_ROOM)):

@@ -55,6 +55,10 @@ def room_unique_viewers(room_id: str) -> str:
     return f"{{room:{room_id}}}:uv"
 
 
+BRAND_LEXICONS = "{brands}:lexicons"
+"""hash brand -> JSON {synonyms, products, antonyms}: the brand's vocabulary for question
+merging (``PUT /api/v1/brands/{brand}/lexicon``); absent: the generic retail one only."""
+
 ROOMS_BY_BRAND = "{rooms}:live-by-brand"
 """hash brand -> room id currently live for that brand (routes group questions)."""
 ROOMS = "{rooms}:all"
@@ -253,10 +257,27 @@ def question_seq(room_id: str) -> str:
 
 
 def question(room_id: str, seq: int) -> str:
-    """hash: id, text, status (new|held|pinned|answered|dismissed), lane (open|held),
+    """hash: id, text, status (new|held|pinned|answered|dismissed|merged), lane (open|held),
     held_reason, askers, votes, groups (counts), created_ms, updated_ms, asked_ms,
-    answered_ms."""
+    answered_ms; asks (askers who ever joined: the arrival number of the next one);
+    merged_into (the card a host merged this one into), split_from (the card a host split
+    this one off)."""
     return f"{{room:{room_id}}}:q:{seq}"
+
+
+def question_asked(room_id: str, seq: int) -> str:
+    """hash asker key -> JSON [n, asked_ms, group id, store id, text]: what each asker of
+    the card asked (n: arrival order on the card), so a host's split moves askers with
+    their own wording, groups and stores (split.lua, merge.lua). Askers of cards older
+    than this hash have no entry."""
+    return f"{{room:{room_id}}}:q:{seq}:asked"
+
+
+def question_split_mark(room_id: str) -> str:
+    """int: the length of question_index(R) right after its latest split-off card was
+    appended. ingest.lua answers "stale" to a merge from a worker whose index copy is
+    shorter, so no worker merges next to a split card it has not seen yet."""
+    return f"{{room:{room_id}}}:q:split-mark"
 
 
 def question_askers(room_id: str, seq: int) -> str:
@@ -285,9 +306,11 @@ def question_vote_addresses(room_id: str, seq: int) -> str:
 
 
 def question_index(room_id: str) -> str:
-    """list of msgpack [question id, lane, text], one per card, append-only: the dedup
-    corpus each worker mirrors in memory; its length is the optimistic version a new
-    card is created against (a concurrent create makes the other retry its match)."""
+    """list of msgpack [question id, lane, text], one per card (created by ingest.lua, or
+    split off by split.lua), append-only: the dedup corpus each worker mirrors in memory;
+    its length is the optimistic version a new card is created against (a concurrent
+    create makes the other retry its match). A merged card keeps its entry (ingest.lua
+    sends its duplicates on to the card it was merged into)."""
     return f"{{room:{room_id}}}:q:index"
 
 

@@ -2,13 +2,15 @@
 -- new card or a merge into an existing one. One hash tag ({room:R}); nothing is written
 -- unless every check passes.
 -- KEYS: 1 room meta, 2 replay guard, 3 author rate, 4 group rate, 5 dedup index list,
---       6 card hash, 7 askers set, 8 groups set, 9 stores set, 10 timeline zset, 11 room stats
--- ARGV: 1 mode (new|merge), 2 expected index length (new), 3 question id, 4 text, 5 lane,
+--       6 card hash, 7 askers set, 8 groups set, 9 stores set, 10 timeline zset, 11 room stats,
+--       12 askers' own questions hash, 13 split mark
+-- ARGV: 1 mode (new|merge), 2 expected index length (new) | the caller's index length (merge),
+--       3 question id, 4 text, 5 lane,
 --       6 held reason, 7 asker key, 8 group id, 9 store id, 10 now ms, 11 check replay (1|0),
 --       12 replay ttl s, 13 author limit (0 none), 14 author window ms, 15 group limit,
 --       16 group window ms, 17 index entry (msgpack [id, lane, text])
 -- Returns {code, ...}: {'dup', id} | {'noroom'} | {'notlive', status} | {'rl', who, pttl}
---       | {'stale', entries since ARGV[2]} | {'gone'}
+--       | {'stale', entries since ARGV[2]} | {'gone'} | {'moved', id of the card it was merged into}
 --       | {'created'|'merged', id, askers, new asker (1|0), card hash (flat), group ids, store ids}
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'noroom'} end
@@ -36,6 +38,13 @@ if mode == 'new' then
   if redis.call('EXISTS', KEYS[6]) == 1 then return {'stale', {}} end
 else
   if redis.call('EXISTS', KEYS[6]) == 0 then return {'gone'} end
+  -- A card a host split off after the caller's index copy: match again knowing it.
+  if tonumber(redis.call('GET', KEYS[13]) or '0') > tonumber(ARGV[2]) then
+    return {'stale', redis.call('LRANGE', KEYS[5], ARGV[2], -1)}
+  end
+  -- A card a host merged into another: questions that match it go to that one.
+  local merged = redis.call('HMGET', KEYS[6], 'status', 'merged_into')
+  if merged[1] == 'merged' then return {'moved', merged[2]} end
 end
 
 local function bump(key, limit, window)
@@ -46,6 +55,10 @@ bump(KEYS[3], ARGV[13], ARGV[14])
 bump(KEYS[4], ARGV[15], ARGV[16])
 
 local new_asker = redis.call('SADD', KEYS[7], ARGV[7])
+if new_asker == 1 then  -- the asker's own question: a host's split moves it with them
+  redis.call('HSET', KEYS[12], ARGV[7],
+    cjson.encode({redis.call('HINCRBY', KEYS[6], 'asks', 1), now, ARGV[8], ARGV[9], ARGV[4]}))
+end
 if ARGV[8] ~= '' then
   if redis.call('SADD', KEYS[8], ARGV[8]) == 1 then redis.call('HINCRBY', KEYS[6], 'groups', 1) end
 end

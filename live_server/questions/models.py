@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -38,6 +38,7 @@ class QuestionStatus(StrEnum):
     PINNED = "pinned"
     ANSWERED = "answered"
     DISMISSED = "dismissed"
+    MERGED = "merged"  # a host merged it into another card (``merged_into``); final
 
 
 class HostAction(StrEnum):
@@ -122,6 +123,10 @@ class VoteRefused(Conflict):
     title, slug = "Cannot vote for this question", "vote-refused"
 
 
+class CorrectionRefused(Conflict):
+    title, slug = "Cannot split or merge this question now", "question-correction"
+
+
 # --- request and response shapes ---------------------------------------------------------
 
 
@@ -195,6 +200,9 @@ class QuestionCard(BaseModel):
     updated_at: str
     score: float
     held_reason: str | None = None
+    merged_into: str | None = Field(
+        default=None, description="status merged: the card its askers now belong to"
+    )
 
 
 class QuestionList(BaseModel):
@@ -214,6 +222,49 @@ class IntakeResult(BaseModel):
     askers: int
 
 
+class SplitQuestion(BaseModel):
+    """``POST /questions/{id}/split``: which askers leave the card (the ``id`` of
+    ``GET /questions/{id}/askers``); without them (or with an empty body), the most recent
+    asker to join the card."""
+
+    model_config = ConfigDict(extra="forbid")
+    askers: list[Annotated[str, Field(min_length=1, max_length=300)]] | None = Field(
+        default=None, min_length=1, max_length=500
+    )
+
+
+class MergeQuestion(BaseModel):
+    """``POST /questions/{id}/merge``: the card of the same room it joins."""
+
+    model_config = ConfigDict(extra="forbid")
+    into: str = Field(min_length=1, max_length=200)
+
+
+class SplitResult(BaseModel):
+    question: QuestionCard = Field(description="the card split (fewer askers, same status)")
+    new_question: QuestionCard = Field(description="the new card of the askers split off")
+
+
+class MergeResult(BaseModel):
+    question: QuestionCard = Field(description="the card merged away (status merged)")
+    into: QuestionCard = Field(description="the card it joined, recounted")
+
+
+class Asker(BaseModel):
+    """One asker of a card: ``g:<group>:<member>`` or ``v:<viewer>``."""
+
+    id: str
+    text: str | None = Field(description="what they asked; null for cards older than records")
+    group_id: str | None
+    store_id: str | None
+    asked_at: str | None
+
+
+class AskerList(BaseModel):
+    question_id: str
+    askers: list[Asker] = Field(description="in the order they joined the card")
+
+
 class VoteResult(BaseModel):
     question_id: str
     votes: int
@@ -228,6 +279,29 @@ class GroupSpec(BaseModel):
     secret: str | None = Field(default=None, min_length=16, max_length=200)
     callback_url: str | None = Field(
         default=None, max_length=500, pattern=r"^https?://", description="answer notices go here"
+    )
+
+
+Term = Annotated[str, Field(min_length=1, max_length=60)]
+
+
+class BrandLexicon(BaseModel):
+    """A brand's vocabulary for merging questions: data, not code.
+
+    ``synonyms``: groups of words or phrases (Chinese or English) that mean the same thing
+    to a customer ("粉底", "粉底液", "foundation"); ``products``: product names worth
+    keeping whole (a different product is a different question); ``antonyms``: pairs that
+    look alike but ask opposite things ("偏大", "偏小"). All on top of the generic retail
+    vocabulary every brand has.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    synonyms: list[Annotated[list[Term], Field(min_length=2, max_length=50)]] = Field(
+        default_factory=list, max_length=5000
+    )
+    products: list[Term] = Field(default_factory=list, max_length=5000)
+    antonyms: list[Annotated[list[Term], Field(min_length=2, max_length=2)]] = Field(
+        default_factory=list, max_length=1000
     )
 
 

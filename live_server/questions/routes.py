@@ -5,15 +5,21 @@ from __future__ import annotations
 
 from live_server.core.tokens import Role
 from live_server.questions.models import (
+    AskerList,
     AskQuestion,
+    BrandLexicon,
     GroupMessage,
     GroupOut,
     GroupSpec,
     HostAction,
     IntakeResult,
+    MergeQuestion,
+    MergeResult,
     QuestionCard,
     QuestionList,
     QuestionQuery,
+    SplitQuestion,
+    SplitResult,
     VoteResult,
 )
 from live_server.questions.wiring import QUESTIONS
@@ -102,6 +108,41 @@ _action_route(HostAction.RESTORE, "Restore an answered, dismissed or pinned ques
 _action_route(HostAction.APPROVE, "Approve a question held for review", "")  # fmt: skip
 
 
+@api.get(
+    "/api/v1/questions/{question}/askers", summary="Who asked the question, and what",
+    tag=TAG, roles=[Role.HOST], response=AskerList, errors=[404],
+    description="Each asker's own wording, group and store, in the order they joined the card.",
+)  # fmt: skip
+async def question_askers(call: Call[None, None]) -> AskerList:
+    return await call.app[QUESTIONS].askers(call.who, call.path("question"))
+
+
+@api.post(
+    "/api/v1/questions/{question}/split", summary="Split askers off into a new question",
+    tag=TAG, roles=[Role.HOST], body=SplitQuestion, response=SplitResult, errors=[404, 409],
+    description=(
+        "The askers named (ids from .../askers), or without a body the most recent asker to "
+        "join, move with their own wording to a new open card; both cards are recounted. "
+        "/host gets question.updated (this card) and question.new (the new one)."
+    ),
+)  # fmt: skip
+async def split_question(call: Call[SplitQuestion, None]) -> SplitResult:
+    return await call.app[QUESTIONS].split(call.who, call.path("question"), call.body)
+
+
+@api.post(
+    "/api/v1/questions/{question}/merge", summary="Merge the question into another one",
+    tag=TAG, roles=[Role.HOST], body=MergeQuestion, response=MergeResult, errors=[404, 409],
+    description=(
+        "Askers, groups, stores and votes join the card `into` (same room, new or pinned); "
+        "this card becomes merged and later duplicates of it join `into`. Repeating it "
+        "changes nothing. /host gets question.updated for both cards."
+    ),
+)  # fmt: skip
+async def merge_question(call: Call[MergeQuestion, None]) -> MergeResult:
+    return await call.app[QUESTIONS].merge(call.who, call.path("question"), call.body)
+
+
 @api.post(
     "/api/v1/questions/{question}/vote", summary="Upvote a question (one per viewer)", tag=TAG,
     roles=[Role.VIEWER], response=VoteResult, errors=[404, 409, 429],
@@ -111,6 +152,27 @@ async def vote_question(call: Call[None, None]) -> VoteResult:
     return await call.app[QUESTIONS].vote(
         call.who, call.path("question"), call.request.remote or ""
     )
+
+
+@api.put(
+    "/api/v1/brands/{brand}/lexicon", summary="Set the brand's vocabulary for merging questions",
+    tag=TAG, roles=[Role.OPS], body=BrandLexicon, response=BrandLexicon,
+    description=(
+        "Synonym groups, product names and opposite pairs, on top of the generic retail "
+        "vocabulary. Replaces the brand's lexicon; open cards are read again with it "
+        "(every worker within 5 s)."
+    ),
+)  # fmt: skip
+async def put_lexicon(call: Call[BrandLexicon, None]) -> BrandLexicon:
+    return await call.app[QUESTIONS].put_lexicon(call.path("brand"), call.body)
+
+
+@api.get(
+    "/api/v1/brands/{brand}/lexicon", summary="The brand's vocabulary for merging questions",
+    tag=TAG, roles=[Role.OPS], response=BrandLexicon,
+)  # fmt: skip
+async def get_lexicon(call: Call[None, None]) -> BrandLexicon:
+    return await call.app[QUESTIONS].get_lexicon(call.path("brand"))
 
 
 @api.put(

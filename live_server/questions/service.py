@@ -10,12 +10,19 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
+
 from live_server.core.metrics import Metrics
 from live_server.core.tokens import Claims, Role
 from live_server.core.util import now_ms
-from live_server.questions.dedup import DedupIndex, fingerprint
+from live_server.questions.dedup import DedupIndex, default_matcher, retail_lexicon
+from live_server.questions.matching import Lexicon, Matcher
 from live_server.questions.models import (
     TRANSITIONS,
+    Asker,
+    AskerList,
+    BrandLexicon,
+    CorrectionRefused,
     Group,
     GroupMessage,
     GroupNotFound,
@@ -23,6 +30,8 @@ from live_server.questions.models import (
     GroupSpec,
     HostAction,
     IntakeResult,
+    MergeQuestion,
+    MergeResult,
     NoLiveRoom,
     NotYourRoom,
     QuestionCard,
@@ -32,12 +41,16 @@ from live_server.questions.models import (
     QuestionQuery,
     QuestionRateLimited,
     QuestionStatus,
+    SplitQuestion,
+    SplitResult,
     TransitionRefused,
     VoteRateLimited,
     VoteRefused,
     VoteResult,
+    iso_ms,
     moderate,
     parse_question_id,
+    question_id,
     verify_signature,
 )
 from live_server.questions.store import (
@@ -45,8 +58,12 @@ from live_server.questions.store import (
     IngestCode,
     IngestMode,
     IngestOutcome,
+    MergeCall,
+    MergeCode,
     QuestionStore,
     RateScope,
+    SplitCall,
+    SplitCode,
     TransitionCall,
     TransitionCode,
     VoteCall,
@@ -60,6 +77,8 @@ log = logging.getLogger(__name__)
 
 MAX_MATCH_RETRIES = 20
 LIVE_ROOM_CACHE_S = 1.0
+LEXICON_CACHE_S = 5.0
+"""A brand's lexicon is read again this often: a change reaches every worker within it."""
 _RETRY_MATCH = frozenset({IngestCode.STALE, IngestCode.GONE})
 """ingest.lua answers after which the match is redone (a card created, or gone, meanwhile)."""
 
@@ -79,10 +98,13 @@ class QuestionService:
         self.config = config
         self.on_answer = on_answer
         self._indexes: dict[str, DedupIndex] = {}
+        self._room_brands: dict[str, str] = {}
+        self._matchers: dict[str, tuple[float, bytes | None, Matcher]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._live_rooms: dict[str, tuple[float, str | None]] = {}
         self._dirty: dict[str, set[int]] = {}
         self._flusher: asyncio.Task[None] | None = None
+        self._merged: dict[str, dict[str, str]] = {}  # room -> card id -> card merged into
         self.intake_total = metrics.counter(
             "live_questions_total", "Questions received, by source and outcome",
             ("source", "outcome"),
@@ -90,6 +112,10 @@ class QuestionService:
         self.intake_latency = metrics.histogram(
             "live_question_intake_seconds", "Question intake: request in to card published",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+        )  # fmt: skip
+        self.corrections_total = metrics.counter(
+            "live_question_corrections_total",
+            "Cards a host split or merged by hand (the matcher's misses, live)", ("action",),
         )  # fmt: skip
 
     # --- intake --------------------------------------------------------------------------
@@ -109,6 +135,7 @@ class QuestionService:
                 f"no room is live for brand {group.brand!r}; the question was not stored, "
                 "send it again once the broadcast has started"
             )
+        self._room_brands.setdefault(room_id, group.brand)
         return await self._accept(
             room_id, message.text, asker=f"g:{group.id}:{message.author_id}", group_id=group.id,
             store_id=group.store_id, message_id=message.message_id, source="group",
@@ -138,11 +165,49 @@ class QuestionService:
             lock = self._locks[room_id] = asyncio.Lock()
         return lock
 
-    def _index(self, room_id: str) -> DedupIndex:
+    async def _index(self, room_id: str) -> DedupIndex:
+        """The room's index, read by the matcher of the room's brand (its lexicon)."""
+        brand = self._room_brands.get(room_id)
+        if brand is None:
+            brand = self._room_brands[room_id] = (await self.rooms.get(room_id)).brand
+        matcher = await self.matcher(brand)
         index = self._indexes.get(room_id)
         if index is None:
-            index = self._indexes[room_id] = DedupIndex()
+            index = self._indexes[room_id] = DedupIndex(matcher)
+        elif index.matcher is not matcher:  # the lexicon changed: read the cards again
+            index = self._indexes[room_id] = index.rebuilt(matcher)
         return index
+
+    async def matcher(self, brand: str) -> Matcher:
+        """The brand's matcher: the generic retail vocabulary plus the brand's lexicon."""
+        now = time.monotonic()
+        cached = self._matchers.get(brand)
+        if cached is not None and cached[0] > now:
+            return cached[2]
+        document = await self.store.lexicon(brand)
+        if cached is not None and cached[1] == document:
+            matcher = cached[2]
+        elif document is None:
+            matcher = default_matcher()
+        else:
+            own = Lexicon.from_json(orjson.loads(document))
+            matcher = Matcher(retail_lexicon().merged(own))
+        self._matchers[brand] = (now + LEXICON_CACHE_S, document, matcher)
+        return matcher
+
+    async def put_lexicon(self, brand: str, lexicon: BrandLexicon) -> BrandLexicon:
+        """Replace the brand's vocabulary; cards are read again with it (this worker at
+        once, the others within LEXICON_CACHE_S)."""
+        document = lexicon.model_dump_json().encode()
+        await self.store.put_lexicon(brand, document)
+        self._matchers.pop(brand, None)
+        return lexicon
+
+    async def get_lexicon(self, brand: str) -> BrandLexicon:
+        document = await self.store.lexicon(brand)
+        if document is None:
+            return BrandLexicon()
+        return BrandLexicon.model_validate_json(document)
 
     async def _accept(
         self, room_id: str, text: str, *, asker: str, group_id: str, store_id: str,
@@ -154,8 +219,8 @@ class QuestionService:
         except Exception:
             self.intake_total.labels(source, "rejected").inc()
             raise
-        fp = fingerprint(verdict.text)
-        index = self._index(room_id)
+        index = await self._index(room_id)
+        fp = index.read(verdict.text)
 
         def ingest(mode: IngestMode, target: int, expected: int) -> Awaitable[IngestOutcome]:
             return self.store.ingest(IngestCall(
@@ -177,14 +242,14 @@ class QuestionService:
         match = index.best_match(fp, verdict.lane)
         outcome: IngestOutcome | None = None
         if match is not None:
-            outcome = await ingest(IngestMode.MERGE, parse_question_id(match)[1], 0)
+            outcome = await self._merge_into(room_id, index, match, ingest)
         if outcome is None or outcome.code in _RETRY_MATCH:
             seq = await self.store.next_seq(room_id)
             async with self._create_lock(room_id):
                 for _attempt in range(MAX_MATCH_RETRIES):
                     match = index.best_match(fp, verdict.lane)
                     if match is not None:
-                        outcome = await ingest(IngestMode.MERGE, parse_question_id(match)[1], 0)
+                        outcome = await self._merge_into(room_id, index, match, ingest)
                     else:
                         expected = index.length
                         outcome = await ingest(IngestMode.NEW, seq, expected)
@@ -234,6 +299,26 @@ class QuestionService:
         self.intake_latency.observe(time.perf_counter() - started)
         return _result(card, merged=outcome.code is IngestCode.MERGED, duplicate=False)
 
+    async def _merge_into(
+        self, room_id: str, index: DedupIndex, match: str,
+        ingest: Callable[[IngestMode, int, int], Awaitable[IngestOutcome]],
+    ) -> IngestOutcome:  # fmt: skip
+        """Merge into the matched card or, when a host merged that card into another, into
+        that one (ingest.lua answers "moved"; remembered in this process, merged is final).
+        A card split off since this index copy makes ingest.lua answer "stale" with the
+        entries, applied here; the caller then matches again."""
+        aliases = self._merged.setdefault(room_id, {})
+        target = aliases.get(match, match)
+        for _attempt in range(MAX_MATCH_RETRIES):
+            expected = index.length
+            outcome = await ingest(IngestMode.MERGE, parse_question_id(target)[1], expected)
+            if outcome.code is IngestCode.STALE:
+                index.apply(expected, outcome.entries)
+            if outcome.code is not IngestCode.MOVED:
+                return outcome
+            aliases[match] = target = outcome.question_id
+        raise RuntimeError(f"question {match} was merged in a chain longer than expected")
+
     # --- reading -------------------------------------------------------------------------
     async def list(self, room_id: str, query: QuestionQuery) -> QuestionList:
         """The room's cards filtered by status/store/group, newest first or top first."""
@@ -243,6 +328,8 @@ class QuestionService:
         statuses = query.statuses()
         if statuses:
             cards = [c for c in cards if c.status in statuses]
+        else:  # merged cards only when asked for: their askers are on another card
+            cards = [c for c in cards if c.status is not QuestionStatus.MERGED]
         if query.store:
             cards = [c for c in cards if query.store in c.store_ids]
         if query.group:
@@ -320,6 +407,100 @@ class QuestionService:
                 room_id, "question.unpinned", {"id": card.id, "room_id": room_id}
             )
         return card
+
+    # --- corrections by the host ---------------------------------------------------------
+    async def askers(self, claims: Claims, qid: str) -> AskerList:
+        """Who asked the card, and what each of them asked (split by these ids)."""
+        room_id, seq = self._owned(claims, qid)
+        if await self.store.card(room_id, seq, now_ms(), self.config.half_life_s) is None:
+            raise QuestionNotFound(f"no question {qid!r}")
+        return AskerList(question_id=qid, askers=[
+            Asker(
+                id=r.asker, text=r.text if r.order else None, group_id=r.group_id or None,
+                store_id=r.store_id or None, asked_at=iso_ms(r.asked_ms) if r.order else None,
+            )
+            for r in await self.store.askers(room_id, seq)
+        ])  # fmt: skip
+
+    async def split(self, claims: Claims, qid: str, body: SplitQuestion) -> SplitResult:
+        """Move askers off a card into a new open card (the matcher merged different
+        questions). Atomic (split.lua); the new card joins the room's index on every worker."""
+        room_id, seq = self._owned(claims, qid)
+        if await self.store.card(room_id, seq, now_ms(), self.config.half_life_s) is None:
+            raise QuestionNotFound(f"no question {qid!r}")  # before reserving an id for it
+        askers = list(dict.fromkeys(body.askers or ()))
+        for _attempt in range(MAX_MATCH_RETRIES):
+            new_seq = await self.store.next_seq(room_id)
+            outcome = await self.store.split(
+                SplitCall(room_id=room_id, seq=seq, new_seq=new_seq, askers=askers, now_ms=now_ms())
+            )
+            if outcome.code is not SplitCode.TAKEN:
+                break
+        else:  # pragma: no cover - ids are reserved with INCRBY
+            raise RuntimeError(f"no free question id in room {room_id}")
+        if outcome.code is SplitCode.MISSING:
+            raise QuestionNotFound(f"no question {qid!r}")
+        if outcome.code is SplitCode.REFUSED:
+            raise CorrectionRefused(f"cannot split a question that is {outcome.detail}")
+        if outcome.code is SplitCode.WHOLE:
+            raise CorrectionRefused(
+                "nothing would stay on the question: it has one asker, or every asker was named"
+            )
+        if outcome.code is SplitCode.ABSENT:
+            raise CorrectionRefused(f"{outcome.detail!r} is not an asker of this question")
+        self.corrections_total.labels("split").inc()
+        index = self._indexes.get(room_id)
+        if index is not None:  # this worker learns the new card now, others at their next merge
+            await self.store.sync_index(room_id, index)
+        original, new = await self._cards(room_id, seq, new_seq)
+        await self.rt.to_host(room_id, "question.updated", card_event(original))
+        await self.rt.to_host(room_id, "question.new", card_event(new))
+        return SplitResult(question=original, new_question=new)
+
+    async def merge(self, claims: Claims, qid: str, body: MergeQuestion) -> MergeResult:
+        """Merge a card into another of its room (the matcher missed a duplicate). Atomic
+        (merge.lua) and idempotent; questions that would have joined the card join the
+        target from then on."""
+        room_id, seq = self._owned(claims, qid)
+        target_room, target_seq = self._owned(claims, body.into)
+        if target_room != room_id:
+            raise CorrectionRefused("both questions must be of the same room")
+        for _attempt in range(MAX_MATCH_RETRIES):
+            if target_seq == seq:
+                raise CorrectionRefused("a question cannot be merged into itself")
+            outcome = await self.store.merge(
+                MergeCall(room_id=room_id, seq=seq, target_seq=target_seq, now_ms=now_ms())
+            )
+            if outcome.code is not MergeCode.MOVED:
+                break
+            target_seq = parse_question_id(outcome.into)[1]  # merged meanwhile: follow it
+        else:  # pragma: no cover - a chain of merges as long as the retries
+            raise RuntimeError(f"merging kept racing in room {room_id}")
+        target = question_id(room_id, target_seq)
+        if outcome.code is MergeCode.MISSING:
+            raise QuestionNotFound(f"no question {qid if outcome.which == 'card' else target!r}")
+        if outcome.code is MergeCode.REFUSED:
+            which = "the question" if outcome.which == "card" else f"the target {target}"
+            raise CorrectionRefused(
+                f"cannot merge: {which} is {outcome.status} (only new or pinned questions merge)"
+            )
+        card, into = await self._cards(room_id, seq, target_seq)
+        if outcome.code is MergeCode.NOOP:
+            return MergeResult(question=card, into=into)
+        self.corrections_total.labels("merge").inc()
+        self._merged.setdefault(room_id, {})[qid] = target
+        await self.rt.to_host(room_id, "question.updated", card_event(into))
+        await self.rt.to_host(room_id, "question.updated", card_event(card))
+        if outcome.pin_passed:
+            await self.rt.to_viewers(room_id, "question.pinned", public_event(into))
+        return MergeResult(question=card, into=into)
+
+    async def _cards(self, room_id: str, *seqs: int) -> tuple[QuestionCard, ...]:
+        """These cards, all of which exist (cards are never deleted)."""
+        cards = await self.store.cards(room_id, [*seqs], now_ms(), self.config.half_life_s)
+        if len(cards) != len(seqs):  # pragma: no cover - cards are never deleted
+            raise QuestionNotFound(f"a question of room {room_id} is missing")
+        return tuple(cards)
 
     # --- community groups ----------------------------------------------------------------
     async def put_group(self, group_id: str, spec: GroupSpec) -> GroupOut:

@@ -2,23 +2,26 @@
 that must be atomic; each script touches one hash tag ({room:R}) only.
 
 Each script has one builder: a frozen dataclass of its named inputs (``IngestCall``,
-``TransitionCall``, ``VoteCall``) whose ``keys_argv()`` lays them out as the KEYS and ARGV
-the script's header documents and whose ``read()`` turns the reply into an outcome; the
-outcome's code is an enum (``IngestCode``, ``TransitionCode``, ``VoteCode``).
+``TransitionCall``, ``VoteCall``, ``SplitCall``, ``MergeCall``) whose ``keys_argv()`` lays
+them out as the KEYS and ARGV the script's header documents and whose ``read()`` turns the
+reply into an outcome; the outcome's code is an enum (``IngestCode``, ``TransitionCode``,
+``VoteCode``, ``SplitCode``, ``MergeCode``).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeAlias
 
 import msgpack
+import orjson
 
 from live_server.core import keys
 from live_server.core.redis_conn import RedisClient
-from live_server.core.redis_types import members
+from live_server.core.redis_types import members, raw
 from live_server.core.scripts import Script, ScriptArg
 from live_server.core.util import as_text
 from live_server.questions.dedup import DedupIndex
@@ -37,6 +40,8 @@ from live_server.questions.models import (
 INGEST = Script(__file__, "ingest.lua")
 TRANSITION = Script(__file__, "transition.lua")
 VOTE = Script(__file__, "vote.lua")
+SPLIT = Script(__file__, "split.lua")
+MERGE = Script(__file__, "merge.lua")
 
 REPLAY_TTL_S = 900
 GROUP_CACHE_S = 5.0
@@ -62,8 +67,10 @@ class IngestCode(StrEnum):
     CREATED = "created"
     MERGED = "merged"
     DUPLICATE = "dup"  # the message_id was accepted before
-    STALE = "stale"  # new: cards were created since the caller's index copy
+    STALE = "stale"  # new: cards were created since the caller's index copy; merge: a
+    # card was split off since it (the entries come back in both cases)
     GONE = "gone"  # merge: the target card does not exist
+    MOVED = "moved"  # merge: a host merged the target into another card (question_id)
     NO_ROOM = "noroom"
     NOT_LIVE = "notlive"
     RATE_LIMITED = "rl"
@@ -104,7 +111,7 @@ class IngestCall:
     room_id: str
     seq: int
     mode: IngestMode
-    expected_length: int
+    expected_length: int  # new: the index length matched against; merge: the caller's
     text: str
     lane: str
     held_reason: str
@@ -131,6 +138,8 @@ class IngestCall:
                 keys.question_stores(room_id, seq),
                 keys.question_timeline(room_id),
                 keys.room_stats(room_id),
+                keys.question_asked(room_id, seq),
+                keys.question_split_mark(room_id),
             ],
             [
                 self.mode.value,
@@ -166,7 +175,7 @@ class IngestCall:
             )  # fmt: skip
         if code is IngestCode.STALE:
             return IngestOutcome(code, entries=[msgpack.unpackb(raw) for raw in reply[1]])
-        if code is IngestCode.DUPLICATE:
+        if code in (IngestCode.DUPLICATE, IngestCode.MOVED):
             return IngestOutcome(code, as_text(reply[1]))
         if code is IngestCode.NOT_LIVE:
             return IngestOutcome(code, room_status=as_text(reply[1]))
@@ -298,6 +307,159 @@ class VoteCall:
         return VoteOutcome(VoteCode(as_text(reply[0])), int(reply[1]), int(reply[2]))
 
 
+# --- split.lua -----------------------------------------------------------------------------
+
+
+class SplitCode(StrEnum):
+    """What split.lua answered."""
+
+    OK = "ok"
+    MISSING = "missing"
+    REFUSED = "refused"  # the card was merged into another: it has no askers of its own
+    WHOLE = "whole"  # nothing would stay: one asker only, or every asker named
+    ABSENT = "absent"  # a named asker is not on the card (split off meanwhile?)
+    TAKEN = "taken"  # the new card's id exists: reserve another
+
+
+@dataclass(frozen=True, slots=True)
+class SplitOutcome:
+    code: SplitCode
+    new_id: str = ""  # ok
+    moved: int = 0  # ok: askers moved
+    detail: str = ""  # refused: the card's status; absent: the asker
+
+
+@dataclass(frozen=True, slots=True)
+class SplitCall:
+    """split.lua's input, by name."""
+
+    room_id: str
+    seq: int
+    new_seq: int
+    askers: Sequence[str]  # empty: the most recent asker to join the card
+    now_ms: int
+
+    def keys_argv(self) -> KeysArgv:
+        room_id, seq, new = self.room_id, self.seq, self.new_seq
+        return (
+            [
+                keys.question(room_id, seq),
+                keys.question_askers(room_id, seq),
+                keys.question_groups(room_id, seq),
+                keys.question_stores(room_id, seq),
+                keys.question_asked(room_id, seq),
+                keys.question(room_id, new),
+                keys.question_askers(room_id, new),
+                keys.question_groups(room_id, new),
+                keys.question_stores(room_id, new),
+                keys.question_asked(room_id, new),
+                keys.question_index(room_id),
+                keys.question_timeline(room_id),
+                keys.room_stats(room_id),
+                keys.question_split_mark(room_id),
+            ],
+            [
+                question_id(room_id, seq),
+                question_id(room_id, new),
+                self.now_ms,
+                orjson.dumps(list(self.askers)) if self.askers else "",
+            ],
+        )
+
+    @staticmethod
+    def read(reply: list[Any]) -> SplitOutcome:
+        """split.lua's reply as a :class:`SplitOutcome`."""
+        code = SplitCode(as_text(reply[0]))
+        if code is SplitCode.OK:
+            return SplitOutcome(code, new_id=as_text(reply[1]), moved=int(reply[2]))
+        if code in (SplitCode.REFUSED, SplitCode.ABSENT):
+            return SplitOutcome(code, detail=as_text(reply[1]))
+        return SplitOutcome(code)
+
+
+# --- merge.lua -----------------------------------------------------------------------------
+
+
+class MergeCode(StrEnum):
+    """What merge.lua answered."""
+
+    OK = "ok"
+    NOOP = "noop"  # already merged into that target
+    MISSING = "missing"  # which: "card" or "target"
+    REFUSED = "refused"  # which card, and its status (only new or pinned cards merge)
+    MOVED = "moved"  # the target was merged into another card (into): merge there
+
+
+@dataclass(frozen=True, slots=True)
+class MergeOutcome:
+    code: MergeCode
+    which: str = ""  # missing, refused: "card" or "target"
+    status: str = ""  # refused: that card's status; ok: the card's status before
+    into: str = ""  # moved: the card the target was merged into
+    pin_passed: bool = False  # ok: the card was pinned, the target is now
+
+
+@dataclass(frozen=True, slots=True)
+class MergeCall:
+    """merge.lua's input, by name."""
+
+    room_id: str
+    seq: int
+    target_seq: int
+    now_ms: int
+
+    def keys_argv(self) -> KeysArgv:
+        room_id, seq, target = self.room_id, self.seq, self.target_seq
+        return (
+            [
+                keys.question(room_id, seq),
+                keys.question_askers(room_id, seq),
+                keys.question_groups(room_id, seq),
+                keys.question_stores(room_id, seq),
+                keys.question_voters(room_id, seq),
+                keys.question_vote_addresses(room_id, seq),
+                keys.question_asked(room_id, seq),
+                keys.question(room_id, target),
+                keys.question_askers(room_id, target),
+                keys.question_groups(room_id, target),
+                keys.question_stores(room_id, target),
+                keys.question_voters(room_id, target),
+                keys.question_vote_addresses(room_id, target),
+                keys.question_asked(room_id, target),
+                keys.room(room_id),
+                keys.room_stats(room_id),
+            ],
+            [question_id(room_id, seq), question_id(room_id, target), self.now_ms],
+        )
+
+    @staticmethod
+    def read(reply: list[Any]) -> MergeOutcome:
+        """merge.lua's reply as a :class:`MergeOutcome`."""
+        code = MergeCode(as_text(reply[0]))
+        if code is MergeCode.OK:
+            return MergeOutcome(code, status=as_text(reply[1]), pin_passed=int(reply[2]) == 1)
+        if code is MergeCode.MISSING:
+            return MergeOutcome(code, which=as_text(reply[1]))
+        if code is MergeCode.REFUSED:
+            return MergeOutcome(code, which=as_text(reply[1]), status=as_text(reply[2]))
+        if code is MergeCode.MOVED:
+            return MergeOutcome(code, into=as_text(reply[1]))
+        return MergeOutcome(code)
+
+
+@dataclass(frozen=True, slots=True)
+class AskerRecord:
+    """One asker of a card and what they asked (``keys.question_asked``); an asker of a
+    card older than those records has ``order`` 0 and no text, group or store."""
+
+    asker: str
+    order: int
+    asked_ms: int
+    group_id: str
+    store_id: str
+    text: str
+
+
 # --- the store -----------------------------------------------------------------------------
 
 
@@ -311,6 +473,8 @@ class QuestionStore:
         self._ingest = INGEST.bind(redis)
         self._transition = TRANSITION.bind(redis)
         self._vote = VOTE.bind(redis)
+        self._split = SPLIT.bind(redis)
+        self._merge = MERGE.bind(redis)
 
     # --- groups ----------------------------------------------------------------------
     async def group(self, group_id: str) -> Group | None:
@@ -326,6 +490,14 @@ class QuestionStore:
             self._groups.clear()
         self._groups[group_id] = (now + GROUP_CACHE_S, group)
         return group
+
+    async def lexicon(self, brand: str) -> bytes | None:
+        """The brand's lexicon as stored (JSON), or None."""
+        value = await self.redis.hget(keys.BRAND_LEXICONS, brand)
+        return None if value is None else raw(value)
+
+    async def put_lexicon(self, brand: str, document: bytes) -> None:
+        await self.redis.hset(keys.BRAND_LEXICONS, brand, document)
 
     async def put_group(self, group: Group) -> None:
         await self.redis.hset(keys.GROUPS, group.id, msgpack.packb(group.record()))
@@ -395,6 +567,31 @@ class QuestionStore:
     async def vote(self, call: VoteCall) -> VoteOutcome:
         return call.read(await self._vote(*call.keys_argv()))
 
+    # --- corrections by the host -------------------------------------------------------
+    async def split(self, call: SplitCall) -> SplitOutcome:
+        return call.read(await self._split(*call.keys_argv()))
+
+    async def merge(self, call: MergeCall) -> MergeOutcome:
+        return call.read(await self._merge(*call.keys_argv()))
+
+    async def askers(self, room_id: str, seq: int) -> list[AskerRecord]:
+        """The card's askers in arrival order (those without a record first)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.smembers(keys.question_askers(room_id, seq))
+            pipe.hgetall(keys.question_asked(room_id, seq))
+            askers, asked = await pipe.execute()
+        records = {as_text(k): orjson.loads(v) for k, v in asked.items()}
+        out = []
+        for asker in (as_text(a) for a in askers):
+            rec = records.get(asker)
+            if rec is None:
+                out.append(AskerRecord(asker, 0, 0, "", "", ""))
+            else:
+                n, ms, group, store, text = rec
+                out.append(AskerRecord(asker, int(n), int(ms), str(group), str(store), str(text)))
+        out.sort(key=lambda r: (r.order, r.asker))
+        return out
+
 
 def _card(
     room_id: str, raw: dict[bytes, bytes], groups: set[bytes], stores: set[bytes], now_ms: int,
@@ -419,4 +616,5 @@ def _card(
         updated_at=iso_ms(num("updated_ms")),
         score=rank_score(askers, votes, len(group_ids), num("asked_ms"), now_ms, half_life_s),
         held_reason=as_text(raw.get(b"held_reason")) or None,
+        merged_into=as_text(raw.get(b"merged_into")) or None,
     )

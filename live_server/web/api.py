@@ -137,6 +137,8 @@ def authenticate(
 
 
 async def read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    if not request.body_exists or request.content_length == 0:
+        return _validated(model, b"{}")  # no body at all: whatever its declared type
     if request.content_type not in ("application/json", "") and not request.content_type.endswith(
         "+json"
     ):
@@ -146,9 +148,10 @@ async def read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
     limit = request.app[SETTINGS].max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"the body must be at most {limit} bytes")
-    raw = await request.read()
-    if not raw:
-        raw = b"{}"
+    return _validated(model, await request.read() or b"{}")
+
+
+def _validated(model: type[BaseModel], raw: bytes) -> BaseModel:
     try:
         return model.model_validate_json(raw)
     except ValidationError as exc:

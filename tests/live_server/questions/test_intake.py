@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from importlib import resources
 from typing import Any
 
 import redis as sync_redis
@@ -11,7 +13,7 @@ import redis as sync_redis
 from live_server.core import keys
 from tests.conftest import Api
 
-from .conftest import group_message, post_signed
+from .conftest import BRAND, group_message, post_signed
 
 
 async def test_signed_message_becomes_a_card_on_the_host_channel(
@@ -77,9 +79,18 @@ async def test_no_live_room_for_the_brand_is_a_clear_409(
     assert "maixiang" in body["detail"]
 
 
+def bakery_lexicon() -> dict[str, Any]:
+    lexicon = resources.files("live_server.questions").joinpath("lexicons/bakery-demo.json")
+    loaded: dict[str, Any] = json.loads(lexicon.read_text(encoding="utf-8"))
+    return loaded
+
+
 async def test_near_duplicates_merge_across_groups_and_look_alikes_do_not(
-    api: Api, live_room: dict[str, Any], make_group: Any, sio_client: Any
+    api: Api, live_room: dict[str, Any], make_group: Any, sio_client: Any, ops_token: str
 ) -> None:
+    # the bakery's own words (6寸 / six inch, 蛋糕 / cake), as a brand uploads them
+    status, body = await api.put(f"/api/v1/brands/{BRAND}/lexicon", ops_token, bakery_lexicon())
+    assert status == 200, body
     g1 = await make_group("g-jingan", "sh-jingan")
     g2 = await make_group("g-wulin", "hz-wulin")
     _, host_log = await sio_client("/host", live_room["host_token"])
@@ -205,3 +216,37 @@ async def test_viewer_questions_and_room_lifecycle(
     assert status == 410
     status, _ = await api.get(path, viewer["token"])
     assert status == 403
+
+
+async def test_a_brand_lexicon_changes_merging_at_once(
+    api: Api, live_room: dict[str, Any], make_group: Any, ops_token: str
+) -> None:
+    """Without the brand's words, a cosmetics paraphrase in another language is its own
+    card; once the brand uploads them, the next one joins the card."""
+    group = await make_group("g-jingan", "sh-jingan")
+    _, first = await post_signed(api, group, group_message("粉底液适合油皮吗", author="a"))
+    _, before = await post_signed(
+        api, group, group_message("foundation适合oily skin吗", author="b")
+    )
+    assert before["question_id"] != first["question_id"]
+    lexicon = {"synonyms": [["粉底液", "粉底", "foundation"], ["油皮", "油性皮肤", "oily skin"]]}
+    status, body = await api.put(f"/api/v1/brands/{BRAND}/lexicon", ops_token, lexicon)
+    assert status == 200 and body["synonyms"][0] == ["粉底液", "粉底", "foundation"]
+    status, read_back = await api.get(f"/api/v1/brands/{BRAND}/lexicon", ops_token)
+    assert status == 200 and read_back == body
+    _, after = await post_signed(api, group, group_message("foundation适合油性皮肤吗", author="c"))
+    assert after["merged"] and after["question_id"] == first["question_id"]
+
+
+async def test_lexicon_is_checked_and_needs_ops(
+    api: Api, live_room: dict[str, Any], ops_token: str
+) -> None:
+    url = f"/api/v1/brands/{BRAND}/lexicon"
+    for bad in ({"synonyms": [["only one"]]}, {"synonyms": "粉底"}, {"products": [1]},
+                {"antonyms": [["a", "b", "c"]]}, {"unknown": []}):  # fmt: skip
+        status, body = await api.put(url, ops_token, bad)
+        assert status == 400, (bad, body)
+    status, _ = await api.put(url, live_room["host_token"], {"synonyms": []})
+    assert status == 403
+    status, body = await api.get(url, ops_token)
+    assert status == 200 and body == {"synonyms": [], "products": [], "antonyms": []}

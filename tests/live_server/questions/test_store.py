@@ -16,6 +16,10 @@ from live_server.questions.store import (
     IngestCall,
     IngestCode,
     IngestMode,
+    MergeCall,
+    MergeCode,
+    SplitCall,
+    SplitCode,
     TransitionCall,
     TransitionCode,
     VoteCall,
@@ -31,7 +35,13 @@ def codes(script: str) -> set[str]:
 
 @pytest.mark.parametrize(
     ("script", "enum"),
-    [("ingest.lua", IngestCode), ("transition.lua", TransitionCode), ("vote.lua", VoteCode)],
+    [
+        ("ingest.lua", IngestCode),
+        ("transition.lua", TransitionCode),
+        ("vote.lua", VoteCode),
+        ("split.lua", SplitCode),
+        ("merge.lua", MergeCode),
+    ],
 )
 def test_outcome_enums_match_the_scripts(script: str, enum: type[StrEnum]) -> None:
     assert codes(script) == {member.value for member in enum}
@@ -51,8 +61,10 @@ def test_builders_keep_one_hash_tag_and_the_documented_arity() -> None:
         ),
         VoteCall(room_id="r_1", seq=7, viewer_id="v1", address="", rate=Rate(30, 60),
                  per_address=20),
+        SplitCall(room_id="r_1", seq=7, new_seq=9, askers=["v:a"], now_ms=1),
+        MergeCall(room_id="r_1", seq=7, target_seq=3, now_ms=1),
     ]  # fmt: skip
-    arity = [(11, 17), (5, 7), (4, 5)]
+    arity = [(13, 17), (5, 7), (4, 5), (14, 4), (16, 3)]
     for call, (n_keys, n_args) in zip(calls, arity, strict=True):
         keys, argv = call.keys_argv()
         assert (len(keys), len(argv)) == (n_keys, n_args), call

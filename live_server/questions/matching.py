@@ -1,0 +1,507 @@
+"""Is a new question the same question as an open card? (the question matcher)
+
+Two questions are the same when one answer from the host answers both askers. The
+matcher reads a question into a :class:`Reading` once, then compares readings:
+
+1. **Normalisation**: NFKC (full-width letters and digits folded), traditional to
+   simplified Chinese (OpenCC), lower case, punctuation and emoji dropped.
+2. **Vocabulary**: the brand's lexicon (synonym groups, product names; data, not code:
+   ``PUT /api/v1/brands/{brand}/lexicon``) on top of a generic retail lexicon turns every
+   synonym, in Chinese or English, into one concept, so "积分", "points" and "会员积分"
+   meet.
+3. **Words**: Chinese runs are segmented with jieba's dictionary (``rjieba``: jieba-rs),
+   English words stemmed; fillers (请问, 亲, please, ...) and question words dropped from the
+   content. Concepts, product names and model identifiers weigh more than common words,
+   single characters less.
+4. **Guards** keep look-alikes apart whatever the overlap: the question's intent (price /
+   time / quantity), numbers (6寸 vs 8寸), time words (今天 vs 明天), opposite words
+   (开门 vs 关门, 偏大 vs 偏小), a negated word on one side only (没拆吊牌 vs 拆了吊牌,
+   非人为 vs 人为), and a distinct strong word on each side (手机 vs 耳机, 保修 vs 延保).
+5. **Similarity**: a weighted overlap of the content words, taking the shorter question's
+   coverage into account (extra context does not change the answer), helped by character
+   bigrams for segmentation and wording variants (试色 / 试色号).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import opencc
+import rjieba
+
+_T2S = opencc.OpenCC("t2s")
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff"
+_CJK_RUN = re.compile(f"[{_CJK}]+")
+_NOT_TEXT = re.compile(rf"[^0-9a-z{_CJK}\s.\-']+")
+_SPACES = re.compile(r"\s+")
+
+
+def normalise(text: str) -> str:
+    """Width-folded (NFKC), simplified Chinese, lower case, punctuation and emoji as spaces."""
+    text = unicodedata.normalize("NFKC", text)
+    text = _T2S.convert(text).lower()
+    text = _NOT_TEXT.sub(" ", text)
+    return _SPACES.sub(" ", text).strip()
+
+
+# --- intents: what kind of answer the question wants -----------------------------------
+
+_INTENT_PATTERNS: tuple[tuple[str, str], ...] = (
+    (
+        "price",
+        r"多少钱|价格|价钱|怎么卖|什么价|啥价|几块|几元|贵不贵|贵吗|要钱|收费|付费|手续费|"
+        r"另外买|另付|额外|how much|price|cost|expensive|pricey|charge|fee",
+    ),
+    (
+        "when",
+        r"几点|什么时候|啥时候|何时|哪天|几号|多久|多长时间|多少天|几天|几个小时|几小时|"
+        r"多少小时|when|what time|how long|how many days|how many hours|how soon",
+    ),
+    (
+        "qty",
+        r"几个|多少个|多少克|多少毫升|多少毫安|多少寸|多大|多重|多高|多宽|几瓦|几种|几款|几色|"
+        r"几件|几盒|几片|几支|几套|几副|多少(?!钱)|how many|how big|how heavy|what capacity",
+    ),
+    (
+        "how",
+        r"怎么(?!样)|如何|怎样(?!的)|咋|方法|步骤|在哪|哪里|哪儿|去哪|地址|几楼|"
+        r"how do|how to|how can|how should|how does|right way|the way to|where|address|"
+        r"which floor",
+    ),
+)
+_ANSWER_KINDS = frozenset(("price", "when", "qty"))
+"""A different one of these on each side (or one side only) is a different question."""
+_INTENTS = tuple((name, re.compile(pattern)) for name, pattern in _INTENT_PATTERNS)
+_QUESTION_WORDS = re.compile(
+    r"多少钱|多少|什么时候|啥时候|什么|啥|怎么样|怎么|怎样|如何|咋|哪里|哪儿|哪个|哪款|哪种|哪些|"
+    r"哪|几点|几个|几天|几|能不能|可不可以|可以不|行不行|是不是|会不会|有没有|要不要|好不好|"
+    r"how much|how many|how long|what time"
+)
+
+# --- words that carry no content ---------------------------------------------------------
+
+_FILLERS_ZH = frozenset(
+    "的 了 吗 呢 吧 啊 呀 哦 嘛 哈 啦 么 呗 哇 噢 喔 亲 亲们 请问 想问 问下 问一下 问问 一下 "
+    "麻烦 谢谢 这个 那个 这款 那款 这件 那件 这支 这盒 这种 你们 你家 我们 我 你 他 她 它 "
+    "是 在 就 都 还 也 和 跟 与 及 或 要 想 会 能 可以 可 吗 有 给 让 把 被 对 "
+    "那边 这边 那里 这里 现在 一般 大概 请 帮 帮忙 主播 老师 宝宝 姐妹 小姐姐 家人们 大家 "
+    "如果 的话 然后 但是 因为 所以 还是 或者 比较 一个 一 下 上 里 里面 里头 啊亲".split()
+)
+_STOP_EN = frozenset(
+    "a an the is are am was were be been being do does did can could may might will would "
+    "shall should must i me my we our you your it its this that these those there here to of "
+    "for in on at by with from as and or but if so any some please pls hi hello hey thanks "
+    "thank what which who whom whose when where why how much many get got have has had "
+    "one ones them they their he she his her us also just still yet too very really".split()
+)
+_NEGATIONS_ZH = "不没无未非别免"
+_A_NOT_A = re.compile(
+    rf"([{_CJK}])[不没]\1|有没有|是不是|能不能|可不可以|会不会|要不要|好不好|行不行|对不对|还没"
+)
+_NEGATION_EN = re.compile(r"\b(?:not|no|without|non|never)\b|n't\b")
+_TIME_WORDS = frozenset(
+    "今天 明天 后天 昨天 今晚 明晚 明早 今早 上午 下午 晚上 早上 周一 周二 周三 周四 周五 周六 "
+    "周日 周末 工作日 当天 当日 前一天 后一天 前天 之前 以前 之后 以后 提前 today tomorrow "
+    "tonight yesterday morning afternoon evening weekend weekday monday tuesday wednesday "
+    "thursday friday saturday sunday before after".split()
+)
+# Generic opposites; a brand's lexicon adds its own ("antonyms").
+_ANTONYMS_GENERIC: tuple[tuple[str, str], ...] = (
+    ("开门", "关门"),
+    ("营业", "打烊"),
+    ("偏大", "偏小"),
+    ("长款", "短款"),
+    ("加", "少"),
+    ("冷", "热"),
+    ("甜", "咸"),
+    ("深", "浅"),
+    ("厚", "薄"),
+    ("早", "晚"),
+    ("大", "小"),
+    ("长", "短"),
+    ("多", "少"),
+    ("新", "旧"),
+    ("黑", "白"),
+    ("上", "下"),
+    ("线上", "线下"),
+    ("open", "close"),
+    ("large", "small"),
+    ("big", "small"),
+    ("long", "short"),
+    ("hot", "cold"),
+    ("early", "late"),
+    ("light", "dark"),
+    ("thick", "thin"),
+)
+_SINGLE_CHAR_OPPOSITES = frozenset(
+    c for a, b in _ANTONYMS_GENERIC for c in (a, b) if len(c) == 1 and _CJK_RUN.match(c)
+)
+
+_STRONG_WORDS = frozenset(
+    "pro max plus mini lite ultra se air xs s m l xl xxl xxxl 2xl 3xl 男款 女款 童款 长款 短款 "
+    "男 女 童 红 橙 黄 绿 青 蓝 紫 黑 白 灰 粉 金 银 棕 米 杏 卡其 红色 橙色 黄色 绿色 蓝色 紫色 "
+    "黑色 白色 灰色 粉色 金色 银色 棕色 米色 杏色 卡其色 red orange yellow green blue purple "
+    "black white grey gray pink gold silver brown beige".split()
+)
+"""Variants, sizes and colours: a different one on each side is a different question."""
+_LIGHT_CONCEPTS = frozenset(("§使用", "§购买", "§领取", "§包含", "§试用", "§门店"))
+"""Generic verbs and places: concepts (so synonyms meet) that weigh as much as a word."""
+_STORE_WORDS = frozenset(("店", "门店", "专柜", "柜台", "§门店", "§专柜"))
+"""A word right before these names the store (静安店, 国贸专柜): a different store, a different
+question."""
+
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_ZH_DIGIT = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
+             "八": 8, "九": 9}  # fmt: skip
+_ZH_NUMBER = re.compile(r"([零一二两三四五六七八九十百]+)(?=[寸期天斤号码岁人个盒片支件瓦年月周])")
+_EN_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+               "eight": 8, "nine": 9, "ten": 10, "twelve": 12, "twenty": 20}  # fmt: skip
+_WORD = re.compile(rf"[{_CJK}]+|[a-z0-9][a-z0-9.\-']*")
+_IDENT = re.compile(r"(?=.*\d)(?=.*[a-z])[a-z0-9.\-]+")
+
+
+def _zh_number(text: str) -> int | None:
+    if text == "十":
+        return 10
+    if "百" in text:
+        return None
+    if "十" in text:
+        tens, _, units = text.partition("十")
+        return _ZH_DIGIT.get(tens, 1) * 10 + (_ZH_DIGIT.get(units, 0) if units else 0)
+    if len(text) == 1:
+        return _ZH_DIGIT.get(text)
+    return None
+
+
+def _stem(word: str) -> str:
+    for suffix, keep in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("es", ""),
+                         ("s", "")):  # fmt: skip
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: len(word) - len(suffix)] + keep
+    return word
+
+
+# --- the vocabulary ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Lexicon:
+    """Synonym groups (each becomes one concept), product names, and opposite pairs."""
+
+    synonyms: tuple[tuple[str, ...], ...] = ()
+    products: tuple[str, ...] = ()
+    antonyms: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> Lexicon:
+        def groups(key: str) -> list[tuple[str, ...]]:
+            value = data.get(key) or []
+            assert isinstance(value, list)
+            return [tuple(str(t) for t in g) for g in value if isinstance(g, list) and g]
+
+        products = data.get("products") or []
+        assert isinstance(products, list)
+        return cls(
+            synonyms=tuple(groups("synonyms")),
+            products=tuple(str(p) for p in products),
+            antonyms=tuple((g[0], g[1]) for g in groups("antonyms") if len(g) >= 2),
+        )
+
+    def merged(self, other: Lexicon) -> Lexicon:
+        return Lexicon(self.synonyms + other.synonyms, self.products + other.products,
+                       self.antonyms + other.antonyms)  # fmt: skip
+
+
+_KNOWN_WORDS: set[str] = set()
+
+
+def _teach(word: str) -> None:
+    """Let the segmenter keep ``word`` whole (one process-wide dictionary)."""
+    if word not in _KNOWN_WORDS and _CJK_RUN.fullmatch(word):
+        rjieba.add_word(word, None, None)
+        _KNOWN_WORDS.add(word)
+
+
+CONCEPT_WEIGHT = 2.0
+PRODUCT_WEIGHT = 2.5
+IDENT_WEIGHT = 2.5
+WORD_WEIGHT = 1.0
+CHAR_WEIGHT = 0.8
+STRONG = 2.5
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What the matcher keeps of one question."""
+
+    text: str
+    words: Mapping[str, float]
+    """content token -> weight (concepts ``§n``, products ``@name``, identifiers, words)"""
+    bigrams: frozenset[str]
+    intents: frozenset[str]
+    numbers: frozenset[float]
+    times: frozenset[str]
+    negated: frozenset[str]
+    opposites: frozenset[str]
+    """words and characters that have an opposite (开门, 大, ...)"""
+
+    @property
+    def weight(self) -> float:
+        return sum(self.words.values())
+
+
+class Matcher:
+    """Reads questions and decides whether two readings are the same question."""
+
+    def __init__(self, lexicon: Lexicon | None = None, *, threshold: float = 0.25,
+                 penalty: float = 0.5, strong_penalty: float = 1.0) -> None:  # fmt: skip
+        self.threshold = threshold
+        self.penalty = penalty
+        self.strong_penalty = strong_penalty
+        self._concept: dict[str, str] = {}  # surface -> token
+        self._surface: dict[str, str] = {}  # token -> its canonical surface
+        phrases: list[str] = []
+        lexicon = lexicon or Lexicon()
+        entries = [(group, f"§{normalise(group[0])}") for group in lexicon.synonyms]
+        entries += [((product,), f"@{normalise(product)}") for product in lexicon.products]
+        for group, token in entries:
+            self._surface.setdefault(token, token[1:].replace(" ", ""))
+            for surface in group:
+                key = normalise(surface)
+                if not key or key in self._concept:
+                    continue
+                self._concept[key] = token
+                # one Chinese character is a word only where the segmenter says so
+                if not (len(key) == 1 and _CJK_RUN.fullmatch(key)):
+                    phrases.append(key)
+                    _teach(key.replace(" ", ""))
+        self._phrases = (
+            re.compile("|".join(re.escape(s) for s in sorted(phrases, key=len, reverse=True)))
+            if phrases else None
+        )  # fmt: skip
+        self._opposite: dict[str, set[str]] = {}
+        for a, b in (*_ANTONYMS_GENERIC, *lexicon.antonyms):
+            a, b = normalise(a), normalise(b)
+            self._opposite.setdefault(a, set()).add(b)
+            self._opposite.setdefault(b, set()).add(a)
+            for x, y in ((a, b), (b, a)):
+                if x in self._concept:
+                    self._opposite.setdefault(self._concept[x], set()).add(self._concept.get(y, y))
+
+    # --- reading -----------------------------------------------------------------------
+
+    def read(self, raw: str) -> Reading:
+        text = normalise(raw)
+        # the one kind of answer wanted: price before time before quantity before how-to
+        primary = next((name for name, pattern in _INTENTS if pattern.search(text)), "")
+        intents = frozenset((primary,)) if primary else frozenset()
+        numbers = set[float]()
+        for match in _ZH_NUMBER.finditer(text):
+            value = _zh_number(match.group(1))
+            if value is not None:
+                numbers.add(float(value))
+        for match in _NUMBER.finditer(text):
+            numbers.add(float(match.group()))
+        for word, value in _EN_NUMBERS.items():
+            if re.search(rf"\b{word}\b", text):
+                numbers.add(float(value))
+        body = _A_NOT_A.sub(lambda m: f" {m.group(1)}" if m.group(1) else " ", text)
+        body = _QUESTION_WORDS.sub(" ", body)
+        words: dict[str, float] = {}
+        chars: list[str] = []
+        negated: set[str] = set()
+        times: set[str] = set()
+        opposites: set[str] = set()
+        negate_next = False
+        previous = ""
+        tokens = list(self._tokens(body))
+        for index, token in enumerate(tokens):
+            if token in _TIME_WORDS:
+                times.add(token)
+                continue
+            if token in _FILLERS_ZH or token in _STOP_EN:
+                if token in _NEGATIONS_ZH or token in ("no", "not"):
+                    negate_next = True
+                continue
+            if token.startswith(("§", "@")):
+                weight = CONCEPT_WEIGHT if token[0] == "§" else PRODUCT_WEIGHT
+                if token in _LIGHT_CONCEPTS:
+                    weight = WORD_WEIGHT
+                surface = self._surface.get(token, "")
+                chars.append(surface)
+            elif _CJK_RUN.fullmatch(token):
+                if token[0] in _NEGATIONS_ZH and len(token) > 1 and token not in _KNOWN_WORDS:
+                    token = token[1:]
+                    negated.add(token)
+                elif token in _NEGATIONS_ZH:
+                    negate_next = True
+                    continue
+                concept = self._concept.get(token)
+                if concept is not None:  # a one-character synonym, segmented alone
+                    token = concept
+                    weight = WORD_WEIGHT if concept in _LIGHT_CONCEPTS else CONCEPT_WEIGHT
+                    chars.append(self._surface.get(concept, ""))
+                else:
+                    chars.append(token)
+                    weight = WORD_WEIGHT if len(token) > 1 else CHAR_WEIGHT
+                    opposites.update(c for c in token if c in _SINGLE_CHAR_OPPOSITES)
+            else:
+                if token.endswith("n't") or token in ("without", "never", "non"):
+                    negate_next = True
+                    continue
+                if token.endswith("-free") and len(token) > 5:
+                    token = _stem(token[:-5])
+                    negated.add(token)
+                elif token.startswith("un") and len(token) > 5:
+                    token = _stem(token[2:])
+                    negated.add(token)
+                if _NUMBER.fullmatch(token):
+                    continue
+                if token in _STRONG_WORDS or _IDENT.fullmatch(token):
+                    weight = IDENT_WEIGHT
+                else:
+                    token = _stem(token)
+                    if token in _STOP_EN or len(token) < 2:
+                        continue
+                    weight = WORD_WEIGHT
+            if token in _STRONG_WORDS:
+                weight = max(weight, STRONG)
+            following = tokens[index + 1] if index + 1 < len(tokens) else ""
+            if (
+                following in _STORE_WORDS
+                or (len(token) >= 3 and token[-1] == "店" and _CJK_RUN.fullmatch(token))
+                or (previous in ("at", "in") and not token.startswith("§"))
+            ):
+                weight = max(weight, STRONG)
+            if token in self._opposite:
+                opposites.add(token)
+            if negate_next:
+                negated.add(token)
+                # "不带坚果": a light word (带, use, get) passes the negation on
+                negate_next = token in _LIGHT_CONCEPTS
+            words[token] = max(words.get(token, 0.0), weight)
+            previous = token
+        bigrams = frozenset(
+            run[i : i + 2] for run in chars for i in range(len(run) - 1)
+        ) | frozenset(run for run in chars if len(run) == 1)
+        return Reading(
+            raw, words, bigrams, intents, frozenset(numbers), frozenset(times),
+            frozenset(negated), frozenset(opposites),
+        )  # fmt: skip
+
+    def _tokens(self, text: str) -> Iterable[str]:
+        pieces = [text] if self._phrases is None else self._split_phrases(text)
+        for piece in pieces:
+            if piece.startswith(("§", "@")):
+                yield piece
+                continue
+            for word in _WORD.findall(piece):
+                if _CJK_RUN.fullmatch(word):
+                    yield from (w for w in rjieba.cut(word, False) if w.strip())
+                else:
+                    yield word.strip(".-'")
+
+    def _split_phrases(self, text: str) -> list[str]:
+        assert self._phrases is not None
+        out: list[str] = []
+        last = 0
+        for match in self._phrases.finditer(text):
+            surface = match.group()
+            # an English surface only as whole words
+            if surface[0].isascii() and surface[0].isalnum():
+                before = text[match.start() - 1 : match.start()]
+                after = text[match.end() : match.end() + 1]
+                if (before and before.isascii() and before.isalnum()) or (
+                    after and after.isascii() and after.isalnum()
+                ):
+                    continue
+            out.append(text[last : match.start()])
+            out.append(self._concept[surface])
+            last = match.end()
+        out.append(text[last:])
+        return out
+
+    # --- comparing -----------------------------------------------------------------------
+
+    def _label(self, token: str) -> str:
+        return self._surface.get(token, token) if token[:1] in ("§", "@") else token
+
+    def _matched(self, a: Reading, b: Reading) -> tuple[float, float, float, float, float]:
+        """(common weight, A's unmatched weight, B's unmatched weight), where a word also
+        matches a word of the other side that contains it (试色 / 试色号, 生吐司 / 吐司)."""
+        common = 0.0
+        left_b = dict(b.words)
+        unmatched_a = 0.0
+        strong_a = 0.0
+        for token, weight in a.words.items():
+            if token in left_b:
+                common += min(weight, left_b.pop(token))
+                continue
+            label = self._label(token)
+            partner = next(
+                (
+                    t for t in left_b
+                    if len(lb := self._label(t)) >= 2 and len(label) >= 2
+                    and _CJK_RUN.match(label) and (label in lb or lb in label)
+                ),
+                None,
+            )  # fmt: skip
+            if partner is not None:
+                common += 0.8 * min(weight, left_b.pop(partner))
+            else:
+                unmatched_a += weight
+                strong_a += weight if weight >= CONCEPT_WEIGHT else 0.0
+        strong_b = sum(w for w in left_b.values() if w >= CONCEPT_WEIGHT)
+        return common, unmatched_a, sum(left_b.values()), strong_a, strong_b
+
+    def apart(self, a: Reading, b: Reading) -> str | None:
+        """Why two readings cannot be the same question (a guard), or None."""
+        if a.intents != b.intents and (a.intents | b.intents) & _ANSWER_KINDS:
+            return "intent"
+        if a.numbers and b.numbers and a.numbers != b.numbers:
+            return "number"
+        if a.times and b.times and a.times != b.times:
+            return "time"
+        for x in a.opposites:
+            others = self._opposite.get(x, ()) if len(x) > 1 else _single_opposites(x)
+            for y in others:
+                if y in b.opposites and x not in b.opposites and y not in a.opposites:
+                    return "opposite"
+        if (a.negated - b.negated) & b.words.keys() or (b.negated - a.negated) & a.words.keys():
+            return "negation"
+        only_a = [t for t, w in a.words.items() if w >= STRONG and t not in b.words]
+        only_b = [t for t, w in b.words.items() if w >= STRONG and t not in a.words]
+        if any(t in _STRONG_WORDS for t in (*only_a, *only_b)):
+            return "distinct"  # a variant, size or colour named on one side only
+        if only_a and only_b and not any(self._contains(x, y) for x in only_a for y in only_b):
+            return "distinct"
+        return None
+
+    def _contains(self, x: str, y: str) -> bool:
+        lx, ly = self._label(x), self._label(y)
+        return len(lx) >= 2 and len(ly) >= 2 and (lx in ly or ly in lx)
+
+    def similarity(self, a: Reading, b: Reading) -> float:
+        common, only_a, only_b, strong_a, strong_b = self._matched(a, b)
+        union = common + only_a + only_b
+        jaccard = common / union if union else 0.0
+        smaller = min(common + only_a, common + only_b)
+        coverage = common / smaller if smaller else 0.0
+        if a.bigrams and b.bigrams:
+            dice = 2 * len(a.bigrams & b.bigrams) / (len(a.bigrams) + len(b.bigrams))
+        else:
+            dice = jaccard
+        score = 0.4 * jaccard + 0.35 * coverage + 0.25 * dice
+        both = min(only_a, only_b)
+        strong = min(strong_a, strong_b)
+        return score - (self.penalty * both + self.strong_penalty * strong) / (union or 1.0)
+
+    def same(self, a: Reading, b: Reading) -> bool:
+        return self.apart(a, b) is None and self.similarity(a, b) >= self.threshold
+
+
+def _single_opposites(char: str) -> Sequence[str]:
+    return [b if a == char else a for a, b in _ANTONYMS_GENERIC if char in (a, b) and len(a) == 1]
