@@ -19,10 +19,9 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /src
 COPY requirements-uv.txt ./
 RUN pip install --require-hashes -r requirements-uv.txt
-# Dependencies first (a layer that changes only with the lock), then the project itself,
-# non-editable, with the built assets as package data (live_server/_static).
+# The locked runtime set and the project itself, non-editable, with the built assets as
+# package data (live_server/_static). One step: the version is read from the sources.
 COPY pyproject.toml uv.lock README.md LICENSE ./
-RUN uv sync --locked --no-install-project --no-editable
 COPY live_server/ live_server/
 COPY geo/ geo/
 COPY coupons/ coupons/
