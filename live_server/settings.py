@@ -43,6 +43,9 @@ class Settings:
     platform_secret: str = ""
     rate_limit_exempt: tuple[str, ...] = ()
     trust_forwarded: bool = False
+    metrics_token: str = ""
+    """Bearer token /metrics asks for (LIVE_METRICS_TOKEN); in production /metrics is closed
+    without one."""
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -106,6 +109,8 @@ class Settings:
             )
         if env.get("LIVE_TRUST_FORWARDED", "").lower() in ("1", "true", "yes"):
             values["trust_forwarded"] = True
+        if env.get("LIVE_METRICS_TOKEN"):
+            values["metrics_token"] = env["LIVE_METRICS_TOKEN"]
         if env.get("LIVE_CREDIT_STORE_SHARE"):
             values["credit_store_share"] = float(env["LIVE_CREDIT_STORE_SHARE"])
         values.update({k: v for k, v in overrides.items() if v is not None})

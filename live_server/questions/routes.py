@@ -3,11 +3,14 @@ host's feed and actions, and ops management of community groups."""
 
 from __future__ import annotations
 
+from aiohttp import web
+
 from live_server.core.tokens import Role
 from live_server.questions.models import (
     AskerList,
     AskQuestion,
     BrandLexicon,
+    Group,
     GroupMessage,
     GroupOut,
     GroupSpec,
@@ -35,10 +38,23 @@ VOTE_PER_VIEWER = Rule("vote-viewer", "viewer", 30, 60)
 VOTE_PER_IP = Rule("vote-ip", "ip", 1200, 60)
 
 
+SIGNED_GROUP: web.RequestKey[Group] = web.RequestKey("signed_group", Group)
+
+
+async def _group_signature(request: web.Request) -> None:
+    """The group's signature over the raw body, before the body is parsed (an unsigned
+    caller gets 401, never the body's field errors)."""
+    raw = await request.read()  # aiohttp keeps it for the body parser
+    request[SIGNED_GROUP] = await request.app[QUESTIONS].signed_group(
+        request.match_info["group"], raw,
+        request.headers.get("X-Timestamp"), request.headers.get("X-Signature"),
+    )  # fmt: skip
+
+
 @api.post(
     "/api/v1/groups/{group}/messages", summary="A community-group bot forwards a question",
     tag=TAG, body=GroupMessage, response=IntakeResult, errors=[401, 404, 409, 422, 429],
-    headers=["X-Timestamp", "X-Signature"],
+    headers=["X-Timestamp", "X-Signature"], guard=_group_signature,
     description=(
         "Signed with the group's secret: X-Timestamp (unix seconds, within 5 minutes) and "
         "X-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + '.' + raw body)>. Routed to "
@@ -47,11 +63,7 @@ VOTE_PER_IP = Rule("vote-ip", "ip", 1200, 60)
     ),
 )  # fmt: skip
 async def receive_group_message(call: Call[GroupMessage, None]) -> IntakeResult:
-    raw = await call.request.read()  # aiohttp caches the body the validator already read
-    return await call.app[QUESTIONS].intake_group(
-        call.path("group"), raw, call.body,
-        call.request.headers.get("X-Timestamp"), call.request.headers.get("X-Signature"),
-    )  # fmt: skip
+    return await call.app[QUESTIONS].intake_group(call.request[SIGNED_GROUP], call.body)
 
 
 @api.post(

@@ -119,15 +119,19 @@ class QuestionService:
         )  # fmt: skip
 
     # --- intake --------------------------------------------------------------------------
-    async def intake_group(
-        self, group_id: str, raw_body: bytes, message: GroupMessage,
-        timestamp: str | None, signature: str | None,
-    ) -> IntakeResult:  # fmt: skip
-        """A signed message from a community-group bot."""
+    async def signed_group(
+        self, group_id: str, raw_body: bytes, timestamp: str | None, signature: str | None
+    ) -> Group:
+        """The group whose secret signed this body (404 unknown group, 401 bad or stale
+        signature), checked before the body is read as a message."""
         group = await self.store.group(group_id)
         if group is None:
             raise GroupNotFound(f"no group {group_id!r}")
         verify_signature(group.secret, timestamp, signature, raw_body, time.time())
+        return group
+
+    async def intake_group(self, group: Group, message: GroupMessage) -> IntakeResult:
+        """A message from a community-group bot whose signature was checked."""
         room_id = await self._live_room(group.brand)
         if room_id is None:
             self.intake_total.labels("group", "no_live_room").inc()

@@ -45,6 +45,7 @@ B = TypeVar("B", bound=BaseModel | None)
 Q = TypeVar("Q", bound=BaseModel | None)
 
 Handler = Callable[["Call[Any, Any]"], Awaitable[Any]]
+Guard = Callable[[web.Request], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -89,6 +90,9 @@ class Endpoint:
     description: str = ""
     limits: tuple[Rule, ...] = ()
     """Rate limits of this route (429 with Retry-After over one); the flash-crowd routes."""
+    guard: Guard | None = None
+    """Checked after the token and the limits, before the body is parsed: a webhook's
+    signature, so an unsigned caller learns nothing about the body's fields."""
 
 
 def dump_json(value: Any) -> bytes:
@@ -153,7 +157,8 @@ async def read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
 
 def _validated(model: type[BaseModel], raw: bytes) -> BaseModel:
     try:
-        return model.model_validate_json(raw)
+        # strict: numbers are numbers, booleans are booleans (no "1" or true for a count)
+        return model.model_validate_json(raw, strict=True)
     except ValidationError as exc:
         if any(e["type"] == "json_invalid" for e in exc.errors()):
             raise BadRequest("the body is not valid JSON") from exc
@@ -195,6 +200,7 @@ class Api:
         headers: Iterable[str] = (),
         description: str = "",
         limits: Iterable[Rule] = (),
+        guard: Guard | None = None,
     ) -> Callable[[Handler], Handler]:
         def decorate(handler: Handler) -> Handler:
             self.endpoints.append(
@@ -215,6 +221,7 @@ class Api:
                     headers=tuple(headers),
                     description=description or (handler.__doc__ or "").strip(),
                     limits=tuple(limits),
+                    guard=guard,
                 )
             )
             return handler
@@ -288,6 +295,8 @@ def _wrap(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]
         request[ENDPOINT] = ep
         claims = authenticate(request, ep.roles, ep.scope)
         await enforce_limits(request, ep.limits, claims)
+        if ep.guard is not None:
+            await ep.guard(request)
         body = None
         if ep.body is not None and not (ep.raw_body and request.content_type in ep.raw_body):
             body = await read_body(request, ep.body)

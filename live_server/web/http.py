@@ -189,7 +189,8 @@ async def problem_middleware(request: web.Request, handler: RequestHandler) -> w
         response = problem_response(Problem(f"internal error; request id {request_id}"), request)
     elapsed = time.perf_counter() - started
     response.headers.setdefault("X-Request-Id", request_id)
-    response.headers.setdefault("X-Served-By", NODE_ID)
+    if not request.app[SETTINGS].production:  # which node answered: for debugging, not the world
+        response.headers.setdefault("X-Served-By", NODE_ID)
     for key, value in SECURITY_HEADERS.items():
         response.headers.setdefault(key, value)
     if origin is not None and not preflight:  # a preflight's answer has its own

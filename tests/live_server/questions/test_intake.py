@@ -250,3 +250,26 @@ async def test_lexicon_is_checked_and_needs_ops(
     assert status == 403
     status, body = await api.get(url, ops_token)
     assert status == 200 and body == {"synonyms": [], "products": [], "antonyms": []}
+
+
+async def test_signature_is_checked_before_the_body(
+    api: Api, live_room: dict[str, Any], make_group: Any
+) -> None:
+    """An unsigned or forged caller learns nothing of the body's fields: 401, not 400, and
+    nothing is stored; a signed but malformed body gets the field errors."""
+    group = await make_group("g-jingan", "sh-jingan")
+    url = f"/api/v1/groups/{group['id']}/messages"
+    malformed = b'{"text": 42}'
+    for headers in (
+        {"Content-Type": "application/json"},
+        {"Content-Type": "application/json", "X-Timestamp": str(int(time.time())),
+         "X-Signature": "sha256=" + "0" * 64},
+    ):  # fmt: skip
+        status, problem = await api.post(url, data=malformed, headers=headers)
+        assert status == 401 and "errors" not in problem, problem
+    status, problem = await post_signed(api, group, {"text": 42})
+    assert status == 400 and problem["errors"], problem
+    status, listing = await api.get(
+        f"/api/v1/rooms/{live_room['room_id']}/questions", live_room["host_token"]
+    )
+    assert status == 200 and listing["questions"] == []
