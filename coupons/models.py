@@ -96,6 +96,12 @@ class CreateCampaign(BaseModel):
     valid_from: int | None = Field(default=None, description="ISO-8601 or unix seconds")
     expires_at: int = Field(description="ISO-8601 or unix seconds")
     min_spend: float | None = Field(default=None, ge=0)
+    identity: Literal["verified", "any"] | None = Field(
+        default=None,
+        description='who may claim: "verified" (a viewer whose platform identity the '
+        'platform signed: a person, not a minted id) or "any"; default "verified" in '
+        'production, "any" otherwise',
+    )
 
     @field_validator("valid_from", "expires_at", mode="before")
     @classmethod
@@ -178,6 +184,7 @@ class Campaign(BaseModel):
     dropped_at: str | None = None
     sold_out_at: str | None = None
     released: int = 0
+    identity: Literal["verified", "any"] = "any"
 
 
 class CampaignList(BaseModel):
@@ -263,6 +270,10 @@ class CampaignAlreadyDropped(Conflict):
 
 class SoldOut(Gone):
     title, slug = "Sold out", "sold-out"
+
+
+class IdentityRequired(Forbidden):
+    title, slug = "Verified viewers only", "identity-required"
 
 
 class LimitReached(Conflict):

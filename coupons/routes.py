@@ -85,7 +85,9 @@ async def close_campaign(call: Call[None, None]) -> Campaign:
 async def claim_coupon(call: Call[None, None]) -> web.Response:
     key = check_idempotency_key(call.request.headers.get("Idempotency-Key"))
     service = call.app[COUPONS]
-    result = await service.claim(call.path("room"), call.path("campaign"), call.who.subject, key)
+    result = await service.claim(
+        call.path("room"), call.path("campaign"), call.who.subject, key, call.who.verified
+    )
     body = service.claimed_body(result, _base_url(call.request))
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
     return web.Response(body=body, status=201, content_type="application/json", headers=headers)

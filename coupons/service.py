@@ -49,6 +49,7 @@ from coupons.models import (
     CouponExpired,
     CreateCampaign,
     CustomerContext,
+    IdentityRequired,
     LimitReached,
     NotACode,
     NotRedeemed,
@@ -146,7 +147,10 @@ class CouponService:
     def __init__(
         self, store: CouponStore, rooms: RoomService, stores: StoreRegistry, codebook: CodeBook,
         metrics: Metrics, realtime: Realtime, claim_rule: Rule | None = None,
+        production: bool = False,
     ) -> None:  # fmt: skip
+        self.production = production
+        """Campaigns without an ``identity`` need a verified viewer in production."""
         self.store = store
         self.claim_rule = claim_rule
         """The per-viewer claim limit claim.lua enforces (None: rate limits are off); read
@@ -172,6 +176,8 @@ class CouponService:
             unknown = [s for s in spec.store_ids if self.stores.get(s) is None]
             if unknown:
                 raise UnknownStore(f"no store {unknown[0]!r}", stores=unknown[:20])
+        if spec.identity is None:
+            spec = spec.model_copy(update={"identity": "verified" if self.production else "any"})
         created = now_ms()
         for _ in range(5):  # random ids: a clash is rare, retry with another
             campaign_id = new_campaign_id()
@@ -269,8 +275,9 @@ class CouponService:
     # --- claim ------------------------------------------------------------------------
 
     async def claim(
-        self, room_id: str, campaign_id: str, viewer_id: str, idempotency_key: str | None
-    ) -> ClaimResult:
+        self, room_id: str, campaign_id: str, viewer_id: str, idempotency_key: str | None,
+        verified: bool = True,
+    ) -> ClaimResult:  # fmt: skip
         """Hand one code to the viewer: one Lua call (one round trip), which also counts the
         viewer's attempts (the per-viewer flood guard) and knows the room has ended because
         ending a room closes its campaigns first (:meth:`close_room`). A fresh claim
@@ -285,7 +292,7 @@ class CouponService:
             reply = await self.store.claim(
                 campaign_id=campaign_id, room_id=room_id, viewer_id=viewer_id,
                 idempotency_key=idempotency_key, nonce=code.nonce, now_ms=now,
-                limit=self._claim_limit, window_ms=self._claim_window_ms,
+                limit=self._claim_limit, window_ms=self._claim_window_ms, verified=verified,
             )  # fmt: skip
             if reply.outcome is not _COLLISION:
                 break
@@ -620,6 +627,11 @@ def _claim_problem(reply: ClaimReply) -> Exception:
     outcome = reply.outcome
     if outcome is ClaimOutcome.SOLD_OUT:
         return SoldOut("all coupons of this drop have been claimed")
+    if outcome is ClaimOutcome.IDENTITY:
+        return IdentityRequired(
+            "this coupon is for viewers the live platform knows: open the live room from the "
+            "platform's app (a signed platform identity), then claim again"
+        )
     if outcome is ClaimOutcome.LIMIT:
         return LimitReached(f"you already hold {reply.held} of these coupons (the limit)")
     if outcome is ClaimOutcome.EXPIRED:

@@ -83,6 +83,7 @@ class ClaimOutcome(StrEnum):
     MISSING = "missing"
     COLLISION = "collision"
     RATE = "rate"
+    IDENTITY = "identity"
 
 
 class RedeemOutcome(StrEnum):
@@ -191,7 +192,7 @@ _BARE_CLAIMS = {
     o: ClaimReply(o)
     for o in (
         ClaimOutcome.SOLD_OUT, ClaimOutcome.EXPIRED, ClaimOutcome.DRAFT, ClaimOutcome.MISSING,
-        ClaimOutcome.COLLISION,
+        ClaimOutcome.COLLISION, ClaimOutcome.IDENTITY,
     )
 }  # fmt: skip
 # An enum member read as ``ClaimOutcome.OK`` costs ~0.2 µs on Python 3.11 (a module
@@ -256,6 +257,7 @@ class CouponStore:
             "valid_from": str(spec.valid_from) if spec.valid_from is not None else "",
             "expires_at": str(spec.expires_at),
             "min_spend": _num(spec.min_spend) if spec.min_spend else "",
+            "identity": spec.identity or "any",
             "status": CampaignStatus.DRAFT.value,
             "created_at": str(created_ms),
         }
@@ -322,7 +324,7 @@ class CouponStore:
 
     async def claim(
         self, *, campaign_id: str, room_id: str, viewer_id: str, idempotency_key: str | None,
-        nonce: str, now_ms: int, limit: int, window_ms: int,
+        nonce: str, now_ms: int, limit: int, window_ms: int, verified: bool = True,
     ) -> ClaimReply:  # fmt: skip
         """claim.lua, the flash path: the viewer's attempts in this window (over ``limit``:
         refused), the idempotency key, the campaign's state and stock, the viewer's share;
@@ -337,7 +339,7 @@ class CouponStore:
             ],
             [
                 room_id, viewer_id, f"{viewer_id}|{idempotency_key}" if idempotency_key else "",
-                nonce, now_ms, limit, window_ms,
+                nonce, now_ms, limit, window_ms, "1" if verified else "0",
             ],
         )  # fmt: skip
         outcome = _CLAIM_OUTCOMES[reply[0]]
@@ -575,4 +577,5 @@ def campaign_from_hash(campaign_id: str, raw: dict[bytes, bytes]) -> Campaign:
         created_at=iso(int(f["created_at"])) or "",
         dropped_at=iso(opt_ms("dropped_at")),
         sold_out_at=iso(opt_ms("sold_out_at")),
+        identity="verified" if f.get("identity") == "verified" else "any",
     )

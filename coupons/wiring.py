@@ -32,6 +32,7 @@ async def coupons_ctx(app: web.Application) -> AsyncIterator[None]:
     service = CouponService(
         store, app[ROOMS], app[STORES], CodeBook(app[SETTINGS].secret), app[METRICS],
         app[REALTIME], claim_rule=CLAIM_PER_VIEWER if app[SETTINGS].rate_limits else None,
+        production=app[SETTINGS].production,
     )  # fmt: skip
     app[ROOMS].before_end.append(service.close_room)
     if LIVE_ROOMS in app:  # room.state lists the open drops to joining viewers

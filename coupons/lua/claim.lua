@@ -4,14 +4,16 @@
 -- ARGV[1] room id, ARGV[2] viewer id, ARGV[3] idempotency field ('' = none), ARGV[4] fresh nonce,
 -- ARGV[5] now (unix ms)
 -- KEYS[5] {camp:C}:rate:<viewer>:<window> the viewer's claim counter in this fixed window,
--- ARGV[6] the most claims a viewer may attempt per window, ARGV[7] the window (ms)
+-- ARGV[6] the most claims a viewer may attempt per window, ARGV[7] the window (ms),
+-- ARGV[8] '1' the viewer's platform identity is verified, '0' not (a campaign whose
+-- identity is 'verified' refuses the latter; absent: treated as verified)
 -- The room's status lives in another tag and is not read here: ending a room closes its
 -- campaigns (finish.lua, reason 'room ended') BEFORE the room itself is marked ended, and
 -- a campaign only opens (drop) while its room is live; so an open campaign here means a
 -- live room, and a claim costs one round trip.
 -- Returns {'ok', remaining, sold_out_now, dropped_at} | {'dup', nonce} | {'limit', held} |
 --         {'sold_out'} | {'expired'} | {'closed', reason} | {'draft'} | {'missing'} |
---         {'collision'} | {'rate', retry_ms}
+--         {'collision'} | {'rate', retry_ms} | {'identity'}
 local viewer, idem_field, nonce = ARGV[2], ARGV[3], ARGV[4]
 -- The per-viewer flood guard first (a retried tap counts too): over it, nothing else runs.
 local tries = redis.call('INCR', KEYS[5])
@@ -21,9 +23,10 @@ if idem_field ~= '' then
   local prior = redis.call('HGET', KEYS[4], idem_field)
   if prior then return {'dup', prior} end
 end
-local m = redis.call('HMGET', KEYS[1], 'status', 'room_id', 'remaining', 'per_user', 'expires_at', 'dropped_at', 'finish_reason')
+local m = redis.call('HMGET', KEYS[1], 'status', 'room_id', 'remaining', 'per_user', 'expires_at', 'dropped_at', 'finish_reason', 'identity')
 if not m[1] or m[2] ~= ARGV[1] then return {'missing'} end
 if m[1] == 'draft' then return {'draft'} end
+if m[8] == 'verified' and ARGV[8] == '0' then return {'identity'} end
 if m[1] == 'closed' then return {'closed', m[7] or ''} end
 if m[1] == 'expired' or tonumber(ARGV[5]) >= tonumber(m[5]) then return {'expired'} end
 if tonumber(m[3]) <= 0 then return {'sold_out'} end

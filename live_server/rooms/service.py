@@ -129,5 +129,7 @@ class RoomService:
         await self.get(room_id)  # 404 for an unknown room
         viewer_id = self.viewer_id_for(external_id)
         await self.store.add_viewer(room_id, viewer_id)
-        token = self.signer.issue(Role.VIEWER, room_id, viewer_id, self.token_ttl_s)
+        token = self.signer.issue(
+            Role.VIEWER, room_id, viewer_id, self.token_ttl_s, verified=verified
+        )
         return viewer_id, token, verified
