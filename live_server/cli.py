@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from live_server import __version__
-from live_server.core.commands import COMMANDS, EXTENSIONS, Command, common_options, settings_from
+from live_server.core.commands import (
+    COMMANDS,
+    EXTENSIONS,
+    Command,
+    common_options,
+    data_dir_from,
+    settings_from,
+)
+from live_server.core.embedded_redis import DataDirInUse
 from live_server.settings import SettingsError
 
 
@@ -40,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("role", choices=["ops", "host", "staff"])
     token.add_argument("scope", nargs="?", default="*")
     token.add_argument("--ttl", type=int, default=24 * 3600, help="seconds (default 1 day)")
+    token.add_argument(
+        "--init", action="store_true",
+        help="create the data dir's secret if it has none (a new secret: tokens signed "
+        "before, and servers using another secret, do not match it)",
+    )  # fmt: skip
     common_options(token)
 
     for name, configure in EXTENSIONS:
@@ -60,7 +74,20 @@ def _serve(args: argparse.Namespace) -> int:
 def _token(args: argparse.Namespace) -> int:
     from live_server.core.tokens import Role, TokenSigner
 
+    secret_file = data_dir_from(args) / "secret"
+    fresh = not os.environ.get("LIVE_SECRET") and not secret_file.exists()
+    if fresh and not args.init:
+        print(
+            f"live-server token: no secret in {secret_file} and LIVE_SECRET is not set: "
+            "a token signed with a new secret would be refused by every server.\n"
+            "  Point --data-dir at the server's data dir (the one `live-server serve` uses), "
+            "set LIVE_SECRET, or pass --init to create a new secret there.",
+            file=sys.stderr,
+        )
+        return 2
     settings = settings_from(args)
+    if fresh:
+        print(f"live-server token: created a new secret in {secret_file}", file=sys.stderr)
     print(TokenSigner(settings.secret).issue(Role(args.role), args.scope, args.role, args.ttl))
     return 0
 
@@ -97,6 +124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handlers[args.command](args)
     except SettingsError as exc:
         print(f"live-server: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except DataDirInUse as exc:
+        print(f"live-server: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 0

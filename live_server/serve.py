@@ -3,7 +3,10 @@
 ``--workers N`` starts N processes that each bind the same port with SO_REUSEPORT (the
 kernel spreads connections); Socket.IO's Redis manager carries broadcasts between them.
 SIGTERM/SIGINT: stop accepting, finish in-flight requests, close sockets, stop the
-embedded Redis, exit 0. A worker that dies is restarted by the supervisor.
+embedded Redis, exit 0. A worker that dies is restarted by the supervisor; an embedded
+Redis that dies is restarted on the same port by a watchdog thread (bounded: see
+:class:`~live_server.core.embedded_redis.RedisWatchdog`; past its limit the server shuts
+down with exit code 1).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
-from live_server.core.embedded_redis import EmbeddedRedis, raise_fd_limit
+from live_server.core.embedded_redis import EmbeddedRedis, RedisWatchdog, raise_fd_limit
 from live_server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -197,14 +200,22 @@ class _Supervisor:
         return 0
 
 
+def _shut_down_self() -> None:
+    """Ask this process to shut down as on SIGTERM (the watchdog gave up on Redis)."""
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 def serve(settings: Settings) -> int:
     """Run until SIGTERM/SIGINT; returns the process exit code."""
     setup_logging(settings.log_level)
     raise_fd_limit()  # one socket per viewer: the default 1024 is far too few
     embedded: EmbeddedRedis | None = None
+    watchdog: RedisWatchdog | None = None
     if settings.redis_url is None:
         embedded = EmbeddedRedis(settings.data_dir / "redis", fsync=settings.aof_fsync)
         settings = settings.with_changes(redis_url=embedded.start())
+        watchdog = RedisWatchdog(embedded, on_give_up=_shut_down_self)
+        watchdog.start()
     try:
         if settings.demo:
             _install_uvloop()
@@ -212,9 +223,16 @@ def serve(settings: Settings) -> int:
             print_demo(demo, settings)
         if settings.workers == 1:
             run_worker(settings)
-            return 0
-        return _Supervisor(settings).run()
+            code = 0
+        else:
+            code = _Supervisor(settings).run()
+        return 1 if watchdog is not None and watchdog.gave_up else code
     finally:
+        # Redis first, then the watchdog: a Valkey the watchdog restarted gets SIGTERM
+        # when the watchdog's thread ends (the parent-death signal follows the thread).
         if embedded is not None:
             embedded.stop()
             log.info("embedded Redis stopped")
+        if watchdog is not None:
+            watchdog.stop()
+            watchdog.join(20)

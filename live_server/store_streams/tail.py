@@ -5,8 +5,8 @@ print each entry as one JSON line on stdout, ack it once printed.
 
 Entries another member left pending for ``--claim-idle-ms`` are taken over; entries
 delivered more than ``--max-deliveries`` times go to the store's dead-letter stream.
-Without ``--redis-url``/``REDIS_URL`` it finds the embedded server a local
-``live-server serve`` started in ``--data-dir``.
+Without ``--redis-url``/``REDIS_URL`` it reads from the embedded Redis of the local
+``live-server serve`` running on ``--data-dir`` (never stopping it), and says so on stderr.
 """
 
 from __future__ import annotations
@@ -17,14 +17,12 @@ import contextlib
 import signal
 import sys
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import orjson
 
-from live_server.core.commands import command, common_options, settings_from
+from live_server.core.commands import command, common_options, redis_for_cli, settings_from
 from live_server.core.redis_conn import connect_redis
-from live_server.settings import SettingsError
 from live_server.store_streams.groups import StoreConsumer
 from live_server.store_streams.models import ConsumerConfig, default_consumer_name
 
@@ -50,29 +48,8 @@ def _configure(p: argparse.ArgumentParser) -> None:
     common_options(p)
 
 
-def embedded_url(data_dir: Path) -> str | None:
-    """The URL of the embedded server a local ``serve`` runs on ``data_dir``, if any."""
-    try:
-        pid = int((data_dir / "redis" / "valkey.pid").read_text().strip())
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except (OSError, ValueError):
-        return None
-    if b"--port" in argv:
-        return f"redis://127.0.0.1:{int(argv[argv.index(b'--port') + 1])}/0"
-    return None
-
-
 @command("store-tail", _configure)
 def store_tail(args: argparse.Namespace) -> int:
-    settings = settings_from(args)
-    if settings.redis_url is None:
-        url = embedded_url(settings.data_dir)
-        if url is None:
-            raise SettingsError(
-                "no Redis to read from: pass --redis-url (or REDIS_URL), or run it beside "
-                f"a local `live-server serve` using --data-dir {settings.data_dir}"
-            )
-        settings = settings.with_changes(redis_url=url)
     config = ConsumerConfig(
         group=args.group,
         consumer=args.consumer or default_consumer_name(),
@@ -81,7 +58,10 @@ def store_tail(args: argparse.Namespace) -> int:
         start="0" if args.from_start else "$",
         block_ms=200 if args.exit_when_idle else 2000,
     )
-    return asyncio.run(_tail(settings, args.store, config, args.max_entries, args.exit_when_idle))
+    with redis_for_cli(settings_from(args), "store-tail", may_start=False) as settings:
+        return asyncio.run(
+            _tail(settings, args.store, config, args.max_entries, args.exit_when_idle)
+        )
 
 
 async def _tail(

@@ -1,4 +1,9 @@
-"""``live-server stores import FILE``: the same all-or-nothing upsert as PUT /api/v1/stores."""
+"""``live-server stores import FILE``: the same all-or-nothing upsert as PUT /api/v1/stores.
+
+Beside a running ``live-server serve`` on the same ``--data-dir`` it writes through that
+server's embedded Redis (the workers pick the change up within a second); with no server
+running it starts a temporary one on the data dir (see :func:`redis_for_cli`).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from live_server.core.embedded_redis import EmbeddedRedis
+from live_server.core.commands import redis_for_cli
 from live_server.core.redis_conn import connect_redis
 from live_server.settings import Settings
 from live_server.stores.service import StoreFileInvalid, parse_store_file
@@ -24,22 +29,15 @@ def import_stores(settings: Settings, path: Path) -> int:
     except OSError as exc:
         print(f"{path}: {exc.strerror}", file=sys.stderr)
         return 1
-    embedded = None
-    if settings.redis_url is None:
-        embedded = EmbeddedRedis(settings.data_dir / "redis", fsync=settings.aof_fsync)
-        settings = settings.with_changes(redis_url=embedded.start())
 
-    async def run() -> int:
+    async def run(settings: Settings) -> int:
         redis = connect_redis(settings)
         try:
             return await StoreRegistry(redis).upsert(stores)
         finally:
             await redis.aclose()
 
-    try:
-        version = asyncio.run(run())
-    finally:
-        if embedded:
-            embedded.stop()
+    with redis_for_cli(settings, "stores import") as connected:
+        version = asyncio.run(run(connected))
     print(f"imported {len(stores)} stores from {path} (registry version {version})")
     return 0
