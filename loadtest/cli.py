@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import json
 import os
 import shutil
@@ -83,6 +84,11 @@ def loadtest(args: argparse.Namespace) -> int:
             code == 0 and report.get("verdict") == "PASS" and report["integrity"].get("ran", False)
         )
         _print_summary(report, code, passed)
+        if args.out or args.keep_data:
+            kept = Path(args.out) if args.out else reports
+            print(f"report: {kept / 'report.html'} (locust's charts over time)")
+        else:
+            print("report: locust's HTML charts are kept with --out DIR (or --keep-data)")
         if args.out:
             shutil.copytree(reports, args.out, dirs_exist_ok=True)
             print(f"reports: {args.out}")
@@ -156,14 +162,48 @@ def _run_locust(
     with (reports / "locust.log").open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         meter.watch("locust", proc.pid, from_now=False)
-        deadline = time.monotonic() + duration_s + LOCUST_GRACE_S
+        started = time.monotonic()
+        deadline = started + duration_s + LOCUST_GRACE_S
+        next_line = started + PROGRESS_EVERY_S
         while time.monotonic() < deadline:
             meter.sample()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 return proc.wait(timeout=1.0)
+            if time.monotonic() >= next_line:
+                next_line += PROGRESS_EVERY_S
+                print(_progress(reports, time.monotonic() - started, duration_s), flush=True)
         proc.kill()
         proc.wait()
         raise RuntimeError("locust did not finish in time (see locust.log)")
+
+
+PROGRESS_EVERY_S = 5.0
+
+
+def _progress(reports: Path, elapsed: float, duration_s: float) -> str:
+    """One line of the run so far, from locust's stats history (written every second,
+    flushed every few): users, requests per second, failures, p95."""
+    head = f"loadtest: {elapsed:4.0f}/{duration_s:.0f} s"
+    try:
+        with (reports / "stats_stats_history.csv").open(newline="") as history:
+            rows = [r for r in csv.DictReader(history) if r.get("Name") == "Aggregated"]
+    except OSError:
+        rows = []
+    if not rows:
+        return f"{head}  starting"
+    last = rows[-1]
+
+    def number(name: str) -> float:
+        try:
+            return float(last.get(name) or 0)
+        except ValueError:
+            return 0.0
+
+    return (
+        f"{head}  users {number('User Count'):.0f}  {number('Requests/s'):.0f} req/s  "
+        f"failures {number('Total Failure Count'):.0f}/{number('Total Request Count'):.0f}  "
+        f"p95 {number('95%'):.0f} ms"
+    )
 
 
 def _read_report(path: Path) -> dict[str, Any]:

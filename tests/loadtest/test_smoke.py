@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -14,17 +15,23 @@ LIVE_SERVER = "import sys; from live_server.cli import main; sys.exit(main())"
 
 @pytest.mark.slow
 @pytest.mark.timeout(240)
-def test_smoke_profile_passes_with_integrity_checked() -> None:
+def test_smoke_profile_passes_with_integrity_checked(tmp_path: Path) -> None:
     # A subprocess, as ops run it: its own embedded Redis, server and locust (127.0.0.1,
     # 60 s, a few dozen viewers).
     proc = subprocess.run(
-        [sys.executable, "-c", LIVE_SERVER, "loadtest", "--profile", "smoke"],
+        [sys.executable, "-c", LIVE_SERVER, "loadtest", "--profile", "smoke",
+         "--out", str(tmp_path / "reports")],
         capture_output=True, text=True, timeout=230, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     assert "verdict: PASS" in proc.stdout, out
     assert "integrity: OK" in proc.stdout, out
+    # progress while it runs: a line every 5 s with users, req/s, failures and p95
+    progress = [line for line in proc.stdout.splitlines() if line.startswith("loadtest: ")]
+    assert sum(" users " in line and " p95 " in line for line in progress) >= 5, out
+    assert f"report: {tmp_path / 'reports' / 'report.html'}" in proc.stdout, out
+    assert (tmp_path / "reports" / "report.html").stat().st_size > 10_000  # locust's charts
     # The run did the peak path, not just connect: bookings, claims and deliveries counted.
     for row in (
         "/api/v1/rooms/[room]/bookings",
