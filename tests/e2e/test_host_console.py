@@ -1,12 +1,18 @@
 """The host console in real Chromium: a hostile question renders as text (no markup, no
-script), keyboard shortcuts pin / answer / restore it, viewers see the pin."""
+script), keyboard shortcuts pin / answer / restore it, viewers see the pin; the host splits
+a merged card and merges it back with the Split and Merge buttons."""
 
 from __future__ import annotations
 
+import time
+import uuid
 from typing import Any
 
+import orjson
 import pytest
 from playwright.async_api import expect
+
+from live_server.questions.models import sign
 
 from .conftest import ContextFactory, Steps
 
@@ -93,3 +99,91 @@ async def test_hostile_question_renders_as_text_and_keys_work(
     await page.locator("[data-view=live]").click()
     await expect(card).to_be_visible()
     await steps.shot(page, "restored")
+
+
+# Two community groups ask nearly the same thing: the matcher merges them into one card.
+CAKE = "6寸蛋糕多少钱？"
+CAKE_ZH = "请问六寸的蛋糕什么价"
+
+
+async def _group_ask(api: Any, ops_token: str, group_id: str, store_id: str, text: str) -> str:
+    """A group of the test brand (created) posts ``text`` signed as its bot does."""
+    status, group = await api.put(
+        f"/api/v1/groups/{group_id}", ops_token,
+        json={"store_id": store_id, "name": f"{group_id} members", "brand": "e2e-merge"},
+    )  # fmt: skip
+    assert status == 200, group
+    message = {
+        "message_id": uuid.uuid4().hex, "author_id": f"{group_id}-u1",
+        "author_name": "member", "text": text, "sent_at": int(time.time()),
+    }  # fmt: skip
+    body = orjson.dumps(message)
+    ts = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json", "X-Timestamp": ts,
+        "X-Signature": sign(group["secret"], ts, body),
+    }  # fmt: skip
+    status, asked = await api.post(
+        f"/api/v1/groups/{group_id}/messages", data=body, headers=headers
+    )
+    assert status == 200, asked
+    return str(asked["question_id"])
+
+
+async def test_host_splits_a_merged_card_and_merges_it_back(
+    base_url: str, api: Any, ops_token: str, make_room: Any, new_context: ContextFactory,
+    steps: Steps,
+) -> None:  # fmt: skip
+    room = await make_room(title="Merge corrections", brand="e2e-merge")
+    room_id = room["room_id"]
+    first = await _group_ask(api, ops_token, "e2e-g0", "sh-jingan", CAKE)
+    assert await _group_ask(api, ops_token, "e2e-g1", "hz-wulin", CAKE_ZH) == first
+
+    ctx = await new_context()  # phone-sized
+    page = await ctx.new_page()
+    await page.goto(f"{base_url}/host/{room_id}#token={room['host_token']}")
+    await expect(page.locator(".conn")).to_have_attribute("data-state", "connected")
+    cards = page.locator(".questions .question")
+    await expect(cards).to_have_count(1)
+    card = page.locator(f"[data-question-id='{first}']")
+    await expect(card.locator(".q-meta")).to_contain_text("2 人 / 2 个群")
+    # one card only: nothing to merge it with
+    await expect(card.locator("[data-action=merge]")).to_have_count(0)
+    await steps.shot(page, "merged-card")
+
+    # Split: the most recent asker (the second group) becomes a card of its own.
+    split = card.locator("[data-action=split]")
+    label = "拆分：最近一位提问者成为新问题 Split the most recent asker off into a new question"
+    label += f": {CAKE}"
+    await expect(split).to_have_attribute("aria-label", label)
+    await split.click()
+    await expect(cards).to_have_count(2)
+    await expect(page.locator(".message")).to_contain_text(f"已拆分 Split: {CAKE_ZH}")
+    await expect(card.locator(".q-meta")).to_contain_text("1 人 / 1 个群")
+    await expect(card.locator("[data-action=split]")).to_have_count(0)  # one asker left
+    other = cards.filter(has_text=CAKE_ZH)
+    await expect(other).to_have_count(1)
+    await expect(other.locator(".q-meta")).to_contain_text("1 人 / 1 个群")
+    other_id = await other.get_attribute("data-question-id")
+    assert other_id and other_id != first
+    await expect(page.locator("[data-view=live]")).to_contain_text("(2)")
+    await steps.shot(page, "split")
+
+    # Merge: the host picks the split-off card, then the card it joins; Esc cancels first.
+    await other.locator("[data-action=merge]").click()
+    await expect(other).to_have_class("question status-new selected merging")
+    await expect(page.locator(".message")).to_contain_text("选择要并入的问题")
+    await page.keyboard.press("Escape")
+    await expect(page.locator("[data-action=merge-into]")).to_have_count(0)
+    await other.locator("[data-action=merge]").click()
+    target = card.locator("[data-action=merge-into]")
+    await expect(target).to_be_focused()
+    await expect(other.locator("[data-action=merge-into]")).to_have_count(0)
+    await steps.shot(page, "choose-target")
+    await target.click()
+    await expect(cards).to_have_count(1)
+    await expect(other).to_have_count(0)  # status merged: gone from the list
+    await expect(card.locator(".q-meta")).to_contain_text("2 人 / 2 个群")
+    await expect(page.locator(".message")).to_contain_text(f"已合并 Merged into: {CAKE}")
+    await expect(page.locator("[data-view=live]")).to_contain_text("(1)")
+    await steps.shot(page, "merged-back")

@@ -33,6 +33,7 @@ const S = {
   view: "live",
   sort: "top",
   selected: null, // question id
+  merging: null, // question id being merged: the host picks the card it joins
   bookings: 0,
   bookingFeed: [], // latest booking.created
   coupons: new Map(), // campaign id -> {title, remaining, quantity}
@@ -152,11 +153,17 @@ async function load() {
     if (err instanceof ApiError && (err.status === 401 || err.status === 403)) return signOut(err.message);
   }
   try {
+    const known = [...S.questions.keys()]; // cards arriving live during the request stay
     const body = await http.get(`/api/v1/rooms/${encodeURIComponent(room)}/questions`, {
       query: { status: "new,pinned,held,answered,dismissed", sort: S.sort, limit: 500 },
     });
     const list = Array.isArray(body) ? body : (body && body.questions) || [];
-    for (const q of list) S.questions.set(q.id, { ...S.questions.get(q.id), ...q });
+    if (list.length < 500) {
+      // A complete listing: a card missing from it was merged away meanwhile.
+      const ids = new Set(list.map((q) => q.id));
+      for (const id of known) if (!ids.has(id)) S.questions.delete(id);
+    }
+    for (const q of list) store(q);
   } catch (err) {
     if (err instanceof ApiError && err.status !== 404) say(`加载问题失败 Could not load questions: ${err.message}`);
   }
@@ -166,8 +173,25 @@ async function load() {
 function upsert(data) {
   const q = data && (data.question || data.card || data);
   if (!q || !q.id) return;
-  S.questions.set(q.id, { ...(S.questions.get(q.id) || {}), ...q });
+  store(q);
   renderList();
+}
+
+// A merged card is gone for good (its askers joined another card): it leaves the list.
+function store(q) {
+  if (q.status === "merged") S.questions.delete(q.id);
+  else S.questions.set(q.id, { ...(S.questions.get(q.id) || {}), ...q });
+}
+
+const MERGEABLE = ["new", "pinned"];
+
+function mergeable(q) {
+  return Boolean(q) && MERGEABLE.includes(q.status || "new");
+}
+
+function snippet(q, n = 30) {
+  const text = (q && q.text) || "";
+  return text.length > n ? `${text.slice(0, n)}…` : text;
 }
 
 function say(text) {
@@ -283,6 +307,10 @@ function renderFeed() {
 function renderList() {
   const list = visible();
   if (S.selected && !list.some((q) => q.id === S.selected)) S.selected = null;
+  if (S.merging && !(mergeable(S.questions.get(S.merging)) && list.some((q) => q.id === S.merging))) {
+    S.merging = null; // the card left the feed meanwhile (answered, merged elsewhere...)
+    say("");
+  }
   if (!S.selected && list.length) S.selected = list[0].id;
   renderToolbar();
   replaceChildren(
@@ -299,11 +327,14 @@ function renderCard(q) {
   const groups = count(q.groups);
   const status = q.status || "new";
   const archived = status === "answered" || status === "dismissed";
+  const source = S.merging ? S.questions.get(S.merging) : null;
+  const isSource = S.merging === q.id;
+  const canMerge = mergeable(q) && [...S.questions.values()].some((o) => o.id !== q.id && mergeable(o));
   return h(
     "li",
     {
       id: `q-${q.id}`,
-      class: `question status-${status}` + (S.selected === q.id ? " selected" : ""),
+      class: `question status-${status}` + (S.selected === q.id ? " selected" : "") + (isSource ? " merging" : ""),
       role: "option",
       "aria-selected": String(S.selected === q.id),
       "data-question-id": q.id,
@@ -331,9 +362,93 @@ function renderCard(q) {
       !archived && status !== "held" && h("button", { type: "button", "data-action": "answer", class: "primary", text: "已回答 Answered", onclick: () => act(q.id, "answer") }),
       status === "held" && h("button", { type: "button", "data-action": "approve", text: "通过 Approve", onclick: () => act(q.id, "approve") }),
       !archived && h("button", { type: "button", "data-action": "dismiss", text: "忽略 Dismiss", onclick: () => act(q.id, "dismiss") }),
-      archived && h("button", { type: "button", "data-action": "restore", text: "恢复 Restore", onclick: () => act(q.id, "restore") })
+      archived && h("button", { type: "button", "data-action": "restore", text: "恢复 Restore", onclick: () => act(q.id, "restore") }),
+      askers >= 2 &&
+        h("button", {
+          type: "button",
+          "data-action": "split",
+          text: "拆分 Split",
+          "aria-label": `拆分：最近一位提问者成为新问题 Split the most recent asker off into a new question: ${snippet(q)}`,
+          onclick: () => split(q.id),
+        }),
+      canMerge &&
+        !S.merging &&
+        h("button", {
+          type: "button",
+          "data-action": "merge",
+          text: "合并 Merge",
+          "aria-label": `合并：选择要并入的问题 Merge into another question: ${snippet(q)}`,
+          onclick: () => startMerge(q.id),
+        }),
+      isSource &&
+        h("button", {
+          type: "button",
+          "data-action": "merge-cancel",
+          text: "取消合并 Cancel merge",
+          "aria-label": "取消合并 Cancel merge",
+          onclick: cancelMerge,
+        }),
+      source &&
+        !isSource &&
+        mergeable(q) &&
+        h("button", {
+          type: "button",
+          "data-action": "merge-into",
+          class: "primary",
+          text: "并入这里 Merge here",
+          "aria-label": `把「${snippet(source)}」并入此问题 Merge "${snippet(source)}" into this question: ${snippet(q)}`,
+          onclick: () => merge(source.id, q.id),
+        })
     )
   );
+}
+
+async function split(id) {
+  const before = S.questions.get(id);
+  if (!before) return;
+  try {
+    const result = await http.post(`/api/v1/questions/${encodeURIComponent(id)}/split`);
+    if (result && result.question) store(result.question);
+    if (result && result.new_question) store(result.new_question);
+    say(`已拆分 Split: ${snippet(result && result.new_question, 40)}`);
+  } catch (err) {
+    say(`拆分失败 Split failed: ${err.message}`);
+  }
+  renderList();
+}
+
+function startMerge(id) {
+  S.merging = id;
+  S.selected = id;
+  say(`选择要并入的问题 Choose the question to merge "${snippet(S.questions.get(id), 40)}" into (Esc 取消 cancel)`);
+  renderList();
+  const target = listEl.querySelector("[data-action=merge-into]");
+  if (target) target.focus();
+}
+
+function cancelMerge() {
+  const id = S.merging;
+  S.merging = null;
+  say("");
+  renderList();
+  const el = id && document.getElementById(`q-${id}`);
+  const button = el && el.querySelector("[data-action=merge]");
+  if (button) button.focus();
+}
+
+async function merge(id, into) {
+  S.merging = null;
+  try {
+    const result = await http.post(`/api/v1/questions/${encodeURIComponent(id)}/merge`, { into });
+    if (result && result.question) store(result.question);
+    else S.questions.delete(id);
+    if (result && result.into) store(result.into);
+    S.selected = (result && result.into && result.into.id) || into;
+    say(`已合并 Merged into: ${snippet(result && result.into, 40)}`);
+  } catch (err) {
+    say(`合并失败 Merge failed: ${err.message}`);
+  }
+  renderList();
 }
 
 const OPTIMISTIC = { pin: "pinned", answer: "answered", dismiss: "dismissed", restore: "new", approve: "new" };
@@ -365,6 +480,11 @@ function onKey(event) {
   const list = visible();
   const index = list.findIndex((q) => q.id === S.selected);
   const key = event.key.toLowerCase();
+  if (key === "escape" && S.merging) {
+    event.preventDefault();
+    cancelMerge();
+    return;
+  }
   if (key === "j" || key === "arrowdown") {
     if (list.length) S.selected = list[Math.min(list.length - 1, index + 1)].id;
   } else if (key === "k" || key === "arrowup") {
