@@ -23,7 +23,7 @@ from live_server.core import keys
 from live_server.core.fastredis import FastRedis
 from live_server.core.redis_conn import RedisClient
 from live_server.core.redis_types import raw, raw_hash
-from live_server.core.scripts import Script, ScriptArg
+from live_server.core.scripts import KeysArgv, Script, ScriptArg
 from live_server.core.util import as_text
 
 BOOK = Script(__file__, "book.lua")
@@ -117,7 +117,7 @@ class BookCall:
     day_expire_at: int  # of the day's seats and holders hashes (unix s)
     one_node: OneNode | None = None
 
-    def keys_argv(self) -> tuple[list[str], list[ScriptArg]]:
+    def keys_argv(self) -> KeysArgv:
         """KEYS and ARGV in book.lua's order (see its header)."""
         store_id, one_node = self.store_id, self.one_node
         idem_key = keys.store_booking_idempotency(
@@ -211,7 +211,7 @@ class CancelCall:
     event: dict[str, Any]  # booking.cancelled data
     now_ms: int
 
-    def keys_argv(self) -> tuple[list[str], list[ScriptArg]]:
+    def keys_argv(self) -> KeysArgv:
         """KEYS and ARGV in cancel.lua's order (see its header)."""
         store_id, day = self.store_id, self.day
         cancel_keys = [
@@ -247,13 +247,13 @@ class CountCall:
     viewer_id: str
     booked_at: str  # ISO: the customer's last_booking_at
 
-    def room_keys_argv(self) -> tuple[list[str], list[ScriptArg]]:
+    def room_keys_argv(self) -> KeysArgv:
         """The room's funnel ({room:R}): its reply is the room's total bookings."""
         return [keys.room_stats(self.room_id)], [
             "room", f"total:{keys.STAT_BOOKINGS}", f"{self.store_id}:{keys.STAT_BOOKINGS}",
         ]  # fmt: skip
 
-    def customer_keys_argv(self) -> tuple[list[str], list[ScriptArg]]:
+    def customer_keys_argv(self) -> KeysArgv:
         """The customer's counters ({cust:V})."""
         return [keys.customer(self.viewer_id), keys.customer_booked_stores(self.viewer_id)], [
             "customer", f"active:{self.store_id}", self.booked_at, self.store_id,

@@ -27,6 +27,8 @@ from live_server.core.redis_conn import RedisClient
 
 ScriptArg: TypeAlias = str | bytes | int | float
 ScriptCall: TypeAlias = Callable[[Sequence[str], Sequence[ScriptArg]], Awaitable[Any]]
+KeysArgv: TypeAlias = tuple[list[str], list[ScriptArg]]
+"""What a script's builder hands to the script: its KEYS and its ARGV."""
 
 
 class Script:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import opencc
@@ -466,8 +466,7 @@ class Matcher:
         if a.times and b.times and a.times != b.times:
             return "time"
         for x in a.opposites:
-            others = self._opposite.get(x, ()) if len(x) > 1 else _single_opposites(x)
-            for y in others:
+            for y in self._opposite.get(x, ()):
                 if y in b.opposites and x not in b.opposites and y not in a.opposites:
                     return "opposite"
         if (a.negated - b.negated) & b.words.keys() or (b.negated - a.negated) & a.words.keys():
@@ -501,7 +500,3 @@ class Matcher:
 
     def same(self, a: Reading, b: Reading) -> bool:
         return self.apart(a, b) is None and self.similarity(a, b) >= self.threshold
-
-
-def _single_opposites(char: str) -> Sequence[str]:
-    return [b if a == char else a for a, b in _ANTONYMS_GENERIC if char in (a, b) and len(a) == 1]

@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, TypeAlias
+from typing import Any
 
 import msgpack
 import orjson
@@ -22,7 +22,7 @@ import orjson
 from live_server.core import keys
 from live_server.core.redis_conn import RedisClient
 from live_server.core.redis_types import members, raw
-from live_server.core.scripts import Script, ScriptArg
+from live_server.core.scripts import KeysArgv, Script
 from live_server.core.util import as_text
 from live_server.questions.dedup import DedupIndex
 from live_server.questions.models import (
@@ -47,7 +47,6 @@ REPLAY_TTL_S = 900
 GROUP_CACHE_S = 5.0
 SEQ_BLOCK = 16  # > the 5 min signature window: a replayed message_id is refused for good
 
-KeysArgv: TypeAlias = tuple[list[str], list[ScriptArg]]
 """A script's KEYS and ARGV, as its builder lays them out."""
 
 

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
+from live_server.core.util import as_text
 from live_server.realtime.bus import LiveRedisManager
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ def cluster_node_urls(seed_url: str, timeout: float = 1.0) -> list[str]:
     except redis.RedisError as exc:
         log.warning("cannot list the cluster's nodes from %s: %s", _where(seed_url), exc)
         return urls
-    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    text = as_text(raw)
     for line in text.splitlines():
         parts = line.split()
         if len(parts) < 8 or "fail" in parts[2].split(",") or parts[7] != "connected":

@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 
 from live_server.core import keys
+from live_server.core.util import as_text
 from live_server.stats.models import CreditRule, FunnelRow, RoomStats
 
 COUNTERS = (
@@ -21,7 +22,7 @@ def split_counters(raw: Mapping[bytes | str, bytes | str]) -> dict[str, dict[str
     """``{"total:bookings": "3", "s1:bookings": "2"}`` -> ``{"total": {...}, "s1": {...}}``."""
     out: dict[str, dict[str, float]] = defaultdict(dict)
     for field, value in raw.items():
-        name = field.decode() if isinstance(field, bytes) else field
+        name = as_text(field)
         scope, sep, counter = name.partition(":")
         if not sep:
             continue

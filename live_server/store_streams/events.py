@@ -22,7 +22,7 @@ import msgpack
 from live_server.core import keys
 from live_server.core.redis_conn import RedisClient
 from live_server.core.redis_types import Fields
-from live_server.core.util import now_ms
+from live_server.core.util import as_text, now_ms
 
 SCHEMA_VERSION = 1
 EVENT_TYPES = frozenset(
@@ -43,7 +43,7 @@ def encode_entry(event_type: str, data: dict[str, Any], ts_ms: int | None = None
 
 def decode_entry(entry_id: bytes | str, fields: dict[bytes, bytes]) -> dict[str, Any]:
     """A stream entry as the event clients see: ``{id, type, ts, v, **data}``."""
-    sid = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    sid = as_text(entry_id)
     data = msgpack.unpackb(fields[b"data"]) if b"data" in fields else {}
     return {
         **data,
@@ -57,4 +57,4 @@ def decode_entry(entry_id: bytes | str, fields: dict[bytes, bytes]) -> dict[str,
 async def append(redis: RedisClient, store_id: str, event_type: str, data: dict[str, Any]) -> str:
     """Append one event from Python (writers that need no atomic companion write)."""
     entry_id = await redis.xadd(keys.store_stream(store_id), encode_entry(event_type, data))
-    return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+    return as_text(entry_id)

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any, TypeAlias
+from typing import Any
 
 from redis.exceptions import ResponseError
 
 from live_server.core import keys
 from live_server.core.redis_conn import RedisClient
 from live_server.core.redis_types import Entry, autoclaimed, entries, pending, raw, streams
-from live_server.core.scripts import Script, ScriptArg
+from live_server.core.scripts import KeysArgv, Script
 from live_server.core.util import as_text
 from live_server.store_streams.ids import ZERO, StreamId
 from live_server.store_streams.models import TrimResult
@@ -31,7 +31,6 @@ ACK = Script(__file__, "ack.lua")
 DEAD_LETTER = Script(__file__, "dead_letter.lua")
 TRIM = Script(__file__, "trim.lua")
 
-KeysArgv: TypeAlias = tuple[list[str], list[ScriptArg]]
 """A script's KEYS and ARGV, as its builder lays them out."""
 
 
