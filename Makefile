@@ -22,7 +22,11 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 .PHONY: run test setup frontend browsers lint lock bench clean
 
+# The demo room is bound to a simulated Douyin room: a few minutes of its recorded comments,
+# likes, gifts and product cards are replayed in the background (the host console shows the
+# live comments merging into question cards).
 run: setup frontend
+	$(BIN)/live-server platform replay --demo --fresh-ids --url http://$(HOST):$(PORT) >/dev/null & \
 	$(BIN)/live-server serve --demo --host $(HOST) --port $(PORT)
 
 test: setup frontend browsers

@@ -238,6 +238,9 @@ class CodeState(BaseModel):
     claimed_at: str
     redeemed_at: str | None = None
     store_id: str | None = None
+    product_id: str | None = Field(
+        default=None, description="the product on screen in the live room when it was claimed"
+    )
 
 
 def discount_for(kind: CampaignKind, value: float, order_amount: float | None) -> float | None:

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import io
 import logging
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -90,6 +91,8 @@ ROOM_ENDED_REASON = "room ended"
 
 SWEEP_INTERVAL_S = 1.0
 STATS_FLUSH_S = 0.25
+PRODUCT_CACHE_S = 1.0
+"""The room's product on screen, as a claim records it, is read this often per room."""
 SWEEP_GRACE_MS = 3600 * 1000  # keep repairing store-stream follow-ups this long after expiry
 LISTED = 500  # campaigns a room lists (and room.state shows)
 
@@ -130,12 +133,10 @@ class CouponMetrics:
             "live_coupon_sell_out_seconds", "Time from drop to the last coupon claimed",
             buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600),
         )  # fmt: skip
-        self.claimed_by_room = metrics.counter(
-            "live_coupon_claimed_total", "Codes handed out per room", ("room",)
-        )
-        self.redemptions = metrics.counter(
-            "live_coupon_redemptions_total", "Redemptions per room and store", ("room", "store")
-        )
+        # No room or store label: their number is unbounded (per-room and per-store
+        # figures are in /api/v1/rooms/{room}/stats).
+        self.claimed = metrics.counter("live_coupon_claimed_total", "Codes handed out")
+        self.redemptions = metrics.counter("live_coupon_redemptions_total", "Codes redeemed")
         self.redeem_attempts = metrics.counter(
             "live_coupon_redeem_attempts_total", "Redemption attempts by result", ("result",)
         )
@@ -165,6 +166,7 @@ class CouponService:
         self._tasks: list[asyncio.Task[None]] = []
         self._static: dict[str, asyncio.Future[Campaign]] = {}
         self._claimed_static: dict[str, bytes] = {}
+        self._products: dict[str, tuple[float, asyncio.Future[str | None]]] = {}
         self._claimed_delta: dict[str, int] = {}
 
     # --- campaigns -------------------------------------------------------------------
@@ -287,12 +289,14 @@ class CouponService:
         except ValueError:
             raise CampaignNotFound(f"no campaign {campaign_id!r} in this room") from None
         now = now_ms()
+        product_id = await self._product_on_screen(room_id)
         for _ in range(3):  # a nonce clash (one in millions) retries with a fresh nonce
             code = self.codebook.issue(campaign_id)
             reply = await self.store.claim(
                 campaign_id=campaign_id, room_id=room_id, viewer_id=viewer_id,
                 idempotency_key=idempotency_key, nonce=code.nonce, now_ms=now,
                 limit=self._claim_limit, window_ms=self._claim_window_ms, verified=verified,
+                product_id=product_id or "",
             )  # fmt: skip
             if reply.outcome is not _COLLISION:
                 break
@@ -301,7 +305,7 @@ class CouponService:
         if outcome is _CLAIMED:
             if reply.sold_out_now and reply.dropped_at:
                 self.metrics.sell_out.observe(max(0.0, (now - reply.dropped_at) / 1000))
-            labelled(self.metrics.claimed_by_room, room_id).inc()
+            self.metrics.claimed.inc()
             # Follow-up on the room's tag: a funnel counter, coalesced (flushed every
             # STATS_FLUSH_S) so a flash of claims costs one HINCRBY per room, not one each.
             # The campaign hash stays the truth; a crash loses at most one flush window.
@@ -347,6 +351,23 @@ class CouponService:
                 self._claimed_static.clear()
             self._claimed_static[campaign.id] = cached
         return cached
+
+    async def _product_on_screen(self, room_id: str) -> str | None:
+        """The room's product on screen (recorded on the claim), read at most every
+        PRODUCT_CACHE_S per room and process, single flight: a flash of claims costs no
+        extra round trip (the product card changes every few minutes, not per second)."""
+        now = time.monotonic()
+        cached = self._products.get(room_id)
+        if cached is None or cached[0] <= now:
+            future = asyncio.ensure_future(self.rooms.product_on_screen(room_id))
+            if len(self._products) > 10_000:
+                self._products.clear()
+            cached = self._products[room_id] = (now + PRODUCT_CACHE_S, future)
+        try:
+            return await asyncio.shield(cached[1])
+        except Exception:
+            self._products.pop(room_id, None)
+            return None  # attribution is best effort: never fail a claim over it
 
     async def _campaign_cached(self, campaign_id: str) -> Campaign:
         # The static part of a campaign (title, kind, value, stores, expiry) never changes
@@ -422,7 +443,7 @@ class CouponService:
                 name=name, room_title=reply.room_title, claimed_at=iso(reply.claimed_at) or ""
             ),
         )
-        self.metrics.redemptions.labels(reply.room_id, store_id).inc()
+        self.metrics.redemptions.inc()
         await self._count_redemption(reply.room_id, store_id, redemption, +1)
         stream_id = await self.append_redemption(code, reply.number, reply.room_id, redemption)
         return RedeemResult(redemption, code.campaign_id, reply.room_id, stream_id)
@@ -540,7 +561,7 @@ class CouponService:
         return CodeState(
             code=code.text, campaign_id=code.campaign_id, status=record.status,
             claimed_at=iso(record.claimed_at) or "", redeemed_at=iso(record.redeemed_at),
-            store_id=record.store_id or None,
+            store_id=record.store_id or None, product_id=record.product_id,
         )  # fmt: skip
 
     async def audit(self, campaign_id: str, count: int = 100) -> AuditEntries:

@@ -175,6 +175,7 @@ class CodeRecord:
     store_id: str = ""  # while redeemed
     amount: str = ""  # while redeemed: the order amount as typed ('' none)
     number: int | None = None  # the number of its last redemption (None: never redeemed)
+    product_id: str | None = None  # the product on screen when it was claimed
 
 
 def _outcomes(enum: type[StrEnum]) -> dict[bytes | str, Any]:
@@ -325,6 +326,7 @@ class CouponStore:
     async def claim(
         self, *, campaign_id: str, room_id: str, viewer_id: str, idempotency_key: str | None,
         nonce: str, now_ms: int, limit: int, window_ms: int, verified: bool = True,
+        product_id: str = "",
     ) -> ClaimReply:  # fmt: skip
         """claim.lua, the flash path: the viewer's attempts in this window (over ``limit``:
         refused), the idempotency key, the campaign's state and stock, the viewer's share;
@@ -339,7 +341,7 @@ class CouponStore:
             ],
             [
                 room_id, viewer_id, f"{viewer_id}|{idempotency_key}" if idempotency_key else "",
-                nonce, now_ms, limit, window_ms, "1" if verified else "0",
+                nonce, now_ms, limit, window_ms, "1" if verified else "0", product_id,
             ],
         )  # fmt: skip
         outcome = _CLAIM_OUTCOMES[reply[0]]
@@ -460,7 +462,7 @@ class CouponStore:
         return CodeRecord(
             viewer_id=rec["v"], status=CodeStatus(rec["s"]), claimed_at=int(rec["c"]),
             redeemed_at=int(rec["r"]) if rec.get("r") else None, store_id=rec.get("st") or "",
-            amount=rec.get("a") or "", number=rec.get("n"),
+            amount=rec.get("a") or "", number=rec.get("n"), product_id=rec.get("p") or None,
         )  # fmt: skip
 
     async def ops(

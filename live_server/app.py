@@ -21,8 +21,13 @@ from live_server.core.fastredis import connect_fast
 from live_server.core.metrics import Metrics
 from live_server.core.redis_conn import connect_redis
 from live_server.core.tokens import TokenSigner
+from live_server.guides.routes import api as guides_api
+from live_server.guides.wiring import guides_ctx
+from live_server.platforms.routes import api as platforms_api
+from live_server.platforms.wiring import PLATFORMS, platforms_ctx
+from live_server.questions.gauges import outbox_gauges
 from live_server.questions.routes import api as questions_api
-from live_server.questions.wiring import questions_ctx
+from live_server.questions.wiring import QUESTIONS, questions_ctx
 from live_server.realtime.bus import LiveRedisManager
 from live_server.realtime.server import REALTIME, SIO, Realtime, make_socketio
 from live_server.rooms.routes import api as rooms_api
@@ -30,13 +35,15 @@ from live_server.rooms.wiring import rooms_ctx
 from live_server.settings import Settings
 from live_server.stats.routes import api as stats_api
 from live_server.stats.wiring import stats_ctx
+from live_server.store_streams.gauges import store_stream_gauges
 from live_server.store_streams.routes import api as store_streams_api
 from live_server.store_streams.wiring import store_streams_ctx
 from live_server.stores.routes import api as stores_api
-from live_server.stores.wiring import stores_ctx
+from live_server.stores.wiring import STORES, stores_ctx
 from live_server.web import limits, ops
 from live_server.web.api import API, Api
 from live_server.web.assets import static_dir
+from live_server.web.guide_pages import api as guide_pages_api
 from live_server.web.http import problem_middleware
 from live_server.web.limits import LOCAL_LIMITS
 from live_server.web.pages import api as pages_api
@@ -49,12 +56,20 @@ def build_api() -> Api:
     api = Api()
     for part in (store_streams_api, stats_api):
         api.include(part)
-    for part in (ops.api, rooms_api, stores_api, pages_api):
+    for part in (ops.api, rooms_api, stores_api, pages_api, guide_pages_api):
         api.include(part)
     api.include(coupons_api)
     api.include(bookings_api)
     api.include(questions_api)
+    api.include(platforms_api)
+    api.include(guides_api)
     return api
+
+
+async def _platform_links(app: web.Application) -> AsyncIterator[None]:
+    """Platform comments that read as questions join the question pipeline."""
+    app[PLATFORMS].ask_question = app[QUESTIONS].ask_live_comment
+    yield
 
 
 async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -116,14 +131,23 @@ def create_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.append(_redis_ctx)
     app.cleanup_ctx.append(_realtime_ctx)
+    app.cleanup_ctx.append(ops.peer_metrics_ctx)
     app.cleanup_ctx.append(rooms_ctx)
     app.cleanup_ctx.append(stores_ctx)
     app.cleanup_ctx.append(bookings_ctx)
     app.cleanup_ctx.append(store_streams_ctx)
     app.cleanup_ctx.append(stats_ctx)
+    app.cleanup_ctx.append(guides_ctx)
     app.cleanup_ctx.append(coupons_ctx)
     app.cleanup_ctx.append(questions_ctx)
+    app.cleanup_ctx.append(platforms_ctx)
+    app.cleanup_ctx.append(_platform_links)
     app.on_shutdown.append(_close_sockets)
+    # Cluster-wide families read from Redis when /metrics is scraped (core.metrics).
+    app[METRICS].scrape_hooks += [
+        store_stream_gauges(lambda: app[REDIS], lambda: [s.id for s in app[STORES].all()]),
+        outbox_gauges(lambda: app[REDIS]),
+    ]
 
     api.install(app)
     static = static_dir()

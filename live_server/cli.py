@@ -102,7 +102,11 @@ def _load_extensions() -> None:
     # Modules that register subcommands with @command.
     import importlib
 
-    for module in ("live_server.store_streams.tail", "loadtest.cli"):
+    for module in (
+        "live_server.store_streams.tail",
+        "live_server.platforms.replay",
+        "loadtest.cli",
+    ):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import os
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,9 @@ import msgpack
 from live_server.core import keys
 from live_server.core.redis_conn import RedisClient
 from live_server.core.tokens import Role, TokenSigner
+from live_server.guides.store import GuideStore
+from live_server.platforms.models import Binding, Platform
+from live_server.platforms.store import PlatformStore
 from live_server.questions.models import BrandLexicon
 from live_server.rooms.models import CreateRoom, FeaturedItem, RoomStatus
 from live_server.rooms.service import RoomService
@@ -64,6 +68,9 @@ _GROUPS = [
     ("g-binjiang", "hz-binjiang", "滨江店 早餐群"),
     ("g-guanqian", "sz-guanqian", "观前街店 会员群"),
 ]
+
+# Store guides (导购): two or three per store, by store index (guides/, docs/FRONTEND.md).
+_GUIDE_NAMES = ["李娜", "王芳", "张伟", "刘洋", "陈静", "杨帆", "赵敏", "黄磊"]
 
 SERVICES = ["cake-consult", "custom-cake-pickup", "baking-class", "bread-tasting"]
 
@@ -145,10 +152,13 @@ async def seed_demo(settings: Settings, redis: RedisClient) -> dict[str, Any]:
         )
     if await rooms.status(DEMO_ROOM) is RoomStatus.SCHEDULED:
         await rooms.move(DEMO_ROOM, RoomStatus.LIVE)
+    platforms = await _bind_demo_platforms(settings, redis)
 
     base = settings.base_url
     ttl = 30 * 24 * 3600
     host_token = signer.issue(Role.HOST, DEMO_ROOM, "host", ttl)
+    guides = {s.id: await _seed_guides(redis, signer, s.id, i, ttl, base)
+              for i, s in enumerate(stores)}  # fmt: skip
     staff = [
         {
             "id": s.id,
@@ -156,6 +166,7 @@ async def seed_demo(settings: Settings, redis: RedisClient) -> dict[str, Any]:
             "lat": s.lat,
             "lng": s.lng,
             "staff_token": signer.issue(Role.STAFF, s.id, "staff", ttl),
+            "guides": guides[s.id],
         }
         for s in stores
     ]
@@ -171,9 +182,55 @@ async def seed_demo(settings: Settings, redis: RedisClient) -> dict[str, Any]:
             "room": f"{base}/demo/room/{DEMO_ROOM}",
             "host": f"{base}/host/{DEMO_ROOM}#token={host_token}",
             "store": f"{base}/store/{stores[0].id}#token={staff[0]['staff_token']}",
+            "guide": guides[stores[0].id][0]["page"],
+            "leaderboard": f"{base}/leaderboard/{BRAND}#token={staff[0]['staff_token']}",
         },
         "stats_page": f"{base}/stats/{DEMO_ROOM}#token={host_token}",
+        # The simulated Douyin room (and the brand's product-card bridge) of the demo room:
+        # `live-server platform replay --demo` signs its pushes with these.
+        "platforms": platforms,
     }
+
+
+DEMO_DOUYIN_ROOM = "7300000000000000001"
+
+
+async def _bind_demo_platforms(settings: Settings, redis: RedisClient) -> dict[str, str]:
+    """Bind the demo room to a simulated Douyin room and a generic bridge (product cards)."""
+    store = PlatformStore(redis)
+    douyin_secret = group_secret(settings, "platform:douyin")
+    bridge_secret = group_secret(settings, "platform:generic")
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    for platform, prid, secret in (
+        (Platform.DOUYIN, DEMO_DOUYIN_ROOM, douyin_secret),
+        (Platform.GENERIC, "bakery-shop-cards", bridge_secret),
+    ):
+        previous = await store.room_binding(DEMO_ROOM, platform.value)
+        binding = Binding(room_id=DEMO_ROOM, platform=platform, platform_room_id=prid,
+                          app_id="tt-demo-bakery", secret=secret, bound_at=now)  # fmt: skip
+        await store.bind(binding, previous)
+    return {"douyin_room_id": DEMO_DOUYIN_ROOM, "douyin_secret": douyin_secret,
+            "bridge_secret": bridge_secret}  # fmt: skip
+
+
+async def _seed_guides(
+    redis: RedisClient, signer: TokenSigner, store_id: str, index: int, ttl: int, base: str
+) -> list[dict[str, str]]:
+    """The store's guides (PUT roster; two or three) with their tokens and phone pages."""
+    count = 2 + index % 2
+    roster = [
+        {"id": f"g{n + 1}", "name": _GUIDE_NAMES[(index * 3 + n) % len(_GUIDE_NAMES)],
+         "phone": None, "active": True}
+        for n in range(count)
+    ]  # fmt: skip
+    await GuideStore(redis).set_roster(store_id, roster)
+    guides: list[dict[str, str]] = []
+    for guide in roster:
+        token = signer.issue(Role.STAFF, store_id, f"guide:{guide['id']}", ttl)
+        page = f"{base}/guide/{store_id}#token={token}"
+        guides.append({"id": str(guide["id"]), "name": str(guide["name"]), "token": token,
+                       "page": page})  # fmt: skip
+    return guides
 
 
 def write_demo_file(data_dir: Path, demo: dict[str, Any]) -> Path:

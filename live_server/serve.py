@@ -3,7 +3,8 @@
 ``--workers N`` starts N processes that each bind the same port with SO_REUSEPORT (the
 kernel spreads connections); Socket.IO's Redis manager carries broadcasts between them.
 SIGTERM/SIGINT: stop accepting, finish in-flight requests, close sockets, stop the
-embedded Redis, exit 0. A worker that dies is restarted by the supervisor; an embedded
+embedded Redis, exit 0. A worker that dies, or whose event loop is stuck, is replaced by
+the supervisor after a backoff (:class:`_Supervisor`); an embedded
 Redis that dies is restarted on the same port by a watchdog thread (bounded: see
 :class:`~live_server.core.embedded_redis.RedisWatchdog`; past its limit the server shuts
 down with exit code 1).
@@ -17,50 +18,28 @@ import gc
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from live_server.core.embedded_redis import EmbeddedRedis, RedisWatchdog, raise_fd_limit
+from live_server.core.logs import setup_logging
 from live_server.settings import Settings
+from live_server.web.ops import SUPERVISOR_STATE, WORKER_RESTART_REASONS
 
 log = logging.getLogger(__name__)
 
 
-class JsonishFormatter(logging.Formatter):
-    """One line per record: time, level, logger, message, then structured context."""
-
-    _skip = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
-        "message",
-        "asctime",
-    }
-
-    def format(self, record: logging.LogRecord) -> str:
-        base = super().format(record)
-        extra = {k: v for k, v in record.__dict__.items() if k not in self._skip}
-        if extra:
-            base += " " + " ".join(f"{k}={v}" for k, v in extra.items())
-        return base
-
-
 GC_YOUNG_THRESHOLD = 10_000  # see _run_app
-
-
-def setup_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        JsonishFormatter("%(asctime)s %(levelname)s %(name)s pid=%(process)d %(message)s")
-    )
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    logging.getLogger("engineio").setLevel(logging.WARNING)
-    logging.getLogger("socketio").setLevel(logging.WARNING)
 
 
 def _install_uvloop() -> None:
@@ -71,7 +50,19 @@ def _install_uvloop() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
-async def _run_app(settings: Settings, ready: Any = None) -> None:
+HEARTBEAT_S = 0.5
+"""How often a worker's event loop stamps its heartbeat for the supervisor's watchdog."""
+
+
+async def _heartbeat(beat: Any) -> None:
+    """Stamp ``beat`` (a shared double) with the monotonic clock while the loop runs: a loop
+    blocked by a CPU-bound call or a deadlock stops stamping, and the supervisor sees it."""
+    while True:
+        beat.value = time.monotonic()
+        await asyncio.sleep(HEARTBEAT_S)
+
+
+async def _run_app(settings: Settings, ready: Any = None, beat: Any = None) -> None:
     from live_server.app import create_app
 
     app = create_app(settings)
@@ -102,9 +93,12 @@ async def _run_app(settings: Settings, ready: Any = None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     log.info("worker listening on http://%s:%s", settings.host, settings.port)
+    heartbeat = loop.create_task(_heartbeat(beat)) if beat is not None else None
     if ready is not None:
         ready.set()
     await stop.wait()
+    if heartbeat is not None:
+        heartbeat.cancel()
     log.info("worker stopping: finishing in-flight requests")
     await runner.cleanup()
     left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
@@ -113,11 +107,11 @@ async def _run_app(settings: Settings, ready: Any = None) -> None:
     log.info("worker stopped")
 
 
-def run_worker(settings: Settings, ready: Any = None) -> None:
+def run_worker(settings: Settings, ready: Any = None, beat: Any = None) -> None:
     """Entry point of one worker process (also used in-process for ``--workers 1``)."""
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     _install_uvloop()
-    asyncio.run(_run_app(settings, ready))
+    asyncio.run(_run_app(settings, ready, beat))
 
 
 async def _seed_demo(settings: Settings) -> dict[str, Any]:
@@ -152,21 +146,104 @@ def print_demo(demo: dict[str, Any], settings: Settings) -> None:
     out.flush()
 
 
+RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
+"""Delay before restarting a worker, by how many times its slot failed in a row."""
+HEALTHY_AFTER_S = 60.0
+"""A worker that served this long before failing starts its slot's backoff afresh."""
+READY_TIMEOUT_S = 60.0
+
+
+@dataclass
+class _Worker:
+    """One slot of the supervisor: its process, heartbeat and restart history."""
+
+    slot: int
+    proc: BaseProcess | None = None
+    ready: Any = None  # multiprocessing Event: set once the worker listens
+    beat: Any = None  # multiprocessing double: the worker loop's last monotonic stamp
+    started_at: float = 0.0
+    failures: int = 0  # in a row, for the backoff
+    restart_at: float | None = None  # set while waiting to restart
+
+
 class _Supervisor:
+    """Runs ``--workers N`` processes on one port and keeps them serving.
+
+    A worker that exits is restarted after a backoff (0.5 s doubling to 30 s for a slot
+    that keeps failing; reset once a worker has served a minute). A worker whose event
+    loop has not stamped its heartbeat for ``worker_watchdog_s`` (stuck in a CPU-bound
+    call, a deadlock) is killed and replaced the same way. Each replacement is logged with
+    its reason and counted in ``live_worker_restarts_total{reason}`` (the state file in the
+    peer dir, read by whichever worker answers a scrape).
+    """
+
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
         self.ctx = multiprocessing.get_context("spawn")
-        self.workers: dict[int, BaseProcess] = {}
+        self.peer_dir = Path(tempfile.mkdtemp(prefix="live-workers-"))
+        self.settings = settings.with_changes(peer_dir=self.peer_dir)
+        self.workers = [_Worker(slot) for slot in range(settings.workers)]
+        self.restarts = {reason: 0 for reason in WORKER_RESTART_REASONS}
         self.stopping = False
 
-    def _spawn(self, slot: int) -> None:
-        ready = self.ctx.Event()
+    def _write_state(self) -> None:
+        state = {"workers": len(self.workers), "restarts": self.restarts}
+        tmp = self.peer_dir / (SUPERVISOR_STATE + ".tmp")
+        tmp.write_bytes(orjson.dumps(state))
+        tmp.replace(self.peer_dir / SUPERVISOR_STATE)
+
+    def _spawn(self, worker: _Worker) -> None:
+        worker.ready = self.ctx.Event()
+        worker.beat = self.ctx.Value("d", time.monotonic(), lock=False)
+        settings = self.settings.with_changes(worker_id=str(worker.slot))
         proc = self.ctx.Process(
-            target=run_worker, args=(self.settings, ready), name=f"live-worker-{slot}"
-        )
+            target=run_worker, args=(settings, worker.ready, worker.beat),
+            name=f"live-worker-{worker.slot}",
+        )  # fmt: skip
         proc.start()
-        ready.wait(30)
-        self.workers[slot] = proc
+        worker.proc, worker.started_at, worker.restart_at = proc, time.monotonic(), None
+
+    def _replace(self, worker: _Worker, reason: str, detail: str) -> None:
+        """Count the failure and schedule the slot's restart after its backoff."""
+        now = time.monotonic()
+        if now - worker.started_at >= HEALTHY_AFTER_S:
+            worker.failures = 0
+        delay = RESTART_BACKOFF_S[min(worker.failures, len(RESTART_BACKOFF_S) - 1)]
+        worker.failures += 1
+        worker.restart_at = now + delay
+        self.restarts[reason] += 1
+        self._write_state()
+        name = worker.proc.name if worker.proc is not None else f"live-worker-{worker.slot}"
+        log.error(
+            "worker %s %s; restarting it in %.1f s", name, detail, delay,
+            extra={"worker": worker.slot, "reason": reason, "restart_in_s": delay},
+        )  # fmt: skip
+
+    def _check(self, worker: _Worker) -> None:
+        now = time.monotonic()
+        if worker.restart_at is not None:
+            if now >= worker.restart_at:
+                self._spawn(worker)
+            return
+        proc = worker.proc
+        assert proc is not None
+        if not proc.is_alive():
+            self._replace(worker, "exited", f"exited with {_exit_text(proc.exitcode)}")
+            return
+        if not worker.ready.is_set():
+            if now - worker.started_at > READY_TIMEOUT_S:
+                self._kill(proc)
+                self._replace(worker, "stuck", f"did not start in {READY_TIMEOUT_S:.0f} s")
+            return
+        silent, limit = now - worker.beat.value, self.settings.worker_watchdog_s
+        if silent > limit:
+            self._kill(proc)
+            detail = f"event loop stuck for {silent:.1f} s (watchdog {limit:g} s); killed it"
+            self._replace(worker, "stuck", detail)
+
+    @staticmethod
+    def _kill(proc: BaseProcess) -> None:
+        proc.kill()  # a stuck loop would never run a SIGTERM handler
+        proc.join(5)
 
     def run(self) -> int:
         def on_signal(signum: int, frame: object) -> None:
@@ -174,30 +251,47 @@ class _Supervisor:
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
-        for slot in range(self.settings.workers):
-            self._spawn(slot)
-        log.info(
-            "%d workers serving http://%s:%s",
-            self.settings.workers, self.settings.host, self.settings.port,
-        )  # fmt: skip
-        while not self.stopping:
-            time.sleep(0.2)
-            for slot, proc in list(self.workers.items()):
-                if not proc.is_alive() and not self.stopping:
-                    log.error("worker %s exited with %s; restarting it", proc.name, proc.exitcode)
-                    self._spawn(slot)
-        for proc in self.workers.values():
+        self._write_state()
+        try:
+            for worker in self.workers:  # one after the other: each loads the same data
+                self._spawn(worker)
+                worker.ready.wait(READY_TIMEOUT_S)
+            log.info(
+                "%d workers serving http://%s:%s",
+                len(self.workers), self.settings.host, self.settings.port,
+            )  # fmt: skip
+            while not self.stopping:
+                time.sleep(0.2)
+                for worker in self.workers:
+                    if not self.stopping:
+                        self._check(worker)
+            self._stop_all()
+        finally:
+            shutil.rmtree(self.peer_dir, ignore_errors=True)
+        return 0
+
+    def _stop_all(self) -> None:
+        running = [w.proc for w in self.workers if w.proc is not None and w.restart_at is None]
+        for proc in running:
             if proc.is_alive() and proc.pid:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + self.settings.shutdown_timeout + 5
-        for proc in self.workers.values():
+        for proc in running:
             proc.join(max(0.1, deadline - time.monotonic()))
             if proc.is_alive():
                 log.error("worker %s did not stop in time; killing it", proc.name)
                 proc.kill()
                 proc.join()
-        return 0
+
+
+def _exit_text(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit code {code}"
 
 
 def _shut_down_self() -> None:
@@ -207,7 +301,7 @@ def _shut_down_self() -> None:
 
 def serve(settings: Settings) -> int:
     """Run until SIGTERM/SIGINT; returns the process exit code."""
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     raise_fd_limit()  # one socket per viewer: the default 1024 is far too few
     embedded: EmbeddedRedis | None = None
     watchdog: RedisWatchdog | None = None

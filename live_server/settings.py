@@ -38,6 +38,19 @@ class Settings:
     log_level: str = "INFO"
     access_log: bool = True
     credit_store_share: float = 0.7
+    """LIVE_CREDIT_STORE_SHARE: a sale's share credited to the guide's store side (the rest
+    to the live team)."""
+    tasks: bool = True
+    """LIVE_TASKS=0: bookings make no guide task (the tasks bench compares both)."""
+    task_accept_s: int = 300
+    """LIVE_TASK_ACCEPT_S: a task not accepted this long after it was assigned goes to
+    another guide (and the manager is told)."""
+    task_remind_s: int = 1800
+    """LIVE_TASK_REMIND_S: the guide's reminder comes this long before the slot."""
+    task_no_show_grace_s: int = 900
+    """LIVE_TASK_NO_SHOW_GRACE_S: a booking not arrived by slot end + this is a no-show."""
+    task_timer_poll_s: float = 1.0
+    """How often each node looks for due task timers (LIVE_TASK_TIMER_POLL_S)."""
     token_ttl_s: int = 7 * 24 * 3600
     rate_limits: bool = True
     platform_secret: str = ""
@@ -46,6 +59,17 @@ class Settings:
     metrics_token: str = ""
     """Bearer token /metrics asks for (LIVE_METRICS_TOKEN); in production /metrics is closed
     without one."""
+    log_format: str = "auto"
+    """LIVE_LOG_FORMAT: ``json`` (one object per line), ``text``, or ``auto`` (text on a
+    terminal, JSON otherwise)."""
+    worker_watchdog_s: float = 10.0
+    """LIVE_WORKER_WATCHDOG_S: a worker whose event loop has not ticked for this long is
+    replaced (``--workers N`` only)."""
+    peer_dir: Path | None = None
+    """Set by the worker supervisor: the folder where its workers find each other (metrics
+    snapshots over Unix sockets, the supervisor's restart counts)."""
+    worker_id: str = ""
+    """Set by the worker supervisor: this worker's slot (``0``..``N-1``)."""
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -111,8 +135,22 @@ class Settings:
             values["trust_forwarded"] = True
         if env.get("LIVE_METRICS_TOKEN"):
             values["metrics_token"] = env["LIVE_METRICS_TOKEN"]
+        if env.get("LIVE_LOG_FORMAT"):
+            values["log_format"] = env["LIVE_LOG_FORMAT"].lower()
+        if env.get("LIVE_WORKER_WATCHDOG_S"):
+            values["worker_watchdog_s"] = float(env["LIVE_WORKER_WATCHDOG_S"])
         if env.get("LIVE_CREDIT_STORE_SHARE"):
             values["credit_store_share"] = float(env["LIVE_CREDIT_STORE_SHARE"])
+        if env.get("LIVE_TASKS", "").lower() in ("0", "false", "off"):
+            values["tasks"] = False
+        for name, attr in (
+            ("LIVE_TASK_ACCEPT_S", "task_accept_s"), ("LIVE_TASK_REMIND_S", "task_remind_s"),
+            ("LIVE_TASK_NO_SHOW_GRACE_S", "task_no_show_grace_s"),
+        ):  # fmt: skip
+            if env.get(name):
+                values[attr] = _int(env[name], name)
+        if env.get("LIVE_TASK_TIMER_POLL_S"):
+            values["task_timer_poll_s"] = float(env["LIVE_TASK_TIMER_POLL_S"])
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)  # type: ignore[arg-type]
         settings = settings.with_changes(data_dir=Path(settings.data_dir))
@@ -128,8 +166,16 @@ class Settings:
             raise SettingsError("LIVE_AOF_FSYNC must be everysec, always or no")
         if self.redis_cluster and not self.redis_url:
             raise SettingsError("--redis-cluster needs --redis-url (a seed node of the cluster)")
+        if self.log_format not in ("auto", "json", "text"):
+            raise SettingsError("LIVE_LOG_FORMAT must be json, text or auto")
+        if self.worker_watchdog_s <= 0:
+            raise SettingsError("LIVE_WORKER_WATCHDOG_S must be a positive number of seconds")
         if not 0.0 <= self.credit_store_share <= 1.0:
             raise SettingsError("credit_store_share must be within 0..1")
+        if min(self.task_accept_s, self.task_remind_s, self.task_no_show_grace_s) < 0:
+            raise SettingsError("LIVE_TASK_*_S must be zero or more seconds")
+        if not 0 < self.task_timer_poll_s <= 60:
+            raise SettingsError("LIVE_TASK_TIMER_POLL_S must be within (0, 60] seconds")
 
 
 def _int(raw: str, name: str) -> int:

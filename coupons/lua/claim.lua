@@ -7,6 +7,9 @@
 -- ARGV[6] the most claims a viewer may attempt per window, ARGV[7] the window (ms),
 -- ARGV[8] '1' the viewer's platform identity is verified, '0' not (a campaign whose
 -- identity is 'verified' refuses the latter; absent: treated as verified)
+-- ARGV[9] the product on screen in the room at the claim ('' or absent: none), recorded on
+-- the code as "p" (attribution to the moment of the broadcast; read by the caller from the
+-- room's tag and passed in, so this stays one tag)
 -- The room's status lives in another tag and is not read here: ending a room closes its
 -- campaigns (finish.lua, reason 'room ended') BEFORE the room itself is marked ended, and
 -- a campaign only opens (drop) while its room is live; so an open campaign here means a
@@ -32,7 +35,9 @@ if m[1] == 'expired' or tonumber(ARGV[5]) >= tonumber(m[5]) then return {'expire
 if tonumber(m[3]) <= 0 then return {'sold_out'} end
 local held = tonumber(redis.call('HGET', KEYS[2], viewer) or '0')
 if held >= tonumber(m[4]) then return {'limit', held} end
-local record = cjson.encode({v = viewer, s = 'claimed', c = ARGV[5]})
+local fields = {v = viewer, s = 'claimed', c = ARGV[5]}
+if ARGV[9] and ARGV[9] ~= '' then fields.p = ARGV[9] end
+local record = cjson.encode(fields)
 if redis.call('HSETNX', KEYS[3], nonce, record) == 0 then return {'collision'} end
 local remaining = redis.call('HINCRBY', KEYS[1], 'remaining', -1)
 redis.call('HINCRBY', KEYS[1], 'claimed', 1)

@@ -1,6 +1,7 @@
--- Cancel a booking, atomically: free the seat, drop the holder, append booking.cancelled.
+-- Cancel a booking, atomically: free the seat, drop the holder, append booking.cancelled,
+-- cancel its guide's task (guides/task.lua is prepended).
 -- KEYS[1] booking hash   KEYS[2] seats hash of the day   KEYS[3] holders hash of the day
--- KEYS[4] store stream
+-- KEYS[4] store stream   KEYS[5..10] the task keys (tk_keys)
 -- ARGV[1] booking id   ARGV[2] cancelled_at (ISO)   ARGV[3] booking.cancelled data (msgpack)
 -- ARGV[4] now (ms)
 -- Returns {'ok', stream id} | {'missing'} | {'already'} | {'state', status}
@@ -24,5 +25,10 @@ end
 local holder = b[2] .. ':' .. b[3]
 if redis.call('HGET', KEYS[3], holder) == ARGV[1] then
   redis.call('HDEL', KEYS[3], holder)
+end
+local TK = tk_keys(5, KEYS[4])
+local t = tk_read(TK)
+if t and TK_OPEN[t.status] then
+  tk_set(TK, t, 'cancelled', 'cancelled', 'customer', ARGV[2], ARGV[4])
 end
 return {'ok', id}

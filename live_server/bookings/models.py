@@ -84,7 +84,7 @@ class BookingRequest(BaseModel):
 
 class Booking(BaseModel):
     id: str
-    status: Literal["confirmed", "cancelled", "arrived"]
+    status: Literal["confirmed", "cancelled", "arrived", "no_show"]
     room_id: str
     store_id: str
     slot: str = Field(description="slot start, ISO-8601 with the store's UTC offset")
@@ -96,11 +96,15 @@ class Booking(BaseModel):
     created_at: str
     cancelled_at: str | None = None
     arrived_at: str | None = None
+    product: str | None = Field(
+        None, description="the product on screen in the live room when it was booked"
+    )
 
 
 def confirmed_booking(
     *, id: str, room_id: str, store_id: str, slot: str, slot_end: str, service: str,
     service_name: str, viewer_id: str, contact: str | None, created_at: str,
+    product: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """A new booking as :class:`Booking` dumps it (same keys, same order), without a
     validation pass: the booking hot path builds it from values it has already checked.
@@ -109,7 +113,7 @@ def confirmed_booking(
         "id": id, "status": "confirmed", "room_id": room_id, "store_id": store_id,
         "slot": slot, "slot_end": slot_end, "service": service, "service_name": service_name,
         "viewer_id": viewer_id, "contact": contact, "created_at": created_at,
-        "cancelled_at": None, "arrived_at": None,
+        "cancelled_at": None, "arrived_at": None, "product": product,
     }  # fmt: skip
 
 
@@ -312,6 +316,7 @@ def booking_from_hash(raw: dict[bytes, bytes]) -> Booking:
         store_id=text["store_id"], slot=text["slot"], slot_end=text.get("slot_end", ""),
         service=text["service"], service_name=text.get("service_name", text["service"]),
         viewer_id=text["viewer_id"], contact=text.get("contact") or None,
+        product=text.get("product") or None,
         created_at=text["created_at"], cancelled_at=text.get("cancelled_at") or None,
         arrived_at=text.get("arrived_at") or None,
     )  # fmt: skip

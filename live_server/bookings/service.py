@@ -51,9 +51,11 @@ from live_server.bookings.store import (
 )
 from live_server.core.errors import Problem, ServiceUnavailable
 from live_server.core.fastredis import FastRedis
+from live_server.core.metrics import Metrics, labelled
 from live_server.core.redis_conn import RedisClient
 from live_server.core.tokens import Claims, Role
 from live_server.core.util import as_text, now_ms
+from live_server.guides.models import TaskTimes, task_plan
 from live_server.realtime.server import Realtime
 from live_server.rooms.models import FeaturedItem, RoomNotFound, RoomStatus, require_live
 from live_server.stores.models import Store
@@ -106,21 +108,30 @@ class _Replay(Exception):
         self.result = result
 
 
+_OUTCOME_LABELS = {BookOutcomeKind.DUP: "replayed"}  # live_bookings_total{outcome}
+
+
 class BookingService:
     def __init__(
         self, redis: RedisClient, stores: StoreRegistry, realtime: Realtime,
         fast: FastRedis | None = None, rate_rule: Rule | None = None,
+        metrics: Metrics | None = None, task_times: TaskTimes | None = None,
     ) -> None:  # fmt: skip
         self.store = BookingStore(redis, fast)
+        self.task_times = task_times
+        """When a booking's guide task is due to be accepted, reminded, marked no-show
+        (None: bookings make no task; the bench compares both)."""
+        self.outcomes = metrics.bookings if metrics is not None else None
+        """``live_bookings_total{outcome}`` (core.metrics)."""
         self.rate_rule = rate_rule
         """The per-viewer booking limit, counted in book.lua on one node and before the
         context reads on a cluster (None: off)."""
         self.stores = stores
         self.realtime = realtime
         self._follow_ups: set[asyncio.Future[Any]] = set()
-        # room id -> (featured, title, sha1 of both): the one-node path's copy, checked by
-        # book.lua against the room on every booking.
-        self._rooms: dict[str, tuple[bytes, bytes, str]] = {}
+        # room id -> (featured, title, product, sha1 of the three): the one-node path's
+        # copy, checked by book.lua against the room on every booking.
+        self._rooms: dict[str, tuple[bytes, bytes, bytes, str]] = {}
 
     def _store(self, store_id: str) -> Store:
         store = self.stores.get(store_id)
@@ -167,19 +178,20 @@ class BookingService:
         rule = self.rate_rule
         rate_key = limits.rate_key(rule, r.viewer_id, int(r.now_s // rule.window_s)) if rule else ""
         for _ in range(3):
-            featured, title, sha = room
+            featured, title, product, sha = room
             service_name = await self._validate(r, featured)
-            booking = self._record(r, service_name, title.decode())
+            booking = self._record(r, service_name, title.decode(), product.decode() or None)
             one_node = OneNode(
                 room_id=r.room_id, room_sha=sha, limit=rule.limit if rule else 0,
                 rate_key=rate_key, rate_ttl_s=rule.window_s + 1 if rule else 0,
-                created_at=booking.dumped["created_at"],
+                created_at=booking.dumped["created_at"], brand=r.store.brand,
+                local_day=booking.dumped["created_at"][:10],
             )  # fmt: skip
             outcome = await self.store.book(self._book_call(r, booking, one_node))
             kind = outcome.kind
             if kind is BookOutcomeKind.STALE:
-                status, featured, title = outcome.room
-                room = self._remember_room(r.room_id, featured, title)
+                status, featured, title, product = outcome.room
+                room = self._remember_room(r.room_id, featured, title, product)
                 continue
             if kind is BookOutcomeKind.LIMITED:
                 assert rule is not None
@@ -198,16 +210,17 @@ class BookingService:
             return result
         raise ServiceUnavailable("the room is being updated; retry", retry_after=1)
 
-    async def _load_room(self, room_id: str) -> tuple[bytes, bytes, str]:
-        status, featured, title = await self.store.room_fields(room_id)
+    async def _load_room(self, room_id: str) -> tuple[bytes, bytes, bytes, str]:
+        status, featured, title, product = await self.store.room_fields(room_id)
         if status is None:
             raise RoomNotFound(f"no room {room_id!r}")
-        return self._remember_room(room_id, featured or b"", title or b"")
+        return self._remember_room(room_id, featured or b"", title or b"", product or b"")
 
     def _remember_room(
-        self, room_id: str, featured: bytes, title: bytes
-    ) -> tuple[bytes, bytes, str]:
-        room = (featured, title, hashlib.sha1(featured + b"\0" + title).hexdigest())
+        self, room_id: str, featured: bytes, title: bytes, product: bytes
+    ) -> tuple[bytes, bytes, bytes, str]:
+        sha = hashlib.sha1(featured + b"\0" + title + b"\0" + product).hexdigest()
+        room = (featured, title, product, sha)
         if len(self._rooms) >= 10_000:
             self._rooms.clear()
         self._rooms[room_id] = room
@@ -241,7 +254,7 @@ class BookingService:
             count = await limits.count_viewer(self.store.redis, rule, r.viewer_id, r.now_s)
             limits.check(rule, count, r.now_s)
         ctx = await self.store.context(r.room_id, r.viewer_id)
-        status, featured, title = ctx.room
+        status, featured, title, product = ctx.room
         if status is None:
             raise await self._refused(r, RoomNotFound(f"no room {r.room_id!r}"))
         try:
@@ -249,9 +262,12 @@ class BookingService:
         except Problem as problem:
             raise await self._refused(r, problem) from None
         service_name = await self._validate(r, featured or b"")
-        booking = self._record(r, service_name, title.decode() if title else "")
-        booking.event["customer"] = _customer_context(r.viewer_id, ctx.customer)
-        outcome = await self.store.book(self._book_call(r, booking))
+        booking = self._record(
+            r, service_name, title.decode() if title else "", product.decode() if product else None
+        )
+        customer = _customer_context(r.viewer_id, ctx.customer)
+        booking.event["customer"] = customer
+        outcome = await self.store.book(self._book_call(r, booking, customer=customer))
         result = self._answer(r, booking, outcome)
         if not result.replayed:
             await self._follow_up_replies(booking, outcome, r.store)
@@ -274,8 +290,14 @@ class BookingService:
                 CountCall(
                     room_id=dumped["room_id"], store_id=dumped["store_id"],
                     viewer_id=dumped["viewer_id"], booked_at=dumped["created_at"],
+                    booking_id=dumped["id"], slot_ts=booking.event["slot_ts"],
+                    guide_id=outcome.task_guide,
                 )
             )  # fmt: skip
+            if outcome.task_stream_id:
+                await self.store.count_task(
+                    store.brand, dumped["created_at"][:10], store.id, outcome.task_guide
+                )
         except RedisError:
             log.exception("booking %s: funnel counters not updated", dumped["id"])
             return
@@ -301,7 +323,7 @@ class BookingService:
                 return _Replay(self._replay(prior.fingerprint, r.fingerprint, prior.response))
         return problem
 
-    def _record(self, r: _Request, service_name: str, title: str) -> _Booking:
+    def _record(self, r: _Request, service_name: str, title: str, product: str | None) -> _Booking:
         store, slot = r.store, r.slot
         booking_id = new_booking_id(store.id)
         now = datetime.fromtimestamp(r.now_s, store.tz)
@@ -310,14 +332,14 @@ class BookingService:
         dumped = confirmed_booking(
             id=booking_id, room_id=r.room_id, store_id=store.id, slot=slot.start_iso,
             slot_end=slot.end_iso, service=r.req.service, service_name=service_name,
-            viewer_id=r.viewer_id, contact=r.req.contact, created_at=iso(now),
+            viewer_id=r.viewer_id, contact=r.req.contact, created_at=iso(now), product=product,
         )  # fmt: skip
         body = orjson.dumps(dumped)
         event = {
             **dumped,
             "booking_id": booking_id,
             "slot_ts": slot.ts,
-            "room": {"id": r.room_id, "title": title},
+            "room": {"id": r.room_id, "title": title, "product": product},
             "coupon": None,  # no viewer -> held coupon lookup offered by coupons yet
             # Last, and None here: on one node book.lua puts the customer context in place
             # of this value (the msgpack's last byte); a cluster fills it before.
@@ -325,20 +347,36 @@ class BookingService:
         }
         return _Booking(dumped, body, event)
 
-    @staticmethod
-    def _book_call(r: _Request, booking: _Booking, one_node: OneNode | None = None) -> BookCall:
-        """book.lua's parameters for this attempt (``one_node``: its one-node form)."""
+    def _book_call(
+        self, r: _Request, booking: _Booking, one_node: OneNode | None = None,
+        customer: dict[str, Any] | None = None,
+    ) -> BookCall:  # fmt: skip
+        """book.lua's parameters for this attempt (``one_node``: its one-node form; else
+        ``customer``: the context read before, for the task)."""
         store, slot, dumped = r.store, r.slot, booking.dumped
+        plan = b""
+        if self.task_times is not None:
+            plan = task_plan(
+                booking_id=dumped["id"], store_id=store.id, room_id=r.room_id,
+                viewer_id=r.viewer_id, due_at=slot.start_iso, slot_ts=slot.ts,
+                slot_end_ts=int(slot.end.timestamp()) if slot.end else slot.ts,
+                created_at=dumped["created_at"], now_ms=int(r.now_s * 1000),
+                expire_at=slot.expire_at, times=self.task_times,
+                service_name=dumped["service_name"], room_title=booking.event["room"]["title"],
+                product=dumped["product"], customer=customer,
+            )  # fmt: skip
         return BookCall(
             store_id=store.id, day=slot.day, slot_ts=slot.ts, capacity=store.capacity,
             viewer_id=r.viewer_id, booking_id=dumped["id"], idempotency_key=r.idempotency_key,
             fingerprint=r.fingerprint, response=booking.body, event=booking.event,
             record=dumped, now_ms=int(r.now_s * 1000), expire_at=slot.expire_at,
-            day_expire_at=slot.day_expire_at, one_node=one_node,
+            day_expire_at=slot.day_expire_at, one_node=one_node, task_plan=plan,
         )  # fmt: skip
 
     def _answer(self, r: _Request, booking: _Booking, outcome: BookOutcome) -> BookingResult:
         kind = outcome.kind
+        if self.outcomes is not None:
+            labelled(self.outcomes, _OUTCOME_LABELS.get(kind, kind.value)).inc()
         if kind is BookOutcomeKind.DUP:
             return self._replay(outcome.fingerprint, r.fingerprint, outcome.response)
         if kind is BookOutcomeKind.HELD:
@@ -421,7 +459,7 @@ class BookingService:
         if outcome.kind is CancelOutcomeKind.OK:
             try:
                 await self.store.count_cancellation(
-                    booking.room_id, booking.store_id, booking.viewer_id
+                    booking.room_id, booking.store_id, booking.viewer_id, booking.id
                 )
                 await self.realtime.to_host(
                     booking.room_id, "booking.cancelled", {**event, "stream_id": outcome.stream_id}
@@ -464,7 +502,8 @@ def _customer_context(viewer_id: str, raw: list[bytes | None]) -> dict[str, Any]
         except ValueError:
             return 0
 
-    bookings, visits, cancellations, since = raw
+    bookings, visits, cancellations, since, *more = raw
+    no_shows, orders, cents = [*more, None, None, None][:3]
     earlier, visited = count(bookings), count(visits)
     return {
         "viewer_id": viewer_id,
@@ -473,4 +512,7 @@ def _customer_context(viewer_id: str, raw: list[bytes | None]) -> dict[str, Any]
         "cancellations": count(cancellations),
         "returning": earlier > 0 or visited > 0,
         "since": since.decode() if since else None,
+        "no_shows": count(no_shows),
+        "orders": count(orders),
+        "amount": count(cents) / 100,
     }

@@ -25,14 +25,17 @@ from live_server.core.redis_conn import RedisClient
 from live_server.core.redis_types import raw, raw_hash
 from live_server.core.scripts import KeysArgv, Script, ScriptArg
 from live_server.core.util import as_text
+from live_server.guides.models import TASK_LUA, task_id_for, task_keys
 
-BOOK = Script(__file__, "book.lua")
-CANCEL = Script(__file__, "cancel.lua")
+BOOK = Script(__file__, "book.lua", libraries=[TASK_LUA])
+CANCEL = Script(__file__, "cancel.lua", libraries=[TASK_LUA])
 COUNT = Script(__file__, "count.lua")
 
-ROOM_FIELDS = ("status", "featured", "title")
+ROOM_FIELDS = ("status", "featured", "title", "product")
 """What a booking reads of the room record."""
-CUSTOMER_FIELDS = ("bookings", "visits", "cancellations", "created_at")
+CUSTOMER_FIELDS = (
+    "bookings", "visits", "cancellations", "created_at", "no_shows", "orders", "amount_cents",
+)  # fmt: skip
 """What a booking reads of the customer profile (OneID)."""
 
 
@@ -72,7 +75,11 @@ class BookOutcome:
     stream_id: str = ""  # ok: the booking.created entry
     room_total: int = 0  # one node, ok: the room's bookings after this one
     customer: tuple[bytes | None, ...] = ()  # one node, ok: CUSTOMER_FIELDS before it
-    room: tuple[bytes, bytes, bytes] = (b"", b"", b"")  # room/stale: status, featured, title
+    room: tuple[bytes, bytes, bytes, bytes] = (b"", b"", b"", b"")
+    """room/stale: status, featured, title, product"""
+    task_guide: str = ""  # ok: the guide the booking's task went to ("": none active)
+    task_priority: int = 0  # ok
+    task_stream_id: str = ""  # ok: the task.assigned entry ("": no task made)
     count: int = 0  # limited: the viewer's count in the window
     booking_id: str = ""  # dup, held
     fingerprint: str = ""  # dup
@@ -85,11 +92,13 @@ class OneNode:
     the per-viewer limit, the room's status and the counters of the other tags in it."""
 
     room_id: str
-    room_sha: str  # sha1 of featured + b"\0" + title, as the caller used them
+    room_sha: str  # sha1 of featured + b"\0" + title + b"\0" + product, as the caller used
     limit: int  # per-viewer bookings per window (0: no limit)
     rate_key: str  # the per-viewer counter of this window ("" with no limit)
     rate_ttl_s: int
     created_at: str  # the booking's, ISO: the customer's last_booking_at
+    brand: str = ""  # the store's brand and local day: the leaderboard's task counters
+    local_day: str = ""
 
 
 @dataclass(slots=True)  # not frozen: a frozen __init__ costs three times as much per booking
@@ -116,6 +125,7 @@ class BookCall:
     expire_at: int  # of the booking hash (unix s)
     day_expire_at: int  # of the day's seats and holders hashes (unix s)
     one_node: OneNode | None = None
+    task_plan: bytes = b""  # the booking's task (guides.models.task_plan); b"": none
 
     def keys_argv(self) -> KeysArgv:
         """KEYS and ARGV in book.lua's order (see its header)."""
@@ -126,6 +136,7 @@ class BookCall:
         booking_keys = [
             keys.store_slot_seats(store_id, self.day), keys.store_slot_holders(store_id, self.day),
             keys.store_booking(store_id, self.booking_id), idem_key, keys.store_stream(store_id),
+            *task_keys(store_id, task_id_for(self.booking_id)),
         ]  # fmt: skip
         argv: list[ScriptArg] = [
             self.slot_ts, self.capacity, self.viewer_id, self.booking_id,
@@ -137,10 +148,11 @@ class BookCall:
         if one_node is not None:
             booking_keys += [
                 keys.room(one_node.room_id),
-                # KEYS[7] must be a key even with no limit (the script then leaves it alone).
+                # KEYS[13] must be a key even with no limit (the script then leaves it alone).
                 one_node.rate_key or keys.room(one_node.room_id),
                 keys.customer(self.viewer_id), keys.customer_booked_stores(self.viewer_id),
-                keys.room_stats(one_node.room_id),
+                keys.room_stats(one_node.room_id), keys.room_booked_slots(one_node.room_id),
+                keys.brand_leaderboard(one_node.brand, one_node.local_day),
             ]  # fmt: skip
             one_node_argv = [
                 one_node.room_sha, one_node.limit, one_node.rate_ttl_s,
@@ -148,8 +160,10 @@ class BookCall:
                 f"active:{store_id}", one_node.created_at, store_id,
             ]  # fmt: skip
         # ARGV[12]: the (1-based) index of the first booking hash field, which follows
-        # ARGV[12] itself and the one-node arguments (13 on a cluster, 21 on one node).
-        argv.append(len(argv) + 1 + len(one_node_argv) + 1)
+        # ARGV[12] itself, the task plan and the one-node arguments (14 on a cluster, 22 on
+        # one node).
+        argv.append(len(argv) + 2 + len(one_node_argv) + 1)
+        argv.append(self.task_plan)
         argv += one_node_argv
         for field, value in self.record.items():
             if value is not None:
@@ -161,18 +175,23 @@ class BookCall:
         """book.lua's reply as a :class:`BookOutcome`."""
         kind = _BOOK_KINDS[reply[0]]
         if kind is BookOutcomeKind.OK:
+            task = (as_text(reply[3]), int(reply[4]), as_text(reply[5]))
             if self.one_node is None:
-                return BookOutcome(kind, seats_taken=int(reply[1]), stream_id=as_text(reply[2]))
+                return BookOutcome(
+                    kind, seats_taken=int(reply[1]), stream_id=as_text(reply[2]),
+                    task_guide=task[0], task_priority=task[1], task_stream_id=task[2],
+                )  # fmt: skip
             return BookOutcome(
                 kind, seats_taken=int(reply[1]), stream_id=as_text(reply[2]),
-                room_total=int(reply[3]), customer=tuple(v or None for v in reply[4:8]),
+                room_total=int(reply[6]), customer=tuple(v or None for v in reply[7:11]),
+                task_guide=task[0], task_priority=task[1], task_stream_id=task[2],
             )  # fmt: skip
         if kind is BookOutcomeKind.LIMITED:
             return BookOutcome(kind, count=int(reply[1]))
         if kind is BookOutcomeKind.ROOM:  # status, or "" when there is no such room
-            return BookOutcome(kind, room=(reply[1], b"", b""))
-        if kind is BookOutcomeKind.STALE:  # status, featured, title as they are now
-            return BookOutcome(kind, room=(reply[1], reply[2], reply[3]))
+            return BookOutcome(kind, room=(reply[1], b"", b"", b""))
+        if kind is BookOutcomeKind.STALE:  # status, featured, title, product as they are now
+            return BookOutcome(kind, room=(reply[1], reply[2], reply[3], reply[4]))
         if kind is BookOutcomeKind.DUP:
             return BookOutcome(
                 kind, booking_id=as_text(reply[1]), fingerprint=as_text(reply[2]),
@@ -217,6 +236,7 @@ class CancelCall:
         cancel_keys = [
             keys.store_booking(store_id, self.booking_id), keys.store_slot_seats(store_id, day),
             keys.store_slot_holders(store_id, day), keys.store_stream(store_id),
+            *task_keys(store_id, task_id_for(self.booking_id)),
         ]  # fmt: skip
         return cancel_keys, [
             self.booking_id,
@@ -246,11 +266,16 @@ class CountCall:
     store_id: str
     viewer_id: str
     booked_at: str  # ISO: the customer's last_booking_at
+    booking_id: str = ""
+    slot_ts: int = 0
+    guide_id: str = ""  # the guide the booking's task went to ("": none)
 
     def room_keys_argv(self) -> KeysArgv:
         """The room's funnel ({room:R}): its reply is the room's total bookings."""
-        return [keys.room_stats(self.room_id)], [
+        guide_field = f"guide:{self.store_id}:{self.guide_id}:tasks" if self.guide_id else ""
+        return [keys.room_stats(self.room_id), keys.room_booked_slots(self.room_id)], [
             "room", f"total:{keys.STAT_BOOKINGS}", f"{self.store_id}:{keys.STAT_BOOKINGS}",
+            self.slot_ts, f"{self.store_id}|{self.booking_id}", guide_field,
         ]  # fmt: skip
 
     def customer_keys_argv(self) -> KeysArgv:
@@ -288,7 +313,7 @@ class BookingStore:
         return Context(room=room, customer=customer)
 
     async def room_fields(self, room_id: str) -> list[bytes | None]:
-        """The room's ROOM_FIELDS (status, featured, title), for the one-node path's copy."""
+        """The room's ROOM_FIELDS (status, featured, title, product): the one-node path's copy."""
         assert self.fast is not None, "the one-node path runs on the auto-pipelined connection"
         return list(await self.fast.execute("HMGET", keys.room(room_id), *ROOM_FIELDS))
 
@@ -332,12 +357,26 @@ class BookingStore:
         await self._count(*call.customer_keys_argv())
         return total
 
-    async def count_cancellation(self, room_id: str, store_id: str, viewer_id: str) -> None:
+    async def count_task(self, brand: str, day: str, store_id: str, guide_id: str) -> None:
+        """A cluster's follow-up of a booking's task: the brand's leaderboard of the day
+        (on one node book.lua counts it)."""
+        board = keys.brand_leaderboard(brand, day)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hincrby(board, f"s|{store_id}|tasks", 1)
+            if guide_id:
+                pipe.hincrby(board, f"g|{store_id}|{guide_id}|tasks", 1)
+            pipe.expire(board, keys.LEADERBOARD_RETENTION_S)
+            await pipe.execute()
+
+    async def count_cancellation(
+        self, room_id: str, store_id: str, viewer_id: str, booking_id: str = ""
+    ) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hincrby(keys.room_stats(room_id), f"total:{keys.STAT_CANCELLATIONS}", 1)
             pipe.hincrby(keys.room_stats(room_id), f"{store_id}:{keys.STAT_CANCELLATIONS}", 1)
+            pipe.zrem(keys.room_booked_slots(room_id), f"{store_id}|{booking_id}")
             pipe.hincrby(keys.customer(viewer_id), "cancellations", 1)
             pipe.hincrby(keys.customer(viewer_id), f"active:{store_id}", -1)
             results = await pipe.execute()
-        if int(results[3]) <= 0:
+        if int(results[4]) <= 0:
             await self.redis.srem(keys.customer_booked_stores(viewer_id), store_id)

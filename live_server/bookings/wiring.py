@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from live_server.bookings.service import BOOKING_PER_VIEWER, BookingService
-from live_server.core.appkeys import FAST_REDIS, REDIS, SETTINGS
+from live_server.core.appkeys import FAST_REDIS, METRICS, REDIS, SETTINGS
+from live_server.guides.models import task_times
 from live_server.realtime.server import REALTIME
 from live_server.stores.wiring import STORES
 
@@ -25,6 +26,8 @@ async def bookings_ctx(app: web.Application) -> AsyncIterator[None]:
         app[REALTIME],
         fast=app[FAST_REDIS],
         rate_rule=BOOKING_PER_VIEWER if app[SETTINGS].rate_limits else None,
+        metrics=app[METRICS],
+        task_times=task_times(app[SETTINGS]),
     )
     yield
     await app[BOOKINGS].drain()

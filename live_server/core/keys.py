@@ -25,8 +25,10 @@ groups; callback_url receives the signed answer notices, see docs/QUESTIONS.md).
 
 # --- rooms -----------------------------------------------------------------------------
 def room(room_id: str) -> str:
-    """hash: title, brand, status (scheduled|live|ended), featured (msgpack list),
-    created_at, started_at, ended_at, pinned (question id)."""
+    """hash: title, brand, store (the store whose studio it is; absent: a brand-wide
+    room), status (scheduled|live|ended), featured (msgpack list), created_at, started_at,
+    ended_at, pinned (question id), product (the product on screen, from the platform's
+    product card: recorded on each booking and coupon claim)."""
     return f"{{room:{room_id}}}:meta"
 
 
@@ -59,8 +61,21 @@ BRAND_LEXICONS = "{brands}:lexicons"
 """hash brand -> JSON {synonyms, products, antonyms}: the brand's vocabulary for question
 merging (``PUT /api/v1/brands/{brand}/lexicon``); absent: the generic retail one only."""
 
-ROOMS_BY_BRAND = "{rooms}:live-by-brand"
-"""hash brand -> room id currently live for that brand (routes group questions)."""
+
+# Several rooms of one brand may be live at once ("every store a studio"). A group
+# question goes to the live room of the group's store, else to the brand's main room (the
+# earliest-started live room with no store). Both keys share the tag {rooms}: one MULTI.
+def brand_main_rooms(brand: str) -> str:
+    """sorted set room_id by started ms: the brand's live rooms that have no store (its
+    main rooms; the first one gets the brand's group questions)."""
+    return f"{{rooms}}:live-main:{brand}"
+
+
+def brand_store_rooms(brand: str) -> str:
+    """hash store_id -> the live room of that store (a store's own studio)."""
+    return f"{{rooms}}:live-store:{brand}"
+
+
 ROOMS = "{rooms}:all"
 """sorted set room_id by created time (ops listing)."""
 
@@ -72,8 +87,14 @@ def customer_by_external(external_key: str) -> str:
 
 
 def customer(viewer_id: str) -> str:
-    """hash: external id kind, created_at, rooms seen; bookings/visits/coupons counters."""
+    """hash: external id kind, created_at, rooms seen; bookings/visits/coupons counters;
+    no_shows, orders, amount_cents (guides: a store's sales credited to the customer)."""
     return f"{{cust:{viewer_id}}}:profile"
+
+
+def customer_rooms(viewer_id: str) -> str:
+    """set of room ids the customer joined as a viewer (the rooms they watched)."""
+    return f"{{cust:{viewer_id}}}:rooms"
 
 
 # --- stores: slots, bookings and the store's event stream share one tag ---------------
@@ -348,3 +369,137 @@ QUESTION_OUTBOX_GROUP = "webhooks"
 QUESTION_OUTBOX_ROOMS = "{outbox}:rooms"
 """set of room ids whose question outbox has entries (the delivery workers' work list);
 added as an idempotent follow-up after an answer."""
+
+
+# --- live platforms (live_server/platforms/): the platform rooms a room companions --------
+PLATFORM_ROOMS = "{platforms}:rooms"
+"""hash "<platform>:<platform room id>" -> msgpack {room_id, platform, platform_room_id,
+app_id, secret, bound_at}: which room a push from the platform belongs to, and its secret."""
+
+
+def room_platforms(room_id: str) -> str:
+    """hash platform -> msgpack binding (same record as PLATFORM_ROOMS): the room's side,
+    so unbinding or rebinding finds the old platform room id."""
+    return f"{{room:{room_id}}}:platforms"
+
+
+def platform_seen(room_id: str, bucket: int) -> str:
+    """set of "<platform>:<message id>" accepted in one PLATFORM_SEEN_BUCKET_S bucket; the
+    current and the two before are checked (a repeated message is counted once within
+    at least 2 buckets, > the 5 min signature window). TTL 3 buckets."""
+    return f"{{room:{room_id}}}:plat:seen:{bucket}"
+
+
+PLATFORM_SEEN_BUCKET_S = 300
+
+
+def platform_engagement_gate(room_id: str) -> str:
+    """string with PX 1000: set by the worker that sends the room's room.engagement this
+    second (at most one a second across workers)."""
+    return f"{{room:{room_id}}}:plat:gate"
+
+
+# Engagement counters the platforms domain bumps in room_stats(room), field "total:<name>":
+#   live_comments    platform comments that read as questions (sent to the question pipeline)
+#   live_chatter     platform comments that did not ("666", "来了"): counted, not shown
+#   likes, gifts, gift_value (platform currency units), fansclub_joins, viewer_joins
+#   platform_viewers (the platform's last reported count, set), platform_viewers_peak
+STAT_LIVE_COMMENTS = "live_comments"
+STAT_LIVE_CHATTER = "live_chatter"
+STAT_LIKES = "likes"
+STAT_GIFTS = "gifts"
+STAT_GIFT_VALUE = "gift_value"
+STAT_FANSCLUB_JOINS = "fansclub_joins"
+STAT_VIEWER_JOINS = "viewer_joins"
+STAT_PLATFORM_VIEWERS = "platform_viewers"
+STAT_PLATFORM_VIEWERS_PEAK = "platform_viewers_peak"
+ENGAGEMENT_COUNTERS = (
+    STAT_LIVE_COMMENTS, STAT_LIVE_CHATTER, STAT_LIKES, STAT_GIFTS, STAT_GIFT_VALUE,
+    STAT_FANSCLUB_JOINS, STAT_VIEWER_JOINS, STAT_PLATFORM_VIEWERS, STAT_PLATFORM_VIEWERS_PEAK,
+)  # fmt: skip
+
+
+# --- guides and tasks (live_server/guides/): every key of a store's guides, tasks, timers
+# and orders carries the store's tag {store:S}, with its bookings and stream, so a booking
+# and its task are one Lua call, and so is every task transition with its stream entry.
+# Task ids carry their booking's id: "t_<booking id>" (one task per booking, by id).
+def store_guides(store_id: str) -> str:
+    """hash guide_id -> JSON {id, name, phone, active}: the store's roster (PUT .../guides)."""
+    return f"{{store:{store_id}}}:guides"
+
+
+def store_guide_load(store_id: str) -> str:
+    """sorted set guide_id by open tasks (assigned, accepted, contacted): ACTIVE guides
+    only; the assignment takes the least loaded (ties in turn, GUIDE_META 'rr')."""
+    return f"{{store:{store_id}}}:guides:load"
+
+
+def store_guide_meta(store_id: str) -> str:
+    """hash: 'open:<guide>' open tasks of every guide (active or not; the load set mirrors
+    the active ones), 'rr' the guide who got the last tie (round-robin cursor)."""
+    return f"{{store:{store_id}}}:guides:meta"
+
+
+def store_guide_of(store_id: str) -> str:
+    """hash viewer_id -> guide_id: who served the customer last at this store (set on
+    arrival; 'owner:<group>' fields: the guide who owns a community group)."""
+    return f"{{store:{store_id}}}:guide-of"
+
+
+def store_task(store_id: str, task_id: str) -> str:
+    """hash: id, booking_id, store_id, room_id, viewer_id, guide_id, status
+    (assigned|accepted|contacted|arrived|no_show|cancelled), priority, due_at (ISO, the
+    slot), slot_ts, slot_end_ts (unix s), created_at, updated_at, accept_by (ms),
+    reassigned (count), customer (JSON, the context at booking time), history (JSON list).
+    Expires with its booking."""
+    return f"{{store:{store_id}}}:task:{task_id}"
+
+
+def store_tasks(store_id: str) -> str:
+    """sorted set task_id by slot_ts (unix s): the store's tasks by visit time."""
+    return f"{{store:{store_id}}}:tasks"
+
+
+def store_task_timers(store_id: str) -> str:
+    """sorted set "<kind>|<task id>" by due time (ms), kind accept|remind|noshow: fired
+    once each (fire.lua removes the member in the same step as it acts)."""
+    return f"{{store:{store_id}}}:task-timers"
+
+
+def store_order(store_id: str, order_id: str) -> str:
+    """hash: the recorded sale (order_id, amount_cents, booking_id, guide_id, room_id,
+    viewer_id, coupon_code, store_credit_cents, live_credit_cents, recorded_at, response):
+    a repeated order_id answers the first result."""
+    return f"{{store:{store_id}}}:order:{order_id}"
+
+
+def store_webhook(store_id: str) -> str:
+    """hash url, secret: where the store's notices (new task, reminder, reassignment) go
+    (a WeCom or SMS gateway); delivered by the consumer group STORE_NOTICE_GROUP."""
+    return f"{{store:{store_id}}}:webhook"
+
+
+STORE_NOTICE_GROUP = "notices"
+STORES_WITH_WEBHOOK = "{guides}:webhook-stores"
+"""set of store ids with a webhook (the notice workers' work list)."""
+
+
+def brand_leaderboard(brand: str, day: str) -> str:
+    """hash of the brand's guide and store counters for one local day: fields
+    'g|<store>|<guide>|<metric>' and 's|<store>|<metric>', metric tasks|accepted|arrivals|
+    no_shows|orders|amount_cents|credit_cents. Expires after LEADERBOARD_RETENTION_S."""
+    return f"{{brand:{brand}}}:lb:{day}"
+
+
+LEADERBOARD_RETENTION_S = 400 * 24 * 3600
+
+
+def room_booked_slots(room_id: str) -> str:
+    """sorted set "<store>|<booking>" by slot start (unix s): the room's bookings not
+    cancelled; arrival_rate counts only those whose slot has passed."""
+    return f"{{room:{room_id}}}:booked-slots"
+
+
+def room_arrived_slots(room_id: str) -> str:
+    """sorted set "<store>|<booking>" by slot start (unix s): the room's arrived bookings."""
+    return f"{{room:{room_id}}}:arrived-slots"

@@ -36,10 +36,14 @@ class Script:
 
     __slots__ = ("name", "source")
 
-    def __init__(self, anchor: str, name: str) -> None:
-        """``anchor`` is the calling module's ``__file__``: the script lies beside it."""
+    def __init__(self, anchor: str, name: str, *, libraries: Sequence[Script] = ()) -> None:
+        """``anchor`` is the calling module's ``__file__``: the script lies beside it.
+        ``libraries`` are Lua files of local functions another domain owns (the task
+        functions of guides, say), put before this one's text: one script, one call."""
         self.name = name
-        self.source = (Path(anchor).parent / name).read_text(encoding="utf-8")
+        own = (Path(anchor).parent / name).read_text(encoding="utf-8")
+        parts: list[str] = [lib.source for lib in libraries]
+        self.source: str = "\n".join([*parts, own])
 
     def bind(self, redis: RedisClient, fast: FastRedis | None = None) -> ScriptCall:
         """The script on ``fast`` when given (the flash paths), else on ``redis``."""

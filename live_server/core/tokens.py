@@ -19,6 +19,8 @@ import orjson
 from live_server.core.errors import Unauthorized
 
 PREFIX = "lc1."
+GUIDE_SUBJECT = "guide:"
+MANAGER_SUBJECT = "manager"
 VERIFIED_CACHE = 50_000  # verified tokens kept per process for HTTP (~20 MB at most)
 
 
@@ -52,6 +54,19 @@ class Claims:
 
     def can_act_on_store(self, store_id: str) -> bool:
         return self.role is Role.OPS or (self.role is Role.STAFF and self.scope == store_id)
+
+    @property
+    def guide_id(self) -> str | None:
+        """A guide's staff token names its guide (subject ``guide:<id>``); else None."""
+        if self.role is Role.STAFF and self.subject.startswith(GUIDE_SUBJECT):
+            return self.subject[len(GUIDE_SUBJECT) :]
+        return None
+
+    @property
+    def is_store_manager(self) -> bool:
+        """A staff token that is not a guide's: the store's manager (tokens issued before
+        guides existed, subject ``staff``, keep the whole store too)."""
+        return self.role is Role.STAFF and not self.subject.startswith(GUIDE_SUBJECT)
 
 
 def _b64(raw: bytes) -> str:

@@ -8,7 +8,8 @@
 --       3 question id, 4 text, 5 lane,
 --       6 held reason, 7 asker key, 8 group id, 9 store id, 10 now ms, 11 check replay (1|0),
 --       12 replay ttl s, 13 author limit (0 none), 14 author window ms, 15 group limit,
---       16 group window ms, 17 index entry (msgpack [id, lane, text])
+--       16 group window ms, 17 index entry (msgpack [id, lane, text]),
+--       18 source label ('' none; "group", "viewer", "live_comment:<platform>": askers per source)
 -- Returns {code, ...}: {'dup', id} | {'noroom'} | {'notlive', status} | {'rl', who, pttl}
 --       | {'stale', entries since ARGV[2]} | {'gone'} | {'moved', id of the card it was merged into}
 --       | {'created'|'merged', id, askers, new asker (1|0), card hash (flat), group ids, store ids}
@@ -58,6 +59,9 @@ local new_asker = redis.call('SADD', KEYS[7], ARGV[7])
 if new_asker == 1 then  -- the asker's own question: a host's split moves it with them
   redis.call('HSET', KEYS[12], ARGV[7],
     cjson.encode({redis.call('HINCRBY', KEYS[6], 'asks', 1), now, ARGV[8], ARGV[9], ARGV[4]}))
+end
+if new_asker == 1 and ARGV[18] and ARGV[18] ~= '' then
+  redis.call('HINCRBY', KEYS[6], 'src:' .. ARGV[18], 1)
 end
 if ARGV[8] ~= '' then
   if redis.call('SADD', KEYS[8], ARGV[8]) == 1 then redis.call('HINCRBY', KEYS[6], 'groups', 1) end

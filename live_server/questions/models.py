@@ -184,6 +184,15 @@ class QuestionQuery(BaseModel):
         return frozenset({self.status})
 
 
+class QuestionSource(BaseModel):
+    """Where a card's askers came from: ``group``, ``viewer`` (the widget) or
+    ``live_comment`` (a comment in the live platform's room, with its ``platform``)."""
+
+    source: str
+    platform: str | None = None
+    askers: int
+
+
 class QuestionCard(BaseModel):
     """One merged question: ``askers`` members in ``groups`` groups asked it."""
 
@@ -202,6 +211,9 @@ class QuestionCard(BaseModel):
     held_reason: str | None = None
     merged_into: str | None = Field(
         default=None, description="status merged: the card its askers now belong to"
+    )
+    sources: list[QuestionSource] = Field(
+        default_factory=list, description="askers per source (group, viewer, live_comment)"
     )
 
 

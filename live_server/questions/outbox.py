@@ -63,7 +63,9 @@ class AnswerOutbox:
             ("outcome",),
         )
         self.backlog = metrics.gauge(
-            "live_question_webhooks_pending", "Answer notices waiting for (re)delivery"
+            "live_question_webhooks_pending",
+            "Answer notices waiting for (re)delivery",
+            merge="max",  # every worker counts the same streams
         )
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None

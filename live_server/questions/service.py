@@ -132,7 +132,7 @@ class QuestionService:
 
     async def intake_group(self, group: Group, message: GroupMessage) -> IntakeResult:
         """A message from a community-group bot whose signature was checked."""
-        room_id = await self._live_room(group.brand)
+        room_id = await self._live_room(group.brand, group.store_id)
         if room_id is None:
             self.intake_total.labels("group", "no_live_room").inc()
             raise NoLiveRoom(
@@ -145,16 +145,29 @@ class QuestionService:
             store_id=group.store_id, message_id=message.message_id, source="group",
         )  # fmt: skip
 
-    async def _live_room(self, brand: str) -> str | None:
-        """The brand's live room, cached LIVE_ROOM_CACHE_S (ingest.lua re-checks the room is
-        live; a "not live" answer drops the cache entry)."""
+    async def _live_room(self, brand: str, store_id: str) -> str | None:
+        """The live room of the group's store, else the brand's main room; cached
+        LIVE_ROOM_CACHE_S (ingest.lua re-checks the room is live; a "not live" answer
+        drops the cache)."""
         now = time.monotonic()
-        cached = self._live_rooms.get(brand)
+        cache_key = f"{brand}\x00{store_id}"
+        cached = self._live_rooms.get(cache_key)
         if cached is not None and cached[0] > now:
             return cached[1]
-        room_id = await self.rooms.live_room_for_brand(brand)
-        self._live_rooms[brand] = (now + LIVE_ROOM_CACHE_S, room_id)
+        room_id = await self.rooms.live_room_for_brand(brand, store_id or None)
+        self._live_rooms[cache_key] = (now + LIVE_ROOM_CACHE_S, room_id)
         return room_id
+
+    async def ask_live_comment(
+        self, room_id: str, platform: str, user_id: str, text: str, message_id: str
+    ) -> IntakeResult:
+        """A comment from the live platform's room that reads as a question: the same
+        pipeline (moderation, merging, ranking) with ``source: live_comment`` and the
+        platform on the card's sources."""
+        return await self._accept(
+            room_id, text, asker=f"p:{platform}:{user_id}", group_id="", store_id="",
+            message_id=f"{platform}:{message_id}", source="live_comment", platform=platform,
+        )  # fmt: skip
 
     async def ask_viewer(self, room_id: str, viewer_id: str, text: str) -> IntakeResult:
         """A question typed in the widget by a viewer of the room."""
@@ -215,7 +228,7 @@ class QuestionService:
 
     async def _accept(
         self, room_id: str, text: str, *, asker: str, group_id: str, store_id: str,
-        message_id: str, source: str,
+        message_id: str, source: str, platform: str = "",
     ) -> IntakeResult:  # fmt: skip
         started = time.perf_counter()
         try:
@@ -233,6 +246,7 @@ class QuestionService:
                 asker=asker, group_id=group_id, store_id=store_id, message_id=message_id,
                 now_ms=now_ms(), author_rate=self.config.author_rate,
                 group_rate=self.config.group_rate,
+                source=f"{source}:{platform}" if platform else source,
             ))  # fmt: skip
 
         # Merges run concurrently. Creating a card is serialised per room in this process,

@@ -29,6 +29,7 @@ from live_server.questions.models import (
     Group,
     HostAction,
     QuestionCard,
+    QuestionSource,
     QuestionStatus,
     Rate,
     iso_ms,
@@ -121,6 +122,7 @@ class IngestCall:
     now_ms: int
     author_rate: Rate
     group_rate: Rate
+    source: str = ""  # "group", "viewer", "live_comment:<platform>": the card's sources
 
     def keys_argv(self) -> KeysArgv:
         room_id, seq, qid = self.room_id, self.seq, question_id(self.room_id, self.seq)
@@ -158,6 +160,7 @@ class IngestCall:
                 self.group_rate.count if self.group_id else 0,
                 int(self.group_rate.window_s * 1000),
                 msgpack.packb([qid, self.lane, self.text]),
+                self.source,
             ],
         )
 
@@ -616,4 +619,16 @@ def _card(
         score=rank_score(askers, votes, len(group_ids), num("asked_ms"), now_ms, half_life_s),
         held_reason=as_text(raw.get(b"held_reason")) or None,
         merged_into=as_text(raw.get(b"merged_into")) or None,
+        sources=_sources(raw),
     )
+
+
+def _sources(raw: dict[bytes, bytes]) -> list[QuestionSource]:
+    """The card's ``src:<source>[:<platform>]`` counters (askers per source)."""
+    out = []
+    for name, value in raw.items():
+        if name.startswith(b"src:"):
+            source, _, platform = as_text(name[4:]).partition(":")
+            out.append(QuestionSource(source=source, platform=platform or None, askers=int(value)))
+    out.sort(key=lambda s: (s.source, s.platform or ""))
+    return out

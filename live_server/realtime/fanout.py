@@ -38,6 +38,7 @@ import gc
 import logging
 import struct
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import engineio
@@ -48,6 +49,7 @@ from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
 from engineio.async_drivers import aiohttp as eio_aiohttp
 from engineio.async_socket import AsyncSocket
+from prometheus_client.core import CounterMetricFamily, Metric
 from socketio import packet as sio_packet
 
 log = logging.getLogger(__name__)
@@ -95,6 +97,7 @@ def write_frame(transport: asyncio.Transport, frame: bytes) -> bool:
         return False
     if transport.get_write_buffer_size() > MAX_CLIENT_BUFFER:
         log.warning("cutting off a websocket client that stopped reading")
+        FastFanout.slow_disconnects += 1
         transport.abort()
         return False
     transport.write(frame)
@@ -434,6 +437,8 @@ class FastFanout:
     rooms: dict[str, Any]
     fast_deliveries = 0
     queued_deliveries = 0
+    frame_bytes = 0  # bytes of broadcast frames, once per recipient
+    slow_disconnects = 0  # clients cut off with more than MAX_CLIENT_BUFFER unread
 
     def fast_emit(
         self, event: str, data: list[Any], namespace: str, room: str | None, skip_sid: Any
@@ -482,6 +487,7 @@ class FastFanout:
             queued += 1
         FastFanout.fast_deliveries += fast
         FastFanout.queued_deliveries += queued
+        FastFanout.frame_bytes += len(frame) * (fast + queued)
 
     async def _handle_emit(self, message: dict[str, Any]) -> None:
         """Local delivery of an emit (ours or from another node via pub/sub)."""
@@ -504,3 +510,27 @@ class FastFanout:
     ) -> None:
         """Emit to this node's clients only (no pub/sub)."""
         self.fast_emit(event, [data], namespace, room, None)
+
+
+class FanoutCollector:
+    """The fan-out's process-wide counters as Prometheus families (read when scraped, so
+    the broadcast loop only adds integers)."""
+
+    def collect(self) -> Iterator[Metric]:
+        deliveries = CounterMetricFamily(
+            "live_fanout_deliveries",
+            "Broadcast deliveries to clients: direct (written at once) or queued (engine.io)",
+            labels=["path"],
+        )
+        deliveries.add_metric(["direct"], FastFanout.fast_deliveries)
+        deliveries.add_metric(["queued"], FastFanout.queued_deliveries)
+        yield deliveries
+        yield CounterMetricFamily(
+            "live_fanout_sent_bytes", "Bytes of broadcast frames sent, once per recipient",
+            value=FastFanout.frame_bytes,
+        )  # fmt: skip
+        yield CounterMetricFamily(
+            "live_fanout_slow_disconnects",
+            "Clients cut off for not reading (more than 4 MiB unread)",
+            value=FastFanout.slow_disconnects,
+        )

@@ -20,16 +20,20 @@ from aiohttp import web
 
 from live_server.core.appkeys import METRICS, SIGNER
 from live_server.core.errors import Problem
+from live_server.core.socket_events import HOST as HOST
+from live_server.core.socket_events import LIVE as LIVE
+from live_server.core.socket_events import STORE as STORE
+from live_server.core.socket_events import declared
 from live_server.core.tokens import Claims, Role
 from live_server.core.util import now_ms
 from live_server.realtime.bus import LiveRedisManager
 from live_server.realtime.cluster_bus import ClusterRedisManager
-from live_server.realtime.fanout import LiveSocketIO
+from live_server.realtime.fanout import FanoutCollector, LiveSocketIO
 from live_server.settings import Settings
 
 log = logging.getLogger(__name__)
 
-LIVE, HOST, STORE = "/live", "/host", "/store"
+# LIVE, HOST, STORE: the namespaces, declared with their events in core/socket_events.py.
 MAX_CLIENT_PAYLOAD = 16 * 1024
 EVENT_RATE = 10.0  # client events per second per connection, sustained
 EVENT_BURST = 20
@@ -152,7 +156,9 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # 
             await self.leave_room(sid, self.channel_for(claims))
             await self.save_session(sid, {})
             raise socketio.exceptions.ConnectionRefusedError(exc.detail) from None
-        self.app[METRICS].sockets.labels(self.namespace).inc()
+        metrics = self.app[METRICS]
+        metrics.sockets.labels(self.namespace).inc()
+        metrics.socket_connects.labels(self.namespace).inc()
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         session = await self.get_session(sid)
@@ -219,6 +225,9 @@ class Realtime:
         self.store = StoreNamespace(STORE, app)
         for ns in (self.live, self.host, self.store):
             sio.register_namespace(ns)
+        self.metrics = app[METRICS]
+        self.metrics.registry.register(FanoutCollector())
+        self._undeclared: set[tuple[str, str]] = set()
         self._pending: dict[tuple[str, str, str], dict[str, Any]] = {}
         self._flusher: asyncio.Task[None] | None = None
         # Set by the live-room module: records each room broadcast in the room's
@@ -245,8 +254,17 @@ class Realtime:
         if self._flusher and not self._flusher.done():
             self._flusher.cancel()
 
+    def _declared(self, namespace: str, event: str) -> None:
+        """Every event sent is declared in core.socket_events (the AsyncAPI document); an
+        undeclared one still goes out, logged once and counted."""
+        if not declared(namespace, event) and (namespace, event) not in self._undeclared:
+            self._undeclared.add((namespace, event))
+            log.error("event %s on %s is not declared in core/socket_events.py", event, namespace)
+            self.metrics.socket_events_undeclared.labels(namespace).inc()
+
     async def to_viewers(self, room_id: str, event: str, data: dict[str, Any]) -> None:
         """Broadcast to the room's viewers (with an ``offset`` once live rooms are wired)."""
+        self._declared(LIVE, event)
         data.setdefault("ts", now_ms())
         if self.broadcaster is not None:
             await self.broadcaster(room_id, event, data)
@@ -254,16 +272,19 @@ class Realtime:
         await self.sio.emit(event, data, to=room_channel(room_id), namespace=LIVE)
 
     async def to_host(self, room_id: str, event: str, data: dict[str, Any]) -> None:
+        self._declared(HOST, event)
         data.setdefault("ts", now_ms())
         await self._emit_json(event, data, HOST, room_channel(room_id))
 
     async def to_store(self, store_id: str, event: str, data: dict[str, Any]) -> None:
+        self._declared(STORE, event)
         data.setdefault("ts", now_ms())
         await self._emit_json(event, data, STORE, store_channel(store_id))
 
     def to_host_now(self, room_id: str, event: str, data: dict[str, Any]) -> Awaitable[Any]:
         """:meth:`to_host`, queued now where it can be (see ``emit_json_now``); await the
         result for the outcome."""
+        self._declared(HOST, event)
         data.setdefault("ts", now_ms())
         manager = self.sio.manager
         if isinstance(manager, LiveRedisManager):

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from live_server.core.errors import Conflict, Forbidden, NotFound, RoomEnded, RoomNotLive
@@ -33,6 +38,9 @@ class Room(BaseModel):
     room_id: str
     title: str
     brand: str
+    store_id: str | None = Field(
+        default=None, description="the store whose studio this room is (none: brand-wide)"
+    )
     status: RoomStatus
     featured: list[FeaturedItem]
     created_at: str
@@ -44,6 +52,13 @@ class CreateRoom(BaseModel):
     model_config = ConfigDict(extra="forbid")
     title: str = Field(min_length=1, max_length=200)
     brand: str = Field(default="default", min_length=1, max_length=100)
+    store_id: str | None = Field(
+        default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$",
+        description=(
+            "the store whose studio this room is: its groups' questions come here while it "
+            "is live; none: a brand-wide room (gets the questions of stores without a live room)"
+        ),
+    )  # fmt: skip
     featured: list[FeaturedItem] = Field(default_factory=list, max_length=50)
 
 
@@ -64,6 +79,14 @@ class CreateViewer(BaseModel):
         description="hex HMAC-SHA256(LIVE_PLATFORM_SECRET, external_id) from the live platform",
     )  # fmt: skip
     name: str | None = Field(default=None, max_length=100)
+    launch: str | None = Field(
+        default=None, min_length=1, max_length=2048,
+        description=(
+            "launch token from the brand's mini-program or H5 page (/embed/{room}?launch=): "
+            "base64url(JSON {platform, open_id, room, exp}) + '.' + hex HMAC-SHA256"
+            "(LIVE_PLATFORM_SECRET, first part); same platform open id, same viewer"
+        ),
+    )  # fmt: skip
 
 
 class ViewerCreated(BaseModel):
@@ -83,6 +106,10 @@ class Broadcasted(BaseModel):
 
 class ExternalIdNotSigned(Forbidden):
     title, slug = "External id not signed", "external-id-unsigned"
+
+
+class LaunchRefused(Forbidden):
+    title, slug = "Launch token refused", "launch-refused"
 
 
 class RoomNotFound(NotFound):
@@ -111,3 +138,59 @@ def require_live(status: RoomStatus) -> None:
         raise RoomEnded("the live room has ended; bookings and coupon claims are closed")
     if status is not RoomStatus.LIVE:
         raise RoomNotLive("the live room has not started yet")
+
+
+# --- launch identities (the platform opens /embed/{room}?launch=<token>) ------------------
+@dataclass(frozen=True, slots=True)
+class LaunchIdentity:
+    """Who a verified launch token names: a platform user, in one room, until ``exp``."""
+
+    platform: str
+    open_id: str
+    room: str
+    exp: int  # unix seconds
+
+    @property
+    def external_id(self) -> str:
+        """The OneID key: the same open id on the same platform is the same viewer."""
+        return f"{self.platform}:{self.open_id}"
+
+
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def sign_launch(secret: str, platform: str, open_id: str, room: str, exp: int) -> str:
+    """A launch token as the brand's mini-program backend makes it (tests, demo, docs)."""
+    first = _b64url(orjson.dumps({"platform": platform, "open_id": open_id, "room": room,
+                                  "exp": exp}))  # fmt: skip
+    mac = hmac.new(secret.encode(), first.encode(), hashlib.sha256).hexdigest()
+    return f"{first}.{mac}"
+
+
+def verify_launch(token: str, secret: str, room_id: str, now: float) -> LaunchIdentity:
+    """The identity of a launch token for ``room_id``; :class:`LaunchRefused` if it is
+    forged (or the server has no LIVE_PLATFORM_SECRET), expired or for another room."""
+    if not secret:
+        raise LaunchRefused("launch tokens need LIVE_PLATFORM_SECRET on the server")
+    first, dot, mac = token.partition(".")
+    if not dot or not token.isascii():
+        raise LaunchRefused("the launch token is malformed")
+    want = hmac.new(secret.encode(), first.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(want.encode(), mac.lower().encode()):
+        raise LaunchRefused("the launch token's signature is invalid")
+    try:
+        data = orjson.loads(base64.urlsafe_b64decode(first + "=" * (-len(first) % 4)))
+        identity = LaunchIdentity(
+            platform=str(data["platform"]), open_id=str(data["open_id"]), room=str(data["room"]),
+            exp=int(data["exp"]),
+        )  # fmt: skip
+    except (ValueError, KeyError, TypeError) as exc:
+        raise LaunchRefused("the launch token is malformed") from exc
+    if not identity.platform or not identity.open_id:
+        raise LaunchRefused("the launch token names no platform user")
+    if identity.room != room_id:
+        raise LaunchRefused("the launch token is for another room")
+    if identity.exp < now:
+        raise LaunchRefused("the launch token has expired")
+    return identity

@@ -60,12 +60,16 @@ async def end_room(call: Call[None, None]) -> Room:
 @api.post(
     "/api/v1/rooms/{room}/viewers", summary="Join a room as a viewer", tag=TAG,
     body=CreateViewer, response=ViewerCreated, status=201, errors=[403, 404],
-    description="Same external id, same viewer in every room (OneID).",
+    description=(
+        "Same external id, same viewer in every room (OneID). With `launch` (the platform's "
+        "launch token): the viewer of that platform open id, verified; 403 if the token is "
+        "forged, expired or for another room."
+    ),
     limits=[JOIN_PER_IP],
 )  # fmt: skip
 async def create_viewer(call: Call[CreateViewer, None]) -> ViewerCreated:
     viewer_id, token, verified = await call.app[ROOMS].add_viewer(
-        call.path("room"), call.body.external_id, call.body.external_id_sig
+        call.path("room"), call.body.external_id, call.body.external_id_sig, call.body.launch
     )
     return ViewerCreated(viewer_id=viewer_id, token=token, verified=verified)
 

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 
 from live_server.core.redis_conn import RedisClient
@@ -15,11 +16,13 @@ from live_server.rooms.models import (
     ALLOWED_TRANSITIONS,
     CreateRoom,
     ExternalIdNotSigned,
+    LaunchIdentity,
     Room,
     RoomNotFound,
     RoomStatus,
     check_transition,
     require_live,
+    verify_launch,
 )
 from live_server.rooms.store import RoomStore, TransitionOutcome
 
@@ -82,13 +85,28 @@ class RoomService:
         room = await self.get(room_id)
         # Follow-up on another hash tag, idempotent: which room is live for the brand.
         if wanted is RoomStatus.LIVE:
-            await self.store.set_live_room(room.brand, room_id)
+            await self.store.set_live_room(room.brand, room.store_id, room_id)
         else:
-            await self.store.clear_live_room(room.brand, room_id)
+            await self.store.clear_live_room(room.brand, room.store_id, room_id)
         return room
 
-    async def live_room_for_brand(self, brand: str) -> str | None:
-        return await self.store.live_room(brand)
+    async def live_room_for_brand(self, brand: str, store_id: str | None = None) -> str | None:
+        """Where a question of the brand's store goes: the store's live room if there is
+        one, else the brand's main room (several rooms of a brand may be live at once)."""
+        return await self.store.live_room(brand, store_id)
+
+    async def set_product(self, room_id: str, product_id: str) -> None:
+        """The platform's product card now shows ``product_id`` in the room."""
+        await self.store.set_product(room_id, product_id)
+
+    async def product_on_screen(self, room_id: str) -> str | None:
+        """The product on screen now (bookings and claims record it), None if none yet."""
+        return await self.store.product_on_screen(room_id)
+
+    def check_launch(self, room_id: str, launch: str) -> LaunchIdentity:
+        """The platform identity of a launch token for this room (403 forged, expired,
+        another room)."""
+        return verify_launch(launch, self.platform_secret, room_id, time.time())
 
     def viewer_id_for(self, external_id: str | None) -> str:
         """Same external id, same viewer in every room (OneID); none: a fresh viewer."""
@@ -123,9 +141,15 @@ class RoomService:
         return False
 
     async def add_viewer(
-        self, room_id: str, external_id: str | None, signature: str | None = None
-    ) -> tuple[str, str, bool]:
-        verified = self.check_external_id(external_id, signature)
+        self, room_id: str, external_id: str | None, signature: str | None = None,
+        launch: str | None = None,
+    ) -> tuple[str, str, bool]:  # fmt: skip
+        """The viewer of an external id (signed: verified), of a launch token (verified:
+        the platform vouched for the open id) or a fresh anonymous one."""
+        if launch is not None:
+            external_id, verified = self.check_launch(room_id, launch).external_id, True
+        else:
+            verified = self.check_external_id(external_id, signature)
         await self.get(room_id)  # 404 for an unknown room
         viewer_id = self.viewer_id_for(external_id)
         await self.store.add_viewer(room_id, viewer_id)

@@ -26,6 +26,7 @@ from live_server.rooms.models import CreateRoom, FeaturedItem, Room, RoomStatus
 
 TRANSITION = Script(__file__, "transition.lua")
 VIEWER_COUNT = Script(__file__, "viewer_count.lua")
+CLEAR_LIVE = Script(__file__, "clear_live.lua")
 
 NODE_STALE_MS = 5_000
 """A node's viewer count stops counting this long after its last write."""
@@ -62,6 +63,7 @@ class RoomStore:
         self.redis = redis
         self._transition = TRANSITION.bind(redis)
         self._viewer_count = VIEWER_COUNT.bind(redis)
+        self._clear_store_room = CLEAR_LIVE.bind(redis)
 
     # --- the room record -----------------------------------------------------------------
     async def create(self, room_id: str, spec: CreateRoom) -> None:
@@ -72,6 +74,8 @@ class RoomStore:
             "featured": msgpack.packb([f.model_dump() for f in spec.featured]),
             "created_at": iso_now(),
         }
+        if spec.store_id is not None:
+            fields["store"] = spec.store_id
         await self.redis.hset(keys.room(room_id), mapping=fields)
         await self.redis.zadd(keys.ROOMS, {room_id: datetime.now(UTC).timestamp()})
 
@@ -83,6 +87,7 @@ class RoomStore:
             room_id=room_id,
             title=fields[b"title"].decode(),
             brand=fields.get(b"brand", b"default").decode(),
+            store_id=optional_text(fields.get(b"store")),
             status=RoomStatus(fields[b"status"].decode()),
             featured=[FeaturedItem(**f) for f in msgpack.unpackb(fields.get(b"featured", b"\x90"))],
             created_at=fields[b"created_at"].decode(),
@@ -113,18 +118,42 @@ class RoomStore:
             return Transition(outcome, None)
         return Transition(outcome, RoomStatus(raw(current).decode()))
 
-    # --- the brand's live room (another hash tag: a follow-up, idempotent) -------------------
-    async def set_live_room(self, brand: str, room_id: str) -> None:
-        await self.redis.hset(keys.ROOMS_BY_BRAND, brand, room_id)
+    # --- the brand's live rooms (another hash tag: a follow-up, idempotent) ------------------
+    async def set_live_room(self, brand: str, store_id: str | None, room_id: str) -> None:
+        """The room is live: its store's studio, or one of the brand's main rooms."""
+        if store_id is not None:
+            await self.redis.hset(keys.brand_store_rooms(brand), store_id, room_id)
+        else:  # NX: a repeated start keeps the room's place among the main rooms
+            await self.redis.zadd(
+                keys.brand_main_rooms(brand), {room_id: datetime.now(UTC).timestamp()}, nx=True
+            )
 
-    async def clear_live_room(self, brand: str, room_id: str) -> None:
-        """Forget the brand's live room if it is still ``room_id``."""
-        current_live = await self.redis.hget(keys.ROOMS_BY_BRAND, brand)
-        if current_live == room_id.encode():
-            await self.redis.hdel(keys.ROOMS_BY_BRAND, brand)
+    async def clear_live_room(self, brand: str, store_id: str | None, room_id: str) -> None:
+        """Forget the room among the brand's live rooms (only its own entry: another room
+        that is live stays routed)."""
+        await self._clear_store_room(
+            [keys.brand_store_rooms(brand), keys.brand_main_rooms(brand)],
+            [store_id or "", room_id],
+        )
 
-    async def live_room(self, brand: str) -> str | None:
-        return optional_text(raw_or_none(await self.redis.hget(keys.ROOMS_BY_BRAND, brand)))
+    async def live_room(self, brand: str, store_id: str | None = None) -> str | None:
+        """The live room of the brand's store if it has one, else the brand's main room
+        (the earliest-started live room with no store)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hget(keys.brand_store_rooms(brand), store_id or "-")
+            pipe.zrange(keys.brand_main_rooms(brand), 0, 0)
+            own, main = await pipe.execute()
+        if store_id is not None and own is not None:
+            return optional_text(raw_or_none(own))
+        return optional_text(main[0]) if main else None
+
+    # --- the product on screen (the platform's product card) ---------------------------------
+    async def set_product(self, room_id: str, product_id: str) -> None:
+        await self.redis.hset(keys.room(room_id), "product", product_id)
+
+    async def product_on_screen(self, room_id: str) -> str | None:
+        """The product the platform's product card shows now (None: none shown yet)."""
+        return optional_text(raw_or_none(await self.redis.hget(keys.room(room_id), "product")))
 
     # --- viewers -------------------------------------------------------------------------
     async def add_viewer(self, room_id: str, viewer_id: str) -> None:
@@ -132,6 +161,7 @@ class RoomStore:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hsetnx(keys.customer(viewer_id), "created_at", iso_now())
             pipe.hset(keys.customer(viewer_id), "last_room", room_id)
+            pipe.sadd(keys.customer_rooms(viewer_id), room_id)
             await pipe.execute()
         await self.redis.pfadd(keys.room_unique_viewers(room_id), viewer_id)
 

@@ -9,7 +9,8 @@ from collections.abc import Callable, Mapping
 
 from live_server.core import keys
 from live_server.core.util import as_text
-from live_server.stats.models import CreditRule, FunnelRow, RoomStats
+from live_server.guides.models import GuideRow
+from live_server.stats.models import CreditRule, Engagement, FunnelRow, RoomStats
 
 COUNTERS = (
     keys.STAT_BOOKING_TAPS, keys.STAT_BOOKINGS, keys.STAT_CANCELLATIONS, keys.STAT_ARRIVALS,
@@ -46,7 +47,10 @@ def funnel_row(
     viewers_peak: int | None = None,
     viewers_unique: int | None = None,
     unique_tappers: int | None = None,
+    due: tuple[int, int] | None = None,
 ) -> FunnelRow:
+    """``due``: (bookings not cancelled whose slot has started, arrivals among them)."""
+
     def n(name: str) -> int:
         return int(counters.get(name, 0))
 
@@ -72,11 +76,15 @@ def funnel_row(
         redeemed_amount=amount,
         tap_rate=_rate(unique_tappers or 0, viewers_unique) if viewers_unique is not None else None,
         booking_rate=_rate(bookings, taps),
-        arrival_rate=_rate(arrivals, bookings - cancellations),
+        arrival_rate=_rate(due[1], due[0]) if due is not None else None,
+        bookings_due=due[0] if due is not None else 0,
         redemption_rate=_rate(redeemed, claimed),
         visit_rate=_rate(arrivals, viewers_unique) if viewers_unique is not None else None,
         store_credit=store_credit,
         live_team_credit=round(amount - store_credit, 2),
+        sales_amount=n("sales_cents") / 100,
+        sales_store_credit=(n("sales_cents") - n("live_credit_cents")) / 100,
+        sales_live_team_credit=n("live_credit_cents") / 100,
     )
 
 
@@ -90,17 +98,23 @@ def build_report(
     viewers_unique: int,
     unique_tappers: int,
     store_name: Callable[[str], str | None] = lambda _id: None,
+    due: Mapping[str, tuple[int, int]] | None = None,
+    guides: list[GuideRow] | None = None,
 ) -> RoomStats:
-    """The room's funnel report from its counters hash and viewer numbers."""
+    """The room's funnel report from its counters hash and viewer numbers. ``due``: per
+    scope (``total`` and store ids), bookings whose slot has started and their arrivals."""
     scopes = split_counters(raw)
+    scopes.pop("guide", None)  # "guide:<store>:<guide>:<metric>": the guides rows
+    due = due or {}
     total_counters = scopes.pop(TOTAL, {})
     peak = max(viewers_peak, int(total_counters.get(keys.STAT_PEAK_VIEWERS, 0)))
     total = funnel_row(
         TOTAL, total_counters, store_share, viewers_peak=peak,
         viewers_unique=viewers_unique, unique_tappers=unique_tappers,
+        due=due.get(TOTAL, (0, 0)),
     )  # fmt: skip
     stores = [
-        funnel_row(sid, counters, store_share, store_name=store_name(sid))
+        funnel_row(sid, counters, store_share, store_name=store_name(sid), due=due.get(sid, (0, 0)))
         for sid, counters in sorted(scopes.items())
     ]
     return RoomStats(
@@ -109,6 +123,10 @@ def build_report(
         credit=CreditRule(store_share=store_share, live_team_share=round(1 - store_share, 4)),
         total=total,
         stores=stores,
+        engagement=Engagement(
+            **{name: int(total_counters.get(name, 0)) for name in keys.ENGAGEMENT_COUNTERS}
+        ),
+        guides=guides or [],
     )
 
 

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from live_server.guides.models import GuideRow
 from live_server.stores.models import StoreId
 
 
@@ -29,17 +30,43 @@ class FunnelRow(BaseModel):
     redeemed_amount: float = 0.0
     tap_rate: float | None = Field(None, description="unique tappers / unique viewers")
     booking_rate: float | None = Field(None, description="bookings / booking taps")
-    arrival_rate: float | None = Field(None, description="arrivals / bookings not cancelled")
+    arrival_rate: float | None = Field(
+        None,
+        description="arrivals / bookings not cancelled whose slot has started or that have "
+        "arrived (a visit not yet due is not a missed one)",
+    )
+    bookings_due: int = Field(
+        0, description="bookings not cancelled whose slot has started or that have arrived"
+    )
     redemption_rate: float | None = Field(None, description="coupons redeemed / claimed")
     visit_rate: float | None = Field(None, description="arrivals / unique viewers")
     store_credit: float = 0.0
     live_team_credit: float = 0.0
+    sales_amount: float = Field(
+        0.0, description="sales recorded at the till for the room's bookings (orders)"
+    )
+    sales_store_credit: float = Field(0.0, description="the store side's share of those sales")
+    sales_live_team_credit: float = Field(0.0, description="the live team's share of those sales")
 
 
 class CreditRule(BaseModel):
     basis: Literal["redeemed_amount"] = "redeemed_amount"
     store_share: float
     live_team_share: float
+
+
+class Engagement(BaseModel):
+    """The room's counters from its live platforms (pushes and bridges)."""
+
+    live_comments: int = Field(default=0, description="comments that read as questions")
+    live_chatter: int = Field(default=0, description='comments only counted ("666", "来了")')
+    likes: int = 0
+    gifts: int = 0
+    gift_value: int = Field(default=0, description="in the platform's units")
+    fansclub_joins: int = 0
+    viewer_joins: int = 0
+    platform_viewers: int = Field(default=0, description="the platform's last viewer count")
+    platform_viewers_peak: int = 0
 
 
 class RoomStats(BaseModel):
@@ -50,6 +77,12 @@ class RoomStats(BaseModel):
     credit: CreditRule
     total: FunnelRow
     stores: list[FunnelRow]
+    engagement: Engagement = Engagement()
+    guides: list[GuideRow] = Field(
+        default_factory=list,
+        description="each guide with tasks from this room: tasks, accepted, arrivals, "
+        "no-shows, orders, amount and the store side's credit",
+    )
 
 
 class StatsQuery(BaseModel):

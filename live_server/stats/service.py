@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 
 from live_server.core.errors import ValidationFailed
 from live_server.core.redis_conn import RedisClient
+from live_server.core.util import as_text
+from live_server.guides.models import guide_rows
 from live_server.rooms.service import RoomService
 from live_server.stats.funnel import build_report
 from live_server.stats.models import RoomStats
@@ -28,6 +30,15 @@ class StatsService:
     async def report(self, room_id: str) -> RoomStats:
         await self.rooms.status(room_id)  # 404 for an unknown room
         funnel = await self.store.funnel(room_id)
+        guide_counters: dict[str, dict[str, int]] = {}
+        for field, value in funnel.counters.items():
+            scope, _, rest = as_text(field).partition(":")
+            if scope == "guide" and rest.count(":") == 2:
+                store_id, guide_id, metric = rest.split(":")
+                guide_counters.setdefault(f"{store_id}|{guide_id}", {})[metric] = int(float(value))
+        names = await self.store.guide_names(
+            sorted({scope.partition("|")[0] for scope in guide_counters})
+        )
         return build_report(
             room_id,
             datetime.now(UTC).isoformat(timespec="seconds"),
@@ -37,6 +48,8 @@ class StatsService:
             viewers_unique=funnel.viewers_unique,
             unique_tappers=funnel.unique_tappers,
             store_name=self._store_name,
+            due=funnel.due,
+            guides=guide_rows(guide_counters, names),
         )
 
     def _store_name(self, store_id: str) -> str | None:

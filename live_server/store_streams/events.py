@@ -4,6 +4,7 @@ Each store has one Redis stream, ``keys.store_stream(store_id)``. Entry fields:
 
 * ``v``    schema version, currently ``1``
 * ``type`` ``booking.created`` | ``booking.cancelled`` | ``booking.arrived`` | ``coupon.redeemed``
+  | ``task.assigned`` | ``task.updated`` | ``task.reminder`` (guides) | ``order.recorded``
 * ``data`` msgpack map: the event payload (for bookings: the booking plus the customer
   context staff need: room, product/service, coupon held, earlier bookings and visits)
 * ``ts``   server time of the append, unix ms
@@ -25,9 +26,20 @@ from live_server.core.redis_types import Fields
 from live_server.core.util import as_text, now_ms
 
 SCHEMA_VERSION = 1
-EVENT_TYPES = frozenset(
-    {"booking.created", "booking.cancelled", "booking.arrived", "coupon.redeemed"}
-)
+EVENT_TYPES = frozenset({
+    "booking.created", "booking.cancelled", "booking.arrived", "coupon.redeemed",
+    "task.assigned", "task.updated", "task.reminder", "order.recorded",
+})  # fmt: skip
+TASK_EVENTS = frozenset({"task.assigned", "task.updated", "task.reminder"})
+
+
+def for_guide(event: dict[str, Any], guide_id: str) -> bool:
+    """Whether a guide's /store connection gets this entry: its own tasks' events (a task
+    taken from it too, so its list drops it), nothing else of the store."""
+    return event.get("type") in TASK_EVENTS and guide_id in (
+        event.get("guide_id"),
+        event.get("previous_guide_id"),
+    )
 
 
 def encode_entry(event_type: str, data: dict[str, Any], ts_ms: int | None = None) -> Fields:

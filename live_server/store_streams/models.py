@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from live_server.core.errors import Conflict, NotFound
 
@@ -83,3 +83,18 @@ class TrimResult:
     store_id: str
     trimmed: int
     min_id: str
+
+
+# --- the store's notice webhook ------------------------------------------------------------
+class WebhookIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    url: str = Field(pattern=r"^https?://", max_length=500)
+    secret: str | None = Field(default=None, min_length=16, max_length=200)
+
+
+class Webhook(BaseModel):
+    store_id: str
+    url: str
+    secret: str | None = Field(default=None, description="shown once, when it is set")
+    pending: int = 0
+    dead_letters: list[dict[str, Any]] = Field(default_factory=list)

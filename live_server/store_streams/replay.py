@@ -42,7 +42,7 @@ from live_server.core.tasks import cancel_and_wait, cancel_requested
 from live_server.core.tokens import Claims, Role
 from live_server.core.util import now_ms
 from live_server.realtime.server import STORE, StoreNamespace
-from live_server.store_streams.events import decode_entry
+from live_server.store_streams.events import decode_entry, for_guide
 from live_server.store_streams.ids import ZERO, InvalidStreamId, StreamId
 from live_server.store_streams.service import StoreStreamService
 from live_server.store_streams.store import StreamStore
@@ -63,6 +63,7 @@ class StoreConnection:
     sid: str
     store_id: str
     token_id: str
+    guide_id: str | None = None  # a guide's token: its own tasks' events only
     cursor: StreamId = ZERO  # highest id queued or sent to this socket
     sent: StreamId = ZERO  # highest id actually emitted (the bound for acks)
     queue: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
@@ -140,7 +141,9 @@ class StoreFeed:
             if not store_id:
                 raise BadRequest("an ops token on /store must name the store: auth={token, store}")
         start = await self.service.start_point(store_id, claims.token_id, auth.get("last_id"))
-        conn = StoreConnection(sid=sid, store_id=store_id, token_id=claims.token_id)
+        conn = StoreConnection(
+            sid=sid, store_id=store_id, token_id=claims.token_id, guide_id=claims.guide_id
+        )
         self.connections[sid] = conn
         tail = self._tail(store_id)
         tail.users += 1
@@ -219,6 +222,8 @@ class StoreFeed:
         if name is not None:
             payload = {k: v for k, v in event.items() if k != "_event"}
         else:
+            if conn.guide_id is not None and not for_guide(event, conn.guide_id):
+                return
             name, payload = event["type"], event
         await self.sio.emit(name, payload, to=conn.sid, namespace=STORE, ignore_queue=True)
         if "id" in payload and name != SYNCED:

@@ -33,6 +33,7 @@ from live_server.store_streams.models import (
     TrimResult,
 )
 from live_server.store_streams.store import AckCall, ArriveCall, ArriveCode, StreamStore, TrimCall
+from live_server.stores.store import StoreRegistry
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +41,15 @@ log = logging.getLogger(__name__)
 class StoreStreamService:
     """Check-in and the staff feed's start and acks (one per process)."""
 
-    def __init__(self, store: StreamStore) -> None:
+    def __init__(self, store: StreamStore, stores: StoreRegistry | None = None) -> None:
         self.store = store
+        self.stores = stores  # the registry: a store's brand and timezone (leaderboard)
 
     # --- check-in ------------------------------------------------------------------------
     async def arrive(self, store_id: str, booking_id: str, staff: str) -> Arrival:
         """Mark a booking arrived (idempotent: a repeated call returns the first check-in)."""
-        now = datetime.now(UTC)
+        store = self.stores.get(store_id) if self.stores is not None else None
+        now = datetime.now(store.tz if store is not None else UTC)  # the store's offset
         outcome = await self.store.arrive(ArriveCall(
             store_id=store_id, booking_id=booking_id,
             arrived_at=now.isoformat(timespec="milliseconds"),
@@ -58,7 +61,19 @@ class StoreStreamService:
             raise BookingCancelled(f"booking {booking_id!r} was cancelled; it cannot check in")
         first = outcome.code is ArriveCode.ARRIVED
         if first:
-            await self.store.count_arrival(store_id, outcome.room_id, outcome.viewer_id, clock_ms())
+            board = ""
+            if store is not None:
+                day = now.astimezone(store.tz).date().isoformat()
+                board = keys.brand_leaderboard(store.brand, day)
+            await self.store.count_arrival(
+                store_id,
+                outcome.room_id,
+                outcome.viewer_id,
+                clock_ms(),
+                outcome,
+                booking_id,
+                board,
+            )
         return Arrival(
             booking_id=booking_id,
             store_id=store_id,

@@ -23,10 +23,11 @@ from live_server.core.redis_conn import RedisClient
 from live_server.core.redis_types import Entry, autoclaimed, entries, pending, raw, streams
 from live_server.core.scripts import KeysArgv, Script
 from live_server.core.util import as_text
+from live_server.guides.models import TASK_LUA, task_id_for, task_keys
 from live_server.store_streams.ids import ZERO, StreamId
 from live_server.store_streams.models import TrimResult
 
-ARRIVE = Script(__file__, "arrive.lua")
+ARRIVE = Script(__file__, "arrive.lua", libraries=[TASK_LUA])
 ACK = Script(__file__, "ack.lua")
 DEAD_LETTER = Script(__file__, "dead_letter.lua")
 TRIM = Script(__file__, "trim.lua")
@@ -53,6 +54,8 @@ class ArriveOutcome:
     stream_id: str  # the booking.arrived entry
     room_id: str  # '' when the booking names none
     viewer_id: str
+    guide_id: str = ""  # the guide of the booking's task ('' none)
+    slot_ts: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,17 +70,21 @@ class ArriveCall:
 
     def keys_argv(self) -> KeysArgv:
         return (
-            [keys.store_booking(self.store_id, self.booking_id), keys.store_stream(self.store_id)],
+            [
+                keys.store_booking(self.store_id, self.booking_id),
+                keys.store_stream(self.store_id),
+                *task_keys(self.store_id, task_id_for(self.booking_id)),
+            ],
             [self.booking_id, self.store_id, self.arrived_at, self.now_ms, self.staff],
         )
 
     @staticmethod
     def read(reply: list[Any]) -> ArriveOutcome:
         """arrive.lua's reply as an :class:`ArriveOutcome`."""
-        code, arrived_at, stream_id, room_id, viewer_id = reply
+        code, arrived_at, stream_id, room_id, viewer_id, guide_id, slot_ts = reply
         return ArriveOutcome(
             ArriveCode(int(code)), as_text(arrived_at), as_text(stream_id), as_text(room_id),
-            as_text(viewer_id),
+            as_text(viewer_id), as_text(guide_id), int(slot_ts or 0),
         )  # fmt: skip
 
 
@@ -261,17 +268,52 @@ class StreamStore:
     async def trim(self, call: TrimCall) -> TrimResult:
         return call.read(await self._trim(*call.keys_argv()))
 
+    # --- the store's notice webhook ------------------------------------------------------
+    async def set_webhook(self, store_id: str, url: str, secret: str) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(keys.store_webhook(store_id), mapping={"url": url, "secret": secret})
+            pipe.sadd(keys.STORES_WITH_WEBHOOK, store_id)
+            await pipe.execute()
+
+    async def webhook(self, store_id: str) -> tuple[str, str] | None:
+        url, secret = await self.redis.hmget(keys.store_webhook(store_id), ["url", "secret"])
+        if not url:
+            return None
+        return as_text(url), as_text(secret or b"")
+
+    async def webhook_stores(self) -> list[str]:
+        return sorted(as_text(s) for s in await self.redis.smembers(keys.STORES_WITH_WEBHOOK))
+
     # --- check-in ----------------------------------------------------------------------
     async def arrive(self, call: ArriveCall) -> ArriveOutcome:
         return call.read(await self._arrive(*call.keys_argv()))
 
-    async def count_arrival(self, store_id: str, room_id: str, viewer_id: str, now_ms: int) -> None:
-        """The follow-ups on other tags: the room's funnel ({room:R}) and the customer's
+    async def count_arrival(
+        self, store_id: str, room_id: str, viewer_id: str, now_ms: int,
+        outcome: ArriveOutcome | None = None, booking_id: str = "", board: str = "",
+    ) -> None:  # fmt: skip
+        """The follow-ups on other tags: the room's funnel ({room:R}) with its guide row and
+        arrived slots, the brand's leaderboard (``board``, {brand:B}) and the customer's
         visits ({cust:V}). Run once, by the call that made the transition."""
+        guide = outcome.guide_id if outcome is not None else ""
         if room_id:
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.hincrby(keys.room_stats(room_id), f"total:{keys.STAT_ARRIVALS}", 1)
                 pipe.hincrby(keys.room_stats(room_id), f"{store_id}:{keys.STAT_ARRIVALS}", 1)
+                if outcome is not None:
+                    pipe.zadd(
+                        keys.room_arrived_slots(room_id),
+                        {f"{store_id}|{booking_id}": outcome.slot_ts},
+                    )
+                if guide:
+                    pipe.hincrby(keys.room_stats(room_id), f"guide:{store_id}:{guide}:arrivals", 1)
+                await pipe.execute()
+        if board:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hincrby(board, f"s|{store_id}|arrivals", 1)
+                if guide:
+                    pipe.hincrby(board, f"g|{store_id}|{guide}|arrivals", 1)
+                pipe.expire(board, keys.LEADERBOARD_RETENTION_S)
                 await pipe.execute()
         if viewer_id:
             await self.redis.hincrby(keys.customer(viewer_id), "visits", 1)

@@ -10,7 +10,9 @@ from aiohttp import web
 
 from live_server.core.appkeys import REDIS, SETTINGS
 from live_server.core.redis_conn import connect_redis
+from live_server.guides.models import notice_for
 from live_server.realtime.server import REALTIME, SIO
+from live_server.store_streams.notices import StoreNotices
 from live_server.store_streams.replay import TAIL_BLOCK_MS, StoreFeed
 from live_server.store_streams.service import StoreStreamService, StreamRetention
 from live_server.store_streams.store import StreamStore
@@ -18,6 +20,7 @@ from live_server.stores.wiring import STORES
 
 STORE_STREAMS: web.AppKey[StoreStreamService] = web.AppKey("store_streams")
 STORE_FEED: web.AppKey[StoreFeed] = web.AppKey("store_feed")
+NOTICES: web.AppKey[StoreNotices] = web.AppKey("store_notices")
 
 
 async def store_streams_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -29,7 +32,7 @@ async def store_streams_ctx(app: web.Application) -> AsyncIterator[None]:
         settings.with_changes(redis_timeout=max(settings.redis_timeout, TAIL_BLOCK_MS / 1000 + 5))
     )
     store = StreamStore(app[REDIS], blocking)
-    service = StoreStreamService(store)
+    service = StoreStreamService(store, app[STORES])
     app[STORE_STREAMS] = service
     feed = StoreFeed(store, service, app[SIO])
     feed.install(app[REALTIME].store)
@@ -37,7 +40,10 @@ async def store_streams_ctx(app: web.Application) -> AsyncIterator[None]:
     registry = app[STORES]
     retention = StreamRetention(store, lambda: [s.id for s in registry.all()])
     retention.start()
+    app[NOTICES] = StoreNotices(app[REDIS], store, notice_for)
+    await app[NOTICES].start()
     yield
+    await app[NOTICES].stop()
     await retention.stop()
     await feed.close()
     await blocking.aclose()

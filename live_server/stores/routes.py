@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
 
 from geo.storefile import CSV_MEDIA, GEOJSON_MEDIA
-from live_server.core.appkeys import SETTINGS, SIGNER
+from live_server.core.appkeys import SETTINGS
 from live_server.core.errors import NotFound, PayloadTooLarge
 from live_server.core.tokens import Role
 from live_server.stores.models import Store
@@ -63,11 +63,6 @@ class NearestStores(BaseModel):
 class UpsertResult(BaseModel):
     upserted: int
     version: int
-
-
-class StaffToken(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    token: str
 
 
 class StoreNotFound(NotFound):
@@ -141,19 +136,6 @@ async def get_store(call: Call[None, None]) -> Store:
     if store is None:
         raise StoreNotFound(f"no store {call.path('store')!r}")
     return store
-
-
-@api.post(
-    "/api/v1/stores/{store}/staff-tokens", summary="Issue a staff token for a store", tag=TAG,
-    roles=[Role.OPS], response=StaffToken, status=201, errors=[404],
-)  # fmt: skip
-async def issue_staff_token(call: Call[None, None]) -> StaffToken:
-    store_id = call.path("store")
-    if call.app[STORES].get(store_id) is None:
-        raise StoreNotFound(f"no store {store_id!r}")
-    settings = call.app[SETTINGS]
-    token = call.app[SIGNER].issue(Role.STAFF, store_id, "staff", settings.token_ttl_s)
-    return StaffToken(token=token)
 
 
 @api.delete(

@@ -4,6 +4,7 @@ store file turned into validated stores."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -90,15 +91,23 @@ class StoreFileInvalid(ValidationFailed):
         self.problems = problems
 
 
-def validate_rows(rows: list[Any], problems: list[dict[str, Any]] | None = None) -> list[Store]:
+def validate_rows(
+    rows: list[Any],
+    problems: list[dict[str, Any]] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Store]:
     """Every row as a :class:`Store`, or :class:`StoreFileInvalid` naming each bad row.
 
     ``problems`` already found while reading the file (rows given as None) join the list.
+    ``progress(done, total)`` is called every ``PROGRESS_EVERY`` rows and at the end.
     """
     stores: list[Store] = []
     problems = list(problems or [])
     seen: set[str] = set()
+    total = len(rows)
     for number, row in enumerate(rows, start=1):
+        if progress is not None and (number % PROGRESS_EVERY == 0 or number == total):
+            progress(number, total)
         if row is None:
             continue  # already reported while reading
         if not isinstance(row, dict):
@@ -120,7 +129,15 @@ def validate_rows(rows: list[Any], problems: list[dict[str, Any]] | None = None)
     return stores
 
 
-def parse_store_file(raw: bytes, name: str = "stores.json", content_type: str = "") -> list[Store]:
+PROGRESS_EVERY = 1000
+
+
+def parse_store_file(
+    raw: bytes,
+    name: str = "stores.json",
+    content_type: str = "",
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Store]:
     """Validated stores from a JSON list, a CSV file or a GeoJSON FeatureCollection.
 
     All or nothing: any bad row refuses the whole file with :class:`StoreFileInvalid`,
@@ -130,4 +147,4 @@ def parse_store_file(raw: bytes, name: str = "stores.json", content_type: str = 
         rows, problems = storefile.read_rows(raw, name, content_type)
     except storefile.StoreFileError as exc:
         raise StoreFileInvalid(exc.problems) from exc
-    return validate_rows(rows, problems)
+    return validate_rows(rows, problems, progress)

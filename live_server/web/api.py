@@ -320,6 +320,43 @@ _STATUS_TEXT = {
 }  # fmt: skip
 
 
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details; some problems add fields of their own "
+    "(e.g. `booking_id` on 409 already booked, `capacity` on 409 slot full, `problems` "
+    "with row numbers on a refused store file, `allow` on 405).",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "format": "uri", "description": "identifies the problem"},
+        "title": {"type": "string", "description": "short, the same for every instance"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string", "description": "what went wrong here, for a person"},
+        "instance": {"type": "string", "description": "the request path"},
+        "errors": {
+            "type": "array",
+            "description": "400 invalid input: one entry per invalid field",
+            "items": {
+                "type": "object",
+                "required": ["location", "message"],
+                "properties": {
+                    "location": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "where: body, query or path, then the field's path",
+                    },
+                    "message": {"type": "string"},
+                },
+            },
+        },
+    },
+    "additionalProperties": True,
+}
+RETRY_AFTER_HEADER: dict[str, Any] = {
+    "description": "seconds to wait before retrying",
+    "schema": {"type": "integer", "minimum": 1},
+}
+
+
 def openapi_document(api: Api, *, title: str, version: str, server_url: str) -> dict[str, Any]:
     models: set[type[BaseModel]] = set()
     for ep in api.endpoints:
@@ -332,17 +369,7 @@ def openapi_document(api: Api, *, title: str, version: str, server_url: str) -> 
         ref_template="#/components/schemas/{model}",
     )
     schemas: dict[str, Any] = dict(defs.get("$defs", {}))
-    schemas["Problem"] = {
-        "type": "object",
-        "required": ["type", "title", "status", "detail"],
-        "properties": {
-            "type": {"type": "string"},
-            "title": {"type": "string"},
-            "status": {"type": "integer"},
-            "detail": {"type": "string"},
-            "instance": {"type": "string"},
-        },
-    }
+    schemas["Problem"] = PROBLEM_SCHEMA
     paths: dict[str, dict[str, Any]] = {}
     for ep in api.endpoints:
         op: dict[str, Any] = {
@@ -399,6 +426,8 @@ def openapi_document(api: Api, *, title: str, version: str, server_url: str) -> 
         if ep.roles is not None:
             codes |= {401, 403}
             op["security"] = [{"bearer": []}]
+        if ep.path.startswith("/api/"):
+            codes |= {503}  # every /api/ route needs Redis (problem middleware: fail fast)
         for code in sorted(codes):
             op["responses"][str(code)] = {
                 "description": _STATUS_TEXT.get(code, "Error"),
@@ -406,6 +435,8 @@ def openapi_document(api: Api, *, title: str, version: str, server_url: str) -> 
                     "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
                 },
             }
+            if code in (429, 503):
+                op["responses"][str(code)]["headers"] = {"Retry-After": RETRY_AFTER_HEADER}
         paths.setdefault(ep.path, {})[ep.method.lower()] = op
     return {
         "openapi": "3.1.0",

@@ -26,6 +26,7 @@ from live_server.core.errors import (
     Problem,
     ServiceUnavailable,
 )
+from live_server.core.logs import REQUEST_CONTEXT
 from live_server.web.api import REQUEST_ID
 
 log = logging.getLogger(__name__)
@@ -151,6 +152,7 @@ async def problem_middleware(request: web.Request, handler: RequestHandler) -> w
         if request.match_info.route.resource
         else "unmatched"
     )
+    REQUEST_CONTEXT.set((request_id, route))  # logs of this request carry both
     origin = request.headers.get("Origin")  # sent by browsers only
     if origin is not None and not request.path.startswith("/api/"):
         origin = None
@@ -203,6 +205,10 @@ async def problem_middleware(request: web.Request, handler: RequestHandler) -> w
             request.rel_url.path,
             response.status,
             elapsed * 1000,
-            extra={"request_id": request_id, "route": route, "status": response.status},
-        )
+            extra={
+                "request_id": request_id, "method": request.method, "route": route,
+                "path": request.rel_url.path, "status": response.status,
+                "duration_ms": round(elapsed * 1000, 3),
+            },
+        )  # fmt: skip
     return response

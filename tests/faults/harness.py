@@ -51,6 +51,7 @@ class ServerProcess:
     port: int = field(default_factory=free_port)
     workers: int = 2
     fsync: str = "always"
+    env: dict[str, str] = field(default_factory=dict)  # more environment for the server
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -62,6 +63,7 @@ class ServerProcess:
         # Limits are not under test here (tests/live_server/test_limits.py): a few dozen
         # viewers on one address make far more claims than a person could.
         env["LIVE_RATE_LIMITS"] = "0"
+        env.update(self.env)
         log = (self.data_dir / "server.log").open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "live_server.cli", "serve", "--demo",

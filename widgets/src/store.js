@@ -1,12 +1,14 @@
 // Store dashboard: the day's bookings by slot with the customer's context, live over
 // /store (replay from the last handled id, then live; acks back), check-in, coupon
 // redemption (typed code or camera QR scan), and a connection indicator that resumes
-// on its own.
+// on its own. For the manager: the day's open tasks by guide (roster + tasks, live from
+// the task.* events of the same stream) with a reassign action.
 import "./store.css";
 import { apiClient, ApiError } from "./lib/api.js";
 import { h, replaceChildren, store as local, localTime, localDate, dateIn } from "./lib/dom.js";
 import { connect } from "./lib/socket.js";
 import { pageToken, forgetToken, signIn, connectionIndicator, formatTime } from "./lib/page.js";
+import { OPEN, TASK_STATUS_TEXT, TASK_EVENTS, TaskBook, normalizeTask, byUrgency, isReturning } from "./lib/tasks.js";
 
 const storeId = document.body.dataset.store;
 const app = document.getElementById("app");
@@ -31,6 +33,9 @@ const S = {
   redemptions: [],
   sound: Boolean(local.get("lc:store:sound", false)),
   message: "",
+  tasks: new TaskBook(), // guides' tasks (task id -> task)
+  guides: null, // the roster, or null while unknown / not readable with this token
+  taskErrors: new Map(), // task id -> refusal text
 };
 
 let http = null;
@@ -46,6 +51,13 @@ const codeInput = h("input", { id: "code", name: "code", autocomplete: "off", sp
 const amountInput = h("input", { id: "amount", name: "amount", type: "number", min: "0", step: "0.01", inputmode: "decimal" });
 const scanArea = h("div", { class: "scan", hidden: true });
 const dayInput = h("input", { id: "day", type: "date" });
+const guidesEl = h("div", { class: "guide-board" });
+const guidesSection = h(
+  "section",
+  { class: "guides-section", "aria-labelledby": "guides-title", hidden: true },
+  h("h2", { id: "guides-title", text: "导购任务 Tasks by guide" }),
+  guidesEl
+);
 
 function start(token) {
   S.token = token;
@@ -63,6 +75,7 @@ function start(token) {
   dayInput.addEventListener("change", () => {
     if (dayInput.value) S.day = dayInput.value;
     renderBookings();
+    loadTasks();
   });
   replaceChildren(
     app,
@@ -115,7 +128,8 @@ function start(token) {
         h("h2", { text: "今日核销 Redeemed" }),
         redeemLog
       )
-    )
+    ),
+    guidesSection
   );
   render();
   loadStore();
@@ -126,6 +140,7 @@ function start(token) {
   for (const type of ["booking.created", "booking.cancelled", "booking.arrived", "coupon.redeemed"]) {
     socket.on(type, (ev) => handle(type, ev || {}));
   }
+  for (const type of TASK_EVENTS) socket.on(type, (ev) => handleTask(ev || {}));
   socket.on("store.synced", (ev) => {
     if (ev && ev.last_id && ev.last_id !== "0-0" && !S.lastId) S.lastId = ev.last_id;
     S.synced = true;
@@ -150,6 +165,7 @@ async function loadStore() {
     dayInput.value = S.day;
   }
   render();
+  loadTasks();
 }
 
 // --- events ----------------------------------------------------------------------------
@@ -320,6 +336,120 @@ function countOf(value) {
 
 function shortId(id) {
   return id ? String(id).slice(-6) : "—";
+}
+
+// --- tasks by guide (the manager's view) ---------------------------------------------------
+
+/** The roster and the chosen day's tasks; the section stays hidden for a token that cannot
+ *  read the roster or a store without guides. */
+async function loadTasks() {
+  const base = `/api/v1/stores/${encodeURIComponent(storeId)}`;
+  try {
+    const [roster, list] = await Promise.all([
+      http.get(`${base}/guides`),
+      http.get(`${base}/tasks`, { query: { date: S.day } }),
+    ]);
+    S.guides = (roster && roster.guides) || [];
+    for (const raw of (list && list.tasks) || []) S.tasks.put(normalizeTask(raw, false));
+  } catch (_) {
+    S.guides = S.guides || null;
+  }
+  renderGuides();
+}
+
+function handleTask(ev) {
+  if (ev.id) {
+    S.lastId = ev.id;
+    scheduleAck();
+  }
+  if (!ev.task_id) return;
+  const merged = S.tasks.put(normalizeTask(ev, true));
+  if (merged && merged.guide_id && S.guides && !S.guides.some((g) => g.id === merged.guide_id)) {
+    loadTasks(); // a guide added since the roster was read
+    return;
+  }
+  renderGuides();
+}
+
+function renderGuides() {
+  if (!S.guides || !S.guides.length) {
+    guidesSection.hidden = true;
+    return;
+  }
+  guidesSection.hidden = false;
+  const tasks = S.tasks.values().filter((t) => OPEN.has(t.status) && (!S.day || localDate(t.due_at) === S.day));
+  const known = new Set(S.guides.map((g) => g.id));
+  const columns = S.guides.map((g) => guideColumn(g, tasks.filter((t) => t.guide_id === g.id)));
+  const orphans = tasks.filter((t) => !known.has(t.guide_id));
+  if (orphans.length) columns.push(guideColumn({ id: "", name: "未分配 Unassigned", active: true }, orphans));
+  replaceChildren(guidesEl, columns);
+}
+
+function guideColumn(g, tasks) {
+  return h(
+    "section",
+    { class: "guide-col", "data-guide-id": g.id },
+    h(
+      "h3",
+      null,
+      h("span", { text: g.name || g.id }),
+      !g.active && h("span", { class: "badge", text: "停用 Inactive" }),
+      h("span", { class: "muted g-count", text: ` · ${tasks.length} 待办 open` })
+    ),
+    tasks.length === 0
+      ? h("p", { class: "muted g-none", text: "没有待办 Nothing open" })
+      : h("ul", { class: "gtasks" }, tasks.sort(byUrgency).map(taskRow))
+  );
+}
+
+function taskRow(t) {
+  const others = S.guides.filter((g) => g.active && g.id !== t.guide_id);
+  const select = h(
+    "select",
+    { "aria-label": `改派给 Reassign to (${localTime(t.due_at)} ${t.service_name || ""})`, "data-role": "reassign-to" },
+    h("option", { value: "", text: "自动 Auto" }),
+    others.map((g) => h("option", { value: g.id, text: g.name || g.id }))
+  );
+  const error = S.taskErrors.get(t.id);
+  const c = t.customer || {};
+  return h(
+    "li",
+    { class: `gtask status-${t.status}`, "data-task-id": t.id },
+    h(
+      "div",
+      { class: "g-main" },
+      h("strong", { text: localTime(t.due_at) }),
+      h("span", { class: "g-service", text: t.service_name || "" }),
+      h("span", { class: "badge", text: TASK_STATUS_TEXT[t.status] || t.status }),
+      h("span", { class: "badge", text: isReturning(c) ? "老顾客 Returning" : "新客 New" })
+    ),
+    h(
+      "div",
+      { class: "g-actions" },
+      select,
+      h("button", {
+        type: "button",
+        "data-action": "reassign",
+        text: "改派 Reassign",
+        onclick: (e) => reassign(t, select.value, e.currentTarget),
+      })
+    ),
+    error && h("span", { class: "error", role: "alert", text: error })
+  );
+}
+
+async function reassign(t, guideId, button) {
+  button.disabled = true;
+  S.taskErrors.delete(t.id);
+  try {
+    const updated = await http.post(`/api/v1/tasks/${encodeURIComponent(t.id)}/reassign`, guideId ? { guide_id: guideId } : {});
+    S.tasks.put(normalizeTask(updated, false));
+  } catch (err) {
+    S.taskErrors.set(t.id, `改派失败 Reassign refused: ${err.message}`);
+    loadTasks(); // the roster may have changed (a guide made inactive): offer the right ones
+    return;
+  }
+  renderGuides();
 }
 
 // --- actions ---------------------------------------------------------------------------

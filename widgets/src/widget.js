@@ -178,6 +178,16 @@ const PHONE_RE = /^\+?[0-9][0-9 ()-]{5,19}$/;
 const QUESTION_MAX = 500;
 const NEAREST_LIMIT = 5;
 
+function launchFromUrl() {
+  try {
+    const fromQuery = new URLSearchParams(location.search).get("launch");
+    if (fromQuery) return fromQuery;
+    return new URLSearchParams(location.hash.replace(/^#/, "")).get("launch");
+  } catch (_) {
+    return null;
+  }
+}
+
 function mount(script) {
   const room = script.dataset.room;
   if (!room) {
@@ -187,6 +197,9 @@ function mount(script) {
   const apiBase = (script.dataset.api || new URL(script.src, location.href).origin).replace(/\/$/, "");
   const cities = parseCities(script.dataset.cities);
   const keyPrefix = `lc:${room}:`;
+  // The platform's launch token (its mini-program or H5 page opens /embed/{room}?launch=...):
+  // traded for the viewer of that platform identity, verified.
+  const launch = script.dataset.launch || launchFromUrl();
 
   const S = {
     lang: initialLang(script.dataset.lang, store.get("lc:lang")),
@@ -227,12 +240,25 @@ function mount(script) {
 
   // --- viewer identity -------------------------------------------------------------
   let viewer = store.get(keyPrefix + "viewer");
+  if (launch && viewer && viewer.launch !== launch) viewer = null; // another launch: its viewer
   const http = apiClient(apiBase, () => viewer && viewer.token);
 
   async function ensureViewer(force) {
     if (viewer && viewer.token && !force) return viewer;
-    const body = script.dataset.externalId ? { external_id: script.dataset.externalId } : {};
-    viewer = await apiClient(apiBase, null).post(`/api/v1/rooms/${encodeURIComponent(room)}/viewers`, body);
+    const path = `/api/v1/rooms/${encodeURIComponent(room)}/viewers`;
+    const anonymous = script.dataset.externalId ? { external_id: script.dataset.externalId } : {};
+    if (launch) {
+      try {
+        viewer = await apiClient(apiBase, null).post(path, { launch });
+        viewer.launch = launch;
+      } catch (err) {
+        // An expired or foreign launch token: browse on as an anonymous viewer.
+        if (!(err instanceof ApiError && err.status === 403)) throw err;
+        viewer = await apiClient(apiBase, null).post(path, anonymous);
+      }
+    } else {
+      viewer = await apiClient(apiBase, null).post(path, anonymous);
+    }
     store.set(keyPrefix + "viewer", viewer);
     return viewer;
   }

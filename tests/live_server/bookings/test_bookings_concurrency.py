@@ -61,7 +61,10 @@ async def test_500_viewers_one_slot_of_20(
     assert len(booked) == CAPACITY and len({b["viewer_id"] for b in booked.values()}) == CAPACITY
 
     entries = [decode_entry(i, f) for i, f in clean_redis.xrange(keys.store_stream("t1"))]
+    tasks = [e for e in entries if e["type"] == "task.assigned"]
+    entries = [e for e in entries if e["type"] != "task.assigned"]
     assert [e["type"] for e in entries] == ["booking.created"] * CAPACITY
+    assert {t["booking_id"] for t in tasks} == set(booked)  # one task per booking, no more
     assert {e["booking_id"] for e in entries} == set(booked)  # every booking has its event
     day = slot[:10]
     assert (

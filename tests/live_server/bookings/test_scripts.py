@@ -21,8 +21,12 @@ from live_server.bookings.store import (
     OneNode,
 )
 from live_server.core import keys
+from live_server.guides.models import task_keys
 
 HERE = Path(store.__file__).parent
+
+
+TASK_KEYS = task_keys("s1", "t_b_s1_0123456789")
 
 
 def answers(script: str) -> set[str]:
@@ -50,7 +54,7 @@ def book_call(one_node: OneNode | None = None, idempotency_key: str | None = "k1
 def one_node(rate_key: str = "rl:v_1") -> OneNode:
     return OneNode(
         room_id="r_1", room_sha="sha", limit=10, rate_key=rate_key, rate_ttl_s=61,
-        created_at=RECORD["created_at"],
+        created_at=RECORD["created_at"], brand="b1", local_day="2030-01-01",
     )  # fmt: skip
 
 
@@ -70,13 +74,14 @@ def test_book_call_in_steps() -> None:
     assert book_keys == [
         keys.store_slot_seats("s1", "2030-01-02"), keys.store_slot_holders("s1", "2030-01-02"),
         keys.store_booking("s1", RECORD["id"]),
-        keys.store_booking_idempotency("s1", "v_1", "k1"), keys.store_stream("s1"),
+        keys.store_booking_idempotency("s1", "v_1", "k1"), keys.store_stream("s1"), *TASK_KEYS,
     ]  # fmt: skip
     assert argv[:11] == [
         1893549600, 3, "v_1", RECORD["id"], "fp", b'{"id":"b"}', msgpack.packb(EVENT), 1000,
         keys.IDEMPOTENCY_TTL_S, 2000, 3000,
     ]  # fmt: skip
-    assert argv[11] == 13
+    assert argv[11] == 14  # after the index itself and the task plan (ARGV[13])
+    assert argv[12] == b""  # no plan given: no task
     expected = {k: v for k, v in RECORD.items() if v is not None} | {"slot_ts": "1893549600"}
     assert fields_from(argv) == expected
 
@@ -89,29 +94,33 @@ def test_book_call_without_idempotency_key() -> None:
 
 def test_book_call_on_one_node() -> None:
     book_keys, argv = book_call(one_node()).keys_argv()
-    assert book_keys[5:] == [
+    assert book_keys[5:11] == TASK_KEYS
+    assert book_keys[11:] == [
         keys.room("r_1"), "rl:v_1", keys.customer("v_1"), keys.customer_booked_stores("v_1"),
-        keys.room_stats("r_1"),
+        keys.room_stats("r_1"), keys.room_booked_slots("r_1"),
+        keys.brand_leaderboard("b1", "2030-01-01"),
     ]  # fmt: skip
-    assert argv[11] == 21
-    assert argv[12:20] == [
+    assert argv[11] == 22
+    assert argv[13:21] == [
         "sha", 10, 61, f"total:{keys.STAT_BOOKINGS}", f"s1:{keys.STAT_BOOKINGS}",
         "active:s1", RECORD["created_at"], "s1",
     ]  # fmt: skip
     assert fields_from(argv)["id"] == RECORD["id"]
-    # No per-viewer limit: KEYS[7] is still a key (the script leaves it alone).
-    assert book_call(one_node(rate_key="")).keys_argv()[0][6] == keys.room("r_1")
+    # No per-viewer limit: KEYS[13] is still a key (the script leaves it alone).
+    assert book_call(one_node(rate_key="")).keys_argv()[0][12] == keys.room("r_1")
 
 
 def test_book_replies() -> None:
     steps, single = book_call(), book_call(one_node())
-    ok = steps.read([b"ok", b"2", b"1-1"])
+    ok = steps.read([b"ok", b"2", b"1-1", b"g1", 45, b"1-2"])
     assert (ok.kind, ok.seats_taken, ok.stream_id) == (BookOutcomeKind.OK, 2, "1-1")
-    ok = single.read([b"ok", b"2", b"1-1", 7, b"1", b"0", b"0", b""])
-    assert (ok.kind, ok.room_total, ok.customer) == (
+    assert (ok.task_guide, ok.task_priority, ok.task_stream_id) == ("g1", 45, "1-2")
+    ok = single.read([b"ok", b"2", b"1-1", b"", 0, b"", 7, b"1", b"0", b"0", b""])
+    assert (ok.kind, ok.room_total, ok.customer, ok.task_guide) == (
         BookOutcomeKind.OK,
         7,
         (b"1", b"0", b"0", None),
+        "",
     )
     dup = steps.read([b"dup", b"b_x", b"fp", b"{}"])
     assert (dup.kind, dup.booking_id, dup.fingerprint, dup.response) == (
@@ -120,9 +129,11 @@ def test_book_replies() -> None:
     assert steps.read([b"held", b"b_x"]).booking_id == "b_x"
     assert steps.read([b"full", b"3"]).seats_taken == 3
     assert single.read([b"limited", 11]).count == 11
-    assert single.read([b"room", b"ended"]).room == (b"ended", b"", b"")
-    stale = single.read([b"stale", b"live", b"\x90", b"title"])
-    assert (stale.kind, stale.room) == (BookOutcomeKind.STALE, (b"live", b"\x90", b"title"))
+    assert single.read([b"room", b"ended"]).room == (b"ended", b"", b"", b"")
+    stale = single.read([b"stale", b"live", b"\x90", b"title", b"p1"])
+    assert (stale.kind, stale.room) == (
+        BookOutcomeKind.STALE, (b"live", b"\x90", b"title", b"p1"),
+    )  # fmt: skip
     assert steps.read(["held", "b_y"]).kind is BookOutcomeKind.HELD  # text replies too
 
 
@@ -134,7 +145,7 @@ def test_cancel_call_and_replies() -> None:
     cancel_keys, argv = call.keys_argv()
     assert cancel_keys == [
         keys.store_booking("s1", RECORD["id"]), keys.store_slot_seats("s1", "2030-01-02"),
-        keys.store_slot_holders("s1", "2030-01-02"), keys.store_stream("s1"),
+        keys.store_slot_holders("s1", "2030-01-02"), keys.store_stream("s1"), *TASK_KEYS,
     ]  # fmt: skip
     assert argv == [RECORD["id"], "t", msgpack.packb({"id": RECORD["id"]}), 5]
     assert call.read([b"ok", b"1-2"]).stream_id == "1-2"
@@ -144,11 +155,17 @@ def test_cancel_call_and_replies() -> None:
 
 
 def test_count_calls() -> None:
-    call = CountCall(room_id="r_1", store_id="s1", viewer_id="v_1", booked_at="t")
+    call = CountCall(
+        room_id="r_1", store_id="s1", viewer_id="v_1", booked_at="t", booking_id="b_1",
+        slot_ts=9, guide_id="g1",
+    )  # fmt: skip
     assert call.room_keys_argv() == (
-        [keys.room_stats("r_1")],
-        ["room", f"total:{keys.STAT_BOOKINGS}", f"s1:{keys.STAT_BOOKINGS}"],
-    )
+        [keys.room_stats("r_1"), keys.room_booked_slots("r_1")],
+        [
+            "room", f"total:{keys.STAT_BOOKINGS}", f"s1:{keys.STAT_BOOKINGS}", 9, "s1|b_1",
+            "guide:s1:g1:tasks",
+        ],
+    )  # fmt: skip
     assert call.customer_keys_argv() == (
         [keys.customer("v_1"), keys.customer_booked_stores("v_1")],
         ["customer", "active:s1", "t", "s1"],

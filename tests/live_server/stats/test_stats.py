@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from typing import Any
 
 from live_server.core import keys
@@ -32,6 +33,13 @@ async def test_funnel_per_store_and_total_with_credit_split(
         "total:redeemed_amount": "150.5", f"{s1}:redeemed_amount": "150.5",
         "total:peak_viewers": 9,
     })  # fmt: skip
+    # the rooms' bookings by slot start: two whose slot has passed (both arrived), one
+    # still to come (not a missed visit: arrival_rate leaves it out)
+    now = time.time()
+    clean_redis.zadd(keys.room_booked_slots(rid), {
+        f"{s1}|b1": now - 7200, f"{s1}|b2": now - 3600, f"{s1}|b3": now + 3600,
+    })  # fmt: skip
+    clean_redis.zadd(keys.room_arrived_slots(rid), {f"{s1}|b1": now - 7200, f"{s1}|b2": now - 3600})
 
     status, report = await api.get(f"/api/v1/rooms/{rid}/stats", room["host_token"])
     assert status == 200, report
@@ -43,6 +51,7 @@ async def test_funnel_per_store_and_total_with_credit_split(
     assert total["redeemed_amount"] == 150.5
     assert total["tap_rate"] == 0.75 and total["booking_rate"] == 0.75
     assert total["arrival_rate"] == 1.0 and total["redemption_rate"] == 0.5
+    assert total["bookings_due"] == 2
     assert total["visit_rate"] == 0.5
     assert total["store_credit"] == 105.35 and total["live_team_credit"] == 45.15
     assert report["credit"] == {

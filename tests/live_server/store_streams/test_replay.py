@@ -101,13 +101,16 @@ async def test_disconnect_50_bookings_reconnect_exactly_those_in_order_then_live
     assert [e["booking_id"] for e in replayed] == missed
     ids = [e["id"] for e in replayed]
     assert ids == sorted(ids, key=StreamId.parse) and len(set(ids)) == 50
-    assert synced == {"last_id": ids[-1], "replayed": 50, "ts": synced["ts"]}
+    # each booking is followed by its guide task's task.assigned: the first booking's task
+    # (after the acked id) and the 50 missed bookings with theirs, 101 entries replayed
+    assert synced == {"last_id": synced["last_id"], "replayed": 101, "ts": synced["ts"]}
+    assert StreamId.parse(synced["last_id"]) > StreamId.parse(ids[-1])
     live = await book(51)
     await log2.wait_for("booking.created", count=51)
     assert [e["booking_id"] for e in stream_events(log2)] == [*missed, live]
     # the synced marker comes after the replay and before the live entry
     names = [n for n, _ in log2.events]
-    assert names.index("store.synced") == 50
+    assert names.index("store.synced") == 101
 
 
 async def test_explicit_last_id_wins_over_the_ack(

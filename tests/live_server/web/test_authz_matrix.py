@@ -18,6 +18,8 @@ PUBLIC = {
     ("GET", "/readyz"): "readiness probe",
     ("GET", "/metrics"): "Prometheus scrape; bind to a private network in production",
     ("GET", "/openapi.json"): "the public contract",
+    ("GET", "/asyncapi.json"): "the public contract of the Socket.IO events",
+    ("GET", "/docs"): "the public contract, rendered",
     (
         "POST",
         "/api/v1/rooms/{room}/viewers",
@@ -26,6 +28,11 @@ PUBLIC = {
     ("GET", "/api/v1/stores/nearest"): "store directory",
     ("GET", "/api/v1/stores/{store}/slots"): "open slots are public",
     ("POST", "/api/v1/groups/{group}/messages"): "authenticated by the group's HMAC signature",
+    ("POST", "/api/v1/platforms/douyin/push"): "authenticated by Douyin's push signature",
+    (
+        "POST",
+        "/api/v1/rooms/{room}/platform-events",
+    ): "authenticated by the room's bridge HMAC signature",
 }
 PUBLIC_PATTERNS = [
     re.compile(r"^GET /(demo|host|store|stats|embed)/"),  # pages: HTML shells, data needs a token

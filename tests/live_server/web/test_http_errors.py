@@ -105,8 +105,9 @@ async def test_metrics_exposes_requests(api: Api, path: str) -> None:
     # A histogram as Prometheus reads it: cumulative buckets up to +Inf == _count, a _sum.
     buckets = [
         float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-        if line.startswith("live_http_request_seconds_bucket{") and 'route="/healthz"' in line
+        if line.startswith("live_http_request_duration_seconds_bucket{")
+        and 'route="/healthz"' in line
     ]  # fmt: skip
     assert len(buckets) == 13 and buckets == sorted(buckets) and buckets[-1] == 2.0
-    assert 'live_http_request_seconds_count{method="GET",route="/healthz"} 2.0' in text
-    assert 'live_http_request_seconds_sum{method="GET",route="/healthz"}' in text
+    assert 'live_http_request_duration_seconds_count{method="GET",route="/healthz"} 2.0' in text
+    assert 'live_http_request_duration_seconds_sum{method="GET",route="/healthz"}' in text
