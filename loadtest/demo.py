@@ -35,6 +35,9 @@ class Demo:
     host_token: str
     stores: tuple[DemoStore, ...]
     groups: tuple[DemoGroup, ...]
+    douyin_room_id: str = ""
+    """the simulated Douyin room bound to the demo room ('' in an older demo.json)"""
+    douyin_secret: str = ""
 
     @classmethod
     def load(cls, path: str | Path) -> Demo:
@@ -49,6 +52,8 @@ class Demo:
                     for s in raw["stores"]
                 ),
                 groups=tuple(DemoGroup(g["id"], g["store_id"], g["secret"]) for g in raw["groups"]),
+                douyin_room_id=str(raw.get("platforms", {}).get("douyin_room_id", "")),
+                douyin_secret=str(raw.get("platforms", {}).get("douyin_secret", "")),
             )  # fmt: skip
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(

@@ -3,7 +3,8 @@ DATA/demo.json`` against a server started with ``live-server serve --demo``.
 
 The cast (loadtest/users.py): viewers on /live that book visits and claim dropped coupons,
 the host on /host reading the question feed and dropping coupons on schedule, one bot per
-community group posting signed questions, store dashboards on /store. The shape
+community group posting signed questions, store dashboards on /store, and a comment storm
+through the Douyin push endpoint (batches of 50, 100 messages/s). The shape
 (loadtest/profiles.py): ramp, the coupon-drop spike, plateau.
 
 Beyond HTTP, locust reports ``SIO connect <namespace>``, ``DELIVERY <namespace> <event>``
@@ -31,9 +32,9 @@ from loadtest import run as load_run
 from loadtest.acked import Acknowledged
 from loadtest.profiles import PROFILES
 from loadtest.thresholds import Thresholds, evaluate, key_of
-from loadtest.users import GroupBot, Host, StoreDashboard, Viewer
+from loadtest.users import CommentStorm, GroupBot, Host, StoreDashboard, Viewer
 
-__all__ = ["BroadcastShape", "GroupBot", "Host", "StoreDashboard", "Viewer"]
+__all__ = ["BroadcastShape", "CommentStorm", "GroupBot", "Host", "StoreDashboard", "Viewer"]
 log = logging.getLogger("loadtest")
 
 
@@ -71,6 +72,7 @@ def _init(environment: Any, **_: Any) -> None:
         return
     run = load_run.setup(options, environment.events.request)
     GroupBot.fixed_count = len(run.demo.groups)
+    CommentStorm.fixed_count = 1 if run.demo.douyin_room_id and run.demo.douyin_secret else 0
     StoreDashboard.fixed_count = min(run.profile.store_dashboards, len(run.demo.stores))
 
 

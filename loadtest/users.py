@@ -1,4 +1,5 @@
-"""The cast of a broadcast: viewers, the host, community-group bots, store dashboards.
+"""The cast of a broadcast: viewers, the host, community-group bots, store dashboards, and
+the live platform's comment storm (Douyin's data push).
 
 Request names follow the API's paths with ``[placeholders]`` so the stats group them.
 Answers the business expects under load (slot full, sold out) are successes; they are
@@ -7,6 +8,7 @@ counted apart as ``OUTCOME`` entries so a run shows how often they happened.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import itertools
@@ -406,6 +408,77 @@ class GroupBot(FastHttpUser):
         ) as resp:  # fmt: skip
             if resp.status_code not in (200, 201):
                 resp.failure(f"group message answered {resp.status_code} {_slug(resp)}")
+
+
+COMMENTS = [
+    "来了",
+    "666",
+    "主播好",
+    "月饼礼盒还有吗？",
+    "哪家门店可以自提？",
+    "周末烘焙课怎么报名",
+    "欧包几点出炉？",
+    "优惠券在门店能用吗",
+    "想要！",
+    "好看",
+    "定制蛋糕要提前几天？",
+]
+DOUYIN_BATCH = 50
+
+
+class CommentStorm(FastHttpUser):
+    """The platform's side of a broadcast: Douyin pushes the live room's comments and likes
+    in batches of 50, signed as its open platform documents (base64(md5(sorted x- headers +
+    body + secret))). Mostly chatter, some questions (which reach the host's feed merged),
+    likes in between. One user; off when demo.json has no Douyin binding."""
+
+    fixed_count = 1  # the locustfile sets 0 when the demo has no Douyin room
+    wait_time = constant(0.5)  # 100 messages/s at the default batch
+
+    def on_start(self) -> None:
+        self.load_run = current()
+        self.sent = itertools.count()
+
+    def _push(self, msg_type: str, messages: list[dict[str, Any]]) -> None:
+        demo = self.load_run.demo
+        body = json.dumps(messages, ensure_ascii=False).encode()
+        headers = {
+            "x-nonce-str": uuid.uuid4().hex[:16], "x-timestamp": str(int(time.time() * 1000)),
+            "x-roomid": demo.douyin_room_id, "x-msg-type": msg_type,
+        }  # fmt: skip
+        signed = "&".join(f"{k}={headers[k]}" for k in sorted(headers)).encode()
+        digest = hashlib.md5(signed + body + demo.douyin_secret.encode(), usedforsecurity=False)
+        headers["x-signature"] = base64.b64encode(digest.digest()).decode()
+        headers["Content-Type"] = "application/json"
+        with self.client.post(
+            "/api/v1/platforms/douyin/push",
+            data=body,  # type: ignore[arg-type]  # locust says str | dict; bytes are sent as is
+            headers=headers, catch_response=True,
+            name=f"/api/v1/platforms/douyin/push [{msg_type}]",
+        ) as resp:  # fmt: skip
+            if resp.status_code != 200:
+                resp.failure(f"douyin push answered {resp.status_code} {_slug(resp)}")
+
+    def _message(self, rng: Any) -> dict[str, Any]:
+        viewer = rng.randint(1, 5000)
+        return {
+            "msg_id": uuid.uuid4().hex, "sec_openid": f"storm-{viewer}",
+            "nickname": f"观众{viewer}", "avatar_url": "", "timestamp": int(time.time()),
+        }  # fmt: skip
+
+    @task(4)
+    def comments(self) -> None:
+        rng = self.load_run.rng
+        self._push("live_comment", [
+            {**self._message(rng), "content": rng.choice(COMMENTS)} for _ in range(DOUYIN_BATCH)
+        ])  # fmt: skip
+
+    @task(1)
+    def likes(self) -> None:
+        rng = self.load_run.rng
+        self._push("live_like", [
+            {**self._message(rng), "like_num": rng.randint(1, 30)} for _ in range(DOUYIN_BATCH)
+        ])  # fmt: skip
 
 
 class StoreDashboard(BroadcastSocketUser):

@@ -130,9 +130,8 @@ if task[1] ~= '' then
   redis.call('HINCRBY', KEYS[16], 'guide:' .. ARGV[21] .. ':' .. task[1] .. ':tasks', 1)
   redis.call('HINCRBY', KEYS[18], 'g|' .. ARGV[21] .. '|' .. task[1] .. '|tasks', 1)
 end
-if ARGV[13] ~= '' then
-  redis.call('HINCRBY', KEYS[18], 's|' .. ARGV[21] .. '|tasks', 1)
-  redis.call('EXPIRE', KEYS[18], ARGV[9] * 400)
+if ARGV[13] ~= '' and redis.call('HINCRBY', KEYS[18], 's|' .. ARGV[21] .. '|tasks', 1) == 1 then
+  redis.call('EXPIRE', KEYS[18], ARGV[9] * 400)  -- 400 days (keys.LEADERBOARD_RETENTION_S)
 end
 redis.call('HINCRBY', KEYS[14], 'bookings', 1)
 redis.call('HINCRBY', KEYS[14], ARGV[19], 1)

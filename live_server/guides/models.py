@@ -188,6 +188,35 @@ def talking_points(
     return points
 
 
+_INFO: dict[tuple[str, str, str | None], bytes] = {}
+
+
+def _info(
+    room_title: str, service_name: str, product: str | None, customer: dict[str, Any] | None
+) -> bytes:
+    """The task's ``info`` (msgpack): the same bytes for every booking of a room's service
+    and product on one node (the talking points then name no customer fact)."""
+    if customer is not None:  # a cluster: the points know the customer
+        return _pack_info(room_title, service_name, product, customer)
+    key = (room_title, service_name, product)
+    packed = _INFO.get(key)
+    if packed is None:
+        if len(_INFO) > 4096:
+            _INFO.clear()
+        packed = _INFO[key] = _pack_info(room_title, service_name, product, {})
+    return packed
+
+
+def _pack_info(
+    room_title: str, service_name: str, product: str | None, customer: dict[str, Any]
+) -> bytes:
+    packed: bytes = msgpack.packb({
+        "room_title": room_title, "product": product, "service_name": service_name,
+        "talking_points": talking_points(room_title, service_name, product, customer),
+    }, use_bin_type=False)  # fmt: skip
+    return packed
+
+
 def task_plan(
     *,
     booking_id: str,
@@ -208,22 +237,38 @@ def task_plan(
     customer: dict[str, Any] | None = None,
 ) -> bytes:
     """book.lua's task plan (its ARGV[13]): msgpack. ``customer`` only on a cluster (book.lua
-    reads it itself on one node), where its value part is computed here."""
+    reads it itself on one node), where its value part is computed here.
+
+    What does not depend on the guide or the customer is laid out here, once: the task
+    hash's fixed fields and the fixed entries of its task.assigned event (msgpack map
+    entries without the header; tk_create adds guide, priority, accept_by, customer)."""
+    task_id = task_id_for(booking_id)
+    info = _info(room_title, service_name, product, customer)
+    fields = [
+        "id", task_id, "booking_id", booking_id, "store_id", store_id, "room_id", room_id,
+        "viewer_id", viewer_id, "due_at", due_at, "slot_ts", slot_ts,
+        "slot_end_ts", slot_end_ts, "created_at", created_at, "updated_at", created_at,
+        "service_name", service_name, "info", info,
+    ]  # fmt: skip
+    event = {
+        "task_id": task_id, "booking_id": booking_id, "store_id": store_id, "room_id": room_id,
+        "viewer_id": viewer_id, "status": "assigned", "due_at": due_at, "slot_ts": slot_ts,
+        "created_at": created_at, "updated_at": created_at, "reassigned": 0,
+        "service_name": service_name, "action": "created",
+    }  # fmt: skip
+    packed_event = msgpack.packb(event, use_bin_type=False)
+    # the map's header is 1 byte under 16 entries: the entries follow it; info is raw msgpack
+    event_body = packed_event[1:] + msgpack.packb("info") + info
     plan: dict[str, Any] = {
-        "id": task_id_for(booking_id), "booking_id": booking_id, "store_id": store_id,
-        "room_id": room_id, "viewer_id": viewer_id, "due_at": due_at, "slot_ts": slot_ts,
-        "slot_end_ts": slot_end_ts, "created_at": created_at, "now_ms": now_ms,
+        "id": task_id, "viewer_id": viewer_id, "owner": owner,
+        "priority": nearness(slot_ts, now_ms / 1000), "now_ms": now_ms,
         "accept_ms": times.accept_s * 1000, "remind_ms": (slot_ts - times.remind_s) * 1000,
-        "noshow_ms": (slot_end_ts + times.no_show_grace_s) * 1000, "expire_at": expire_at,
-        "priority": nearness(slot_ts, now_ms / 1000), "owner": owner,
-        "service_name": service_name,
-        "info": msgpack.packb({
-            "room_title": room_title, "product": product, "service_name": service_name,
-            "talking_points": talking_points(room_title, service_name, product, customer or {}),
-        }),
+        "noshow_ms": (slot_end_ts + times.no_show_grace_s) * 1000, "slot_ts": slot_ts,
+        "expire_at": expire_at, "fields": fields, "event": event_body,
+        "event_n": len(event) + 1,
     }  # fmt: skip
     if customer is not None:
-        plan["customer"] = msgpack.packb(customer)
+        plan["customer"] = msgpack.packb(customer, use_bin_type=False)
         plan["value"] = customer_value(
             int(customer.get("visits") or 0), int(customer.get("orders") or 0),
             int(customer.get("earlier_bookings") or 0), int(customer.get("no_shows") or 0),

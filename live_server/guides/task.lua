@@ -102,42 +102,38 @@ local function tk_read(TK)
   return t
 end
 
--- Create the task of a booking. `p` is the caller's msgpack map (see guides/models.py,
--- TaskPlan): id, booking_id, store_id, room_id, viewer_id, due_at, slot_ts, slot_end_ts,
--- created_at, now_ms, accept_ms, remind_ms, noshow_ms, expire_at, priority, owner (guide
--- owning the customer's group, or ''), service_name, info (msgpack: room, product,
--- talking points). `customer` is the context (msgpack bytes). Returns guide id, priority
--- and the task.assigned stream id.
+-- Create the task of a booking. `p` is the caller's msgpack map (guides/models.py,
+-- task_plan): id, viewer_id, owner (the guide owning the customer's group, or ''),
+-- priority (the slot's part), now_ms, accept_ms, remind_ms, noshow_ms, slot_ts, expire_at,
+-- fields (the task hash's fixed fields, name/value pairs), event and event_n (the
+-- task.assigned map's fixed entries, msgpack, and how many). `customer` is the context
+-- (msgpack bytes), `value` its part of the priority. Returns guide id, priority and the
+-- task.assigned stream id.
 local function tk_create(TK, p, customer, value)
   local guide = tk_pick(TK, {redis.call('HGET', TK.of, p.viewer_id), p.owner}, '')
   local priority = math.min(100, p.priority + value)
   local accept_by = p.now_ms + p.accept_ms
-  local t = {
-    id = p.id, booking_id = p.booking_id, store_id = p.store_id, room_id = p.room_id,
-    viewer_id = p.viewer_id, guide_id = guide, status = 'assigned', priority = priority,
-    due_at = p.due_at, slot_ts = p.slot_ts, created_at = p.created_at,
-    updated_at = p.created_at, accept_by = accept_by, reassigned = 0,
-    service_name = p.service_name, customer = customer,
-  }
-  redis.call('HSET', TK.task, 'id', t.id, 'booking_id', t.booking_id, 'store_id', t.store_id,
-             'room_id', t.room_id, 'viewer_id', t.viewer_id, 'guide_id', guide,
-             'status', 'assigned', 'priority', priority, 'due_at', t.due_at,
-             'slot_ts', p.slot_ts, 'slot_end_ts', p.slot_end_ts, 'created_at', t.created_at,
-             'updated_at', t.created_at, 'accept_by', accept_by, 'reassigned', 0,
-             'service_name', p.service_name, 'customer', customer, 'info', p.info)
+  redis.call('HSET', TK.task, 'guide_id', guide, 'status', 'assigned', 'priority', priority,
+             'accept_by', accept_by, 'reassigned', 0, 'customer', customer, unpack(p.fields))
   redis.call('EXPIREAT', TK.task, p.expire_at)
   redis.call('ZADD', TK.tasks, p.slot_ts, p.id)
-  tk_load(TK, guide, 1)
-  redis.call('ZADD', TK.timers, accept_by, 'accept|' .. p.id)
-  if p.remind_ms > p.now_ms then
-    redis.call('ZADD', TK.timers, p.remind_ms, 'remind|' .. p.id)
+  if guide ~= '' then  -- picked from the load set: it is active, its score its open count
+    redis.call('HINCRBY', TK.meta, 'open:' .. guide, 1)
+    redis.call('ZINCRBY', TK.load, 1, guide)
   end
-  redis.call('ZADD', TK.timers, p.noshow_ms, 'noshow|' .. p.id)
-  local view = tk_view(t, false)
-  view.customer = cmsgpack.unpack(customer)
-  view.info = cmsgpack.unpack(p.info)
-  view.action = 'created'
-  local sid = tk_event(TK, 'task.assigned', view, p.now_ms)
+  if p.remind_ms > p.now_ms then
+    redis.call('ZADD', TK.timers, accept_by, 'accept|' .. p.id, p.remind_ms, 'remind|' .. p.id,
+               p.noshow_ms, 'noshow|' .. p.id)
+  else
+    redis.call('ZADD', TK.timers, accept_by, 'accept|' .. p.id, p.noshow_ms, 'noshow|' .. p.id)
+  end
+  local pack = cmsgpack.pack
+  local n = p.event_n + 4
+  local head = n < 16 and string.char(128 + n) or ('\222' .. string.char(math.floor(n / 256), n % 256))
+  local data = head .. p.event .. pack('guide_id') .. pack(guide) .. pack('priority')
+    .. pack(priority) .. pack('accept_by') .. pack(accept_by) .. pack('customer') .. customer
+  local sid = redis.call('XADD', TK.stream, '*', 'v', '1', 'type', 'task.assigned',
+                         'data', data, 'ts', p.now_ms)
   return {guide, priority, sid}
 end
 

@@ -37,5 +37,6 @@ def test_smoke_profile_passes_with_integrity_checked(tmp_path: Path) -> None:
         "/api/v1/rooms/[room]/bookings",
         "COUPON claim-to-code",
         "DELIVERY /live coupon.dropped",
+        "/api/v1/platforms/douyin/push [live_comment]",  # the platform's comment storm
     ):
         assert row in proc.stdout, out
