@@ -37,3 +37,39 @@ def cancel_requested() -> bool:
     a retrying ``while True`` loop checks this so a cancel is never lost for good."""
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
+
+
+class Periodic:
+    """A background pass run every ``interval_s`` seconds until stopped (task timers, store
+    notices, group timers): a Redis error is logged as a warning and tried again on the
+    next tick, any other error is logged with its traceback, a cancel stops it. Subclasses
+    define :meth:`run_once` (which tests call directly, with a clock they choose)."""
+
+    name = "periodic"
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self._task: asyncio.Task[None] | None = None
+
+    async def run_once(self) -> object:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=self.name)
+
+    async def stop(self) -> None:
+        await cancel_and_wait(self._task)
+
+    async def _run(self) -> None:
+        from redis.exceptions import RedisError
+
+        while True:
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except RedisError as exc:
+                log.warning("%s: %s; retrying", self.name, exc)
+            except Exception:
+                log.exception("%s pass failed", self.name)
+            await asyncio.sleep(self.interval_s)

@@ -7,14 +7,13 @@ timer fires once.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from datetime import datetime
 
 from redis.exceptions import RedisError
 
-from live_server.core.tasks import cancel_and_wait
+from live_server.core.tasks import Periodic
 from live_server.core.util import now_ms
 from live_server.guides.models import TaskTimes
 from live_server.guides.store import GuideStore, Outcome
@@ -23,38 +22,20 @@ from live_server.stores.store import StoreRegistry
 log = logging.getLogger(__name__)
 
 
-class TaskTimers:
+class TaskTimers(Periodic):
     """One per process: finds due timers of every store and fires them."""
+
+    name = "task-timers"
 
     def __init__(
         self, store: GuideStore, stores: StoreRegistry, times: TaskTimes, poll_s: float = 1.0
     ) -> None:
+        super().__init__(poll_s)
         self.store = store
         self.stores = stores
         self.times = times
-        self.poll_s = poll_s
         self.fired: dict[str, int] = {}
         """outcome kind -> timers this process fired (tests and the log read it)."""
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="task-timers")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            await cancel_and_wait(self._task)
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except RedisError as exc:
-                log.warning("task timers: %s; retrying", exc)
-            except Exception:
-                log.exception("task timers pass failed")
-            await asyncio.sleep(self.poll_s)
 
     async def run_once(self, at_ms: int | None = None) -> list[tuple[str, Outcome]]:
         """Fire every timer due at ``at_ms`` (now); answers (store, outcome) of each."""

@@ -11,7 +11,6 @@ which ``GET /api/v1/stores/{store}/webhook`` shows with the pending count.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from live_server.core import keys
 from live_server.core.redis_conn import RedisClient
 from live_server.core.redis_types import entries
 from live_server.core.signing import sign
-from live_server.core.tasks import cancel_and_wait
+from live_server.core.tasks import Periodic
 from live_server.core.util import as_text
 from live_server.store_streams.groups import ConsumerConfig, StoreConsumer
 from live_server.store_streams.store import StreamStore
@@ -33,18 +32,20 @@ from live_server.store_streams.store import StreamStore
 log = logging.getLogger(__name__)
 
 
-class StoreNotices:
+class StoreNotices(Periodic):
     """Delivers the notices of every store with a webhook (one per process)."""
+
+    name = "store-notices"
 
     def __init__(
         self, redis: RedisClient, store: StreamStore,
         notice_for: Callable[[dict[str, Any]], dict[str, Any] | None], *, poll_s: float = 1.0,
         timeout_s: float = 5.0, retry_after_ms: int = 30_000, max_deliveries: int = 5,
     ) -> None:  # fmt: skip
+        super().__init__(poll_s)
         self.redis = redis
         self.store = store
         self.notice_for = notice_for
-        self.poll_s = poll_s
         self.timeout_s = timeout_s
         self.config = ConsumerConfig(
             group=keys.STORE_NOTICE_GROUP, claim_idle_ms=retry_after_ms,
@@ -54,7 +55,6 @@ class StoreNotices:
         self.failed = 0
         self._consumers: dict[str, StoreConsumer] = {}
         self._session: aiohttp.ClientSession | None = None
-        self._task: asyncio.Task[None] | None = None
 
     def consumer(self, store_id: str) -> StoreConsumer:
         consumer = self._consumers.get(store_id)
@@ -62,30 +62,17 @@ class StoreNotices:
             consumer = self._consumers[store_id] = StoreConsumer(self.redis, store_id, self.config)
         return consumer
 
-    async def start(self) -> None:
+    def start(self) -> None:
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self.timeout_s),
             headers={"User-Agent": "live-companion-notices/1"},
         )
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="store-notices")
+        super().start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            await cancel_and_wait(self._task)
+        await super().stop()
         if self._session is not None:
             await self._session.close()
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except RedisError as exc:
-                log.warning("store notices: %s; retrying", exc)
-            except Exception:
-                log.exception("store notices pass failed")
-            await asyncio.sleep(self.poll_s)
 
     async def run_once(self) -> None:
         for store_id in await self.store.webhook_stores():

@@ -41,7 +41,7 @@ async def store_streams_ctx(app: web.Application) -> AsyncIterator[None]:
     retention = StreamRetention(store, lambda: [s.id for s in registry.all()])
     retention.start()
     app[NOTICES] = StoreNotices(app[REDIS], store, notice_for)
-    await app[NOTICES].start()
+    app[NOTICES].start()
     yield
     await app[NOTICES].stop()
     await retention.stop()

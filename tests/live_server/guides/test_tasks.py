@@ -405,7 +405,7 @@ async def test_store_notices_are_signed_retried_and_dead_lettered(
     notices = StoreNotices(
         redis, StreamStore(redis), notice_for, retry_after_ms=0, max_deliveries=2
     )
-    await notices.start()
+    notices.start()
     try:
         await book(3)
         await notices.run_once()
