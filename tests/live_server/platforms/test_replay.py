@@ -78,7 +78,9 @@ async def test_replay_command(
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "live_server.cli", "platform", "replay", str(recording),
         "--room", room["room_id"], "--rate", "500", "--url", base_url,
-        "--redis-url", str(settings.redis_url), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        "--redis-url", str(settings.redis_url),
+        *(["--redis-cluster"] if settings.redis_cluster else []),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode()
