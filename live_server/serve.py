@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import gc
 import logging
 import multiprocessing
@@ -107,8 +108,25 @@ async def _run_app(settings: Settings, ready: Any = None, beat: Any = None) -> N
     log.info("worker stopped")
 
 
-def run_worker(settings: Settings, ready: Any = None, beat: Any = None) -> None:
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_supervisor(supervisor_pid: int) -> None:
+    """A supervised worker ends when its supervisor does, even one killed with SIGKILL (it
+    could not stop its workers): the kernel sends SIGTERM (a graceful stop) when the parent
+    goes. An orphan would keep the port and serve on with nobody to restart or stop it."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != supervisor_pid:  # it went before the prctl: nothing would signal
+        raise SystemExit(0)
+
+
+def run_worker(
+    settings: Settings, ready: Any = None, beat: Any = None, supervisor_pid: int = 0
+) -> None:
     """Entry point of one worker process (also used in-process for ``--workers 1``)."""
+    if supervisor_pid:
+        _die_with_supervisor(supervisor_pid)
     setup_logging(settings.log_level, settings.log_format)
     _install_uvloop()
     asyncio.run(_run_app(settings, ready, beat))
@@ -196,7 +214,7 @@ class _Supervisor:
         worker.beat = self.ctx.Value("d", time.monotonic(), lock=False)
         settings = self.settings.with_changes(worker_id=str(worker.slot))
         proc = self.ctx.Process(
-            target=run_worker, args=(settings, worker.ready, worker.beat),
+            target=run_worker, args=(settings, worker.ready, worker.beat, os.getpid()),
             name=f"live-worker-{worker.slot}",
         )  # fmt: skip
         proc.start()

@@ -63,3 +63,14 @@ async def test_stuck_worker_is_replaced_and_dead_one_restarted(tmp_path: Path) -
         assert "event loop stuck" in records[0]["message"]
         assert "signal SIGKILL" in records[1]["message"]
     assert server.proc.returncode == 0
+
+
+async def test_workers_end_with_a_killed_supervisor(tmp_path: Path) -> None:
+    """SIGKILL the supervisor (it cannot stop its workers): the workers stop by themselves,
+    and nothing keeps serving the port."""
+    async with running_server(tmp_path, workers=2) as server:
+        workers = {int(node.rsplit(":", 1)[1]) for node in await served_by_all(server, 2)}
+        os.kill(server.proc.pid, signal.SIGKILL)
+        server.proc.wait(10)
+        for pid in workers:
+            await _gone(pid, within_s=20)
