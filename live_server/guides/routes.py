@@ -39,7 +39,7 @@ class GuideRoster(RootModel[list[GuideIn]]):
 
 @api.put(
     "/api/v1/stores/{store}/guides", summary="Set the store's guides", tag=TAG, roles=STAFF,
-    body=GuideRoster, response=GuideList, errors=[400, 403, 404],
+    scope="store", body=GuideRoster, response=GuideList, errors=[400, 403, 404],
 )  # fmt: skip
 async def put_guides(call: Call[GuideRoster, None]) -> GuideList:
     """Ops or the store's manager. ``active: false`` keeps a guide's record and open tasks
@@ -53,7 +53,7 @@ async def put_guides(call: Call[GuideRoster, None]) -> GuideList:
 
 @api.get(
     "/api/v1/stores/{store}/guides", summary="The store's guides with their open tasks",
-    tag=TAG, roles=STAFF, response=GuideList, errors=[403, 404],
+    tag=TAG, roles=STAFF, scope="store", response=GuideList, errors=[403, 404],
 )  # fmt: skip
 async def get_guides(call: Call[None, None]) -> GuideList:
     service = call.app[GUIDES]
@@ -63,7 +63,7 @@ async def get_guides(call: Call[None, None]) -> GuideList:
 
 @api.post(
     "/api/v1/stores/{store}/staff-tokens", summary="Issue a staff token (manager or guide)",
-    tag=TAG, roles=STAFF, body=StaffTokenIn, response=StaffToken, status=201,
+    tag=TAG, roles=STAFF, scope="store", body=StaffTokenIn, response=StaffToken, status=201,
     errors=[400, 403, 404],
 )  # fmt: skip
 async def issue_staff_token(call: Call[StaffTokenIn, None]) -> StaffToken:
@@ -75,7 +75,7 @@ async def issue_staff_token(call: Call[StaffTokenIn, None]) -> StaffToken:
 
 @api.get(
     "/api/v1/stores/{store}/tasks", summary="The store's tasks of a day", tag=TAG,
-    roles=STAFF, query=TaskQuery, response=TaskList, errors=[403, 404],
+    roles=STAFF, scope="store", query=TaskQuery, response=TaskList, errors=[403, 404],
 )  # fmt: skip
 async def list_tasks(call: Call[None, TaskQuery]) -> TaskList:
     """Open tasks first (highest priority, soonest slot), then the rest. A guide's token
@@ -127,7 +127,8 @@ async def reassign(call: Call[ReassignIn, None]) -> Task:
 
 @api.post(
     "/api/v1/stores/{store}/orders", summary="Record a sale (credited 70/30)", tag=TAG,
-    roles=STAFF, body=OrderIn, response=Order, status=201, errors=[400, 403, 404, 409],
+    roles=STAFF, scope="store", body=OrderIn, response=Order, status=201,
+    errors=[400, 403, 404, 409],
 )  # fmt: skip
 async def record_order(call: Call[OrderIn, None]) -> web.Response:
     """The sale is credited to the booking's guide and room: ``LIVE_CREDIT_STORE_SHARE``

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from redis.exceptions import RedisError
 
+from live_server.core.metrics import Metrics
 from live_server.core.tasks import Periodic
 from live_server.core.util import now_ms
 from live_server.guides.models import TaskTimes
@@ -28,14 +29,26 @@ class TaskTimers(Periodic):
     name = "task-timers"
 
     def __init__(
-        self, store: GuideStore, stores: StoreRegistry, times: TaskTimes, poll_s: float = 1.0
-    ) -> None:
+        self, store: GuideStore, stores: StoreRegistry, times: TaskTimes, poll_s: float = 1.0,
+        metrics: Metrics | None = None,
+    ) -> None:  # fmt: skip
         super().__init__(poll_s)
         self.store = store
         self.stores = stores
         self.times = times
         self.fired: dict[str, int] = {}
         """outcome kind -> timers this process fired (tests and the log read it)."""
+        self.counted = (
+            metrics.counter(
+                "live_task_timers_total",
+                "Task timers fired: reassigned (not accepted in time), overdue (no other "
+                "guide: the manager is told), reminded, no_show, skip (nothing left to do), "
+                "gone (another node fired it)",
+                ("outcome",),
+            )
+            if metrics is not None
+            else None
+        )
 
     async def run_once(self, at_ms: int | None = None) -> list[tuple[str, Outcome]]:
         """Fire every timer due at ``at_ms`` (now); answers (store, outcome) of each."""
@@ -52,6 +65,8 @@ class TaskTimers(Periodic):
                     self.times.accept_s * 1000,
                 )  # fmt: skip
                 self.fired[outcome.kind] = self.fired.get(outcome.kind, 0) + 1
+                if self.counted is not None:
+                    self.counted.labels(outcome.kind).inc()
                 fired.append((store_id, outcome))
                 if outcome.kind == "no_show":
                     with contextlib.suppress(RedisError):

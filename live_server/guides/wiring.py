@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from live_server.core.appkeys import REDIS, SETTINGS, SIGNER
+from live_server.core.appkeys import METRICS, REDIS, SETTINGS, SIGNER
 from live_server.guides.models import TaskTimes, task_times
 from live_server.guides.service import GuideService
 from live_server.guides.store import GuideStore
@@ -27,7 +27,9 @@ async def guides_ctx(app: web.Application) -> AsyncIterator[None]:
         store, app[STORES], app[SIGNER], times=times,
         store_share=settings.credit_store_share, token_ttl_s=settings.token_ttl_s,
     )  # fmt: skip
-    app[TIMERS] = TaskTimers(store, app[STORES], times, poll_s=settings.task_timer_poll_s)
+    app[TIMERS] = TaskTimers(
+        store, app[STORES], times, poll_s=settings.task_timer_poll_s, metrics=app[METRICS]
+    )
     app[TIMERS].start()
     yield
     await app[TIMERS].stop()

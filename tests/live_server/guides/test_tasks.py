@@ -332,6 +332,10 @@ async def test_reminder_before_the_slot_and_no_show_after_it(
     assert (row["guide_id"], row["tasks"], row["accepted"], row["no_shows"]) == ("g_an", 1, 1, 1)
     types = [decode_entry(i, f)["type"] for i, f in clean_redis.xrange(keys.store_stream("t1"))]
     assert types.count("task.reminder") == 1
+    status, metrics = await api.get("/metrics")
+    text = metrics.decode()
+    assert 'live_task_timers_total{outcome="reminded"} 1.0' in text
+    assert 'live_task_timers_total{outcome="no_show"} 1.0' in text
 
 
 async def test_orders_are_credited_70_30_once_and_show_on_stats_and_leaderboard(
