@@ -12,10 +12,15 @@ nonce      5      random per claim (the code's key inside the campaign)
 mac        6      HMAC-SHA256(key, campaign + nonce) folded into 6 characters (~29.7 bits)
 =========  =====  =========================================================================
 
-The MAC key is derived from ``settings.secret``, so every node verifies every code offline.
-A forged or mistyped code fails :func:`CodeBook.parse` (about one chance in 887 million of
-a random string passing) and is rejected before any Redis lookup. Rotating ``LIVE_SECRET``
-invalidates outstanding codes.
+The MAC key is derived from the deployment's signing secret, so every node (and a till
+holding the keys) verifies every code offline. A forged or mistyped code fails
+:func:`CodeBook.parse` (about one chance in 887 million of a random string passing, per
+active key) and is rejected before any Redis lookup.
+
+Keys rotate (``LIVE_SECRETS``, docs/SECURITY.md): new codes are signed with the first key,
+and a code verifies under any active key, so codes handed out before a rotation stay
+redeemable until their key is retired. The code has no room for a key id (16 characters
+people type at a till): the check tries the active keys, signing key first.
 """
 
 from __future__ import annotations
@@ -112,16 +117,24 @@ class Code:
 
 
 class CodeBook:
-    """Issues and verifies codes with a key derived from the deployment secret."""
+    """Issues codes with the first key and verifies them with any of ``secrets``."""
 
-    def __init__(self, secret: str) -> None:
-        if not secret:
+    def __init__(self, secret: str, *older: str) -> None:
+        if not secret or not all(older):
             raise ValueError("a secret is required")
-        self._key = hashlib.sha256(b"live-companion/coupon-codes/" + secret.encode()).digest()
+        self._keys = [
+            hashlib.sha256(b"live-companion/coupon-codes/" + s.encode()).digest()
+            for s in (secret, *older)
+        ]
+        self._key = self._keys[0]
+
+    @staticmethod
+    def _mac_with(key: bytes, body: str) -> str:
+        digest = hmac.digest(key, body.encode(), "sha256")  # one-shot C HMAC
+        return _encode(int.from_bytes(digest[:8], "big") % BASE**MAC_LEN, MAC_LEN)
 
     def _mac(self, body: str) -> str:
-        digest = hmac.digest(self._key, body.encode(), "sha256")  # one-shot C HMAC
-        return _encode(int.from_bytes(digest[:8], "big") % BASE**MAC_LEN, MAC_LEN)
+        return self._mac_with(self._key, body)
 
     def issue(self, campaign_id: str, nonce: str | None = None) -> Code:
         """A new code for the campaign (a fresh random nonce unless given)."""
@@ -136,6 +149,6 @@ class CodeBook:
         if len(compact) != CODE_LEN or not _valid_chars(compact):
             raise InvalidCode("not a valid code: check the characters and try again")
         body, mac = compact[:-MAC_LEN], compact[-MAC_LEN:]
-        if not hmac.compare_digest(mac, self._mac(body)):
+        if not any(hmac.compare_digest(mac, self._mac_with(key, body)) for key in self._keys):
             raise InvalidCode("not a valid code: check the characters and try again")
         return Code(CAMPAIGN_PREFIX + body[:REF_LEN], body[REF_LEN:], compact)

@@ -79,6 +79,15 @@ def iso(ms: int | None) -> str | None:
 StoreRef = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 
 
+class Audience(BaseModel):
+    """Who may claim: members of these community groups (a group-only offer)."""
+
+    model_config = ConfigDict(extra="forbid")
+    groups: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        min_length=1, max_length=200
+    )
+
+
 class CreateCampaign(BaseModel):
     """A batch of coupons the host will drop in the room."""
 
@@ -101,6 +110,11 @@ class CreateCampaign(BaseModel):
         description='who may claim: "verified" (a viewer whose platform identity the '
         'platform signed: a person, not a minted id) or "any"; default "verified" in '
         'production, "any" otherwise',
+    )
+    audience: Audience | None = Field(
+        default=None,
+        description="group-only offer: only members of these groups may claim (others: 403 "
+        "group-members-only); the drop is announced to those groups",
     )
 
     @field_validator("valid_from", "expires_at", mode="before")
@@ -185,6 +199,7 @@ class Campaign(BaseModel):
     sold_out_at: str | None = None
     released: int = 0
     identity: Literal["verified", "any"] = "any"
+    audience: Audience | None = None
 
 
 class CampaignList(BaseModel):
@@ -277,6 +292,10 @@ class SoldOut(Gone):
 
 class IdentityRequired(Forbidden):
     title, slug = "Verified viewers only", "identity-required"
+
+
+class GroupMembersOnly(Forbidden):
+    title, slug = "Group members only", "group-members-only"
 
 
 class LimitReached(Conflict):

@@ -4,6 +4,8 @@ void / rollback / audit (ops). The service broadcasts ``coupon.dropped`` and the
 
 from __future__ import annotations
 
+import contextlib
+
 from aiohttp import web
 
 from coupons.models import (
@@ -13,6 +15,8 @@ from coupons.models import (
     Claimed,
     CodeState,
     CreateCampaign,
+    NotACode,
+    NotValidHere,
     OpsAction,
     Redeem,
     Redemption,
@@ -21,6 +25,8 @@ from coupons.models import (
 from coupons.service import CLAIM_PER_VIEWER
 from coupons.wiring import COUPONS
 from live_server.core.appkeys import SETTINGS
+from live_server.core.errors import BadRequest
+from live_server.core.tenancy import TENANCY, same_brand
 from live_server.core.tokens import Role
 from live_server.web.api import Api, Call
 from live_server.web.limits import Rule
@@ -35,10 +41,18 @@ CAMPAIGN = "/api/v1/rooms/{room}/campaigns/{campaign}"
 @api.post(
     "/api/v1/rooms/{room}/campaigns", summary="Create a coupon campaign (not dropped yet)",
     tag=TAG, roles=[Role.HOST], scope="room", body=CreateCampaign, response=Campaign,
-    status=201, errors=[404],
+    status=201, errors=[400, 404],
 )  # fmt: skip
 async def create_campaign(call: Call[CreateCampaign, None]) -> Campaign:
-    return await call.app[COUPONS].create_campaign(call.path("room"), call.body)
+    """``store_ids`` "all" (the default) means every store of the room's brand; a list
+    names stores of that brand only (400 otherwise)."""
+    room_id, store_ids = call.path("room"), call.body.store_ids
+    if isinstance(store_ids, list):
+        tenancy = call.app[TENANCY]
+        for store_id in store_ids:
+            if not await tenancy.store_of_room_brand(room_id, str(store_id)):
+                raise BadRequest(f"store {store_id!r} is not one of the room's brand's stores")
+    return await call.app[COUPONS].create_campaign(room_id, call.body)
 
 
 @api.get(
@@ -124,8 +138,18 @@ async def coupon_qr(call: Call[None, None]) -> web.Response:
     "410 expired or voided. Appends coupon.redeemed to the store's stream.",
 )  # fmt: skip
 async def redeem_coupon(call: Call[Redeem, None]) -> Redemption:
+    """A campaign's stores ("all" included) are its brand's: another brand's store is 403,
+    refused before the code is touched."""
+    store_id = call.path("store")
+    with contextlib.suppress(NotACode):  # the service refuses it (and counts it)
+        code = call.app[COUPONS].verify(call.body.code)
+        tenancy = call.app[TENANCY]
+        campaign_brand = await tenancy.brand_of("campaign", code.campaign_id)
+        store_brand = await tenancy.brand_of("store", store_id)
+        if not same_brand(campaign_brand, store_brand):
+            raise NotValidHere("this coupon is for another brand's stores")
     result = await call.app[COUPONS].redeem(
-        call.path("store"), call.body.code, call.body.order_amount,
+        store_id, call.body.code, call.body.order_amount,
         call.who.subject or call.who.token_id,
     )  # fmt: skip
     return result.redemption

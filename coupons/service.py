@@ -21,6 +21,7 @@ import contextlib
 import io
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -32,6 +33,7 @@ from redis.exceptions import RedisError
 
 from coupons.codes import Code, CodeBook, InvalidCode, campaign_ref, new_campaign_id
 from coupons.models import (
+    MAX_QUANTITY,
     AlreadyRedeemed,
     AuditEntries,
     BelowMinimumSpend,
@@ -50,6 +52,7 @@ from coupons.models import (
     CouponExpired,
     CreateCampaign,
     CustomerContext,
+    GroupMembersOnly,
     IdentityRequired,
     LimitReached,
     NotACode,
@@ -94,6 +97,7 @@ STATS_FLUSH_S = 0.25
 PRODUCT_CACHE_S = 1.0
 """The room's product on screen, as a claim records it, is read this often per room."""
 SWEEP_GRACE_MS = 3600 * 1000  # keep repairing store-stream follow-ups this long after expiry
+GIFT_CAMPAIGN_MS = 10 * 366 * 86_400_000  # a join gift's campaign; each code has its own expiry
 LISTED = 500  # campaigns a room lists (and room.state shows)
 
 CLAIM_PER_VIEWER = Rule("claim-viewer", "viewer", 10, 10, by_route=True)
@@ -168,6 +172,9 @@ class CouponService:
         self._claimed_static: dict[str, bytes] = {}
         self._products: dict[str, tuple[float, asyncio.Future[str | None]]] = {}
         self._claimed_delta: dict[str, int] = {}
+        self.audience_dropped: list[Callable[[Campaign], Awaitable[None]]] = []
+        """Run after a group-only offer is dropped: the groups domain announces it to its
+        groups (linked in live_server.app)."""
 
     # --- campaigns -------------------------------------------------------------------
 
@@ -241,6 +248,12 @@ class CouponService:
         event = campaign.model_dump(mode="json")
         await self.rt.to_viewers(campaign.room_id, "coupon.dropped", dict(event))
         await self.rt.to_host(campaign.room_id, "coupon.dropped", dict(event))
+        if campaign.audience is not None:
+            for hook in self.audience_dropped:
+                try:
+                    await hook(campaign)
+                except Exception:  # the drop stands; the announcement is best effort
+                    log.exception("group-only drop announcement failed")
         return campaign
 
     async def close_by_host(self, room_id: str, campaign_id: str) -> Campaign:
@@ -289,6 +302,7 @@ class CouponService:
         except ValueError:
             raise CampaignNotFound(f"no campaign {campaign_id!r} in this room") from None
         now = now_ms()
+        await self._check_audience(room_id, campaign_id, viewer_id)
         product_id = await self._product_on_screen(room_id)
         for _ in range(3):  # a nonce clash (one in millions) retries with a fresh nonce
             code = self.codebook.issue(campaign_id)
@@ -323,6 +337,75 @@ class CouponService:
         if outcome is ClaimOutcome.MISSING:
             await self.rooms.get(room_id)  # an unknown room is a 404 about the room
         raise _claim_problem(reply)
+
+    async def _check_audience(self, room_id: str, campaign_id: str, viewer_id: str) -> None:
+        """A group-only offer: the viewer must be a member of one of its groups (OneID: the
+        groups domain records members with a platform identity under their viewer id).
+        The campaign's static part is cached per process; an open drop costs one SMEMBERS
+        per claim only when it has an audience."""
+        try:
+            campaign = await self._campaign_cached(campaign_id)
+        except CampaignNotFound:
+            return  # claim.lua answers (and an unknown room is a 404 about the room)
+        if campaign.audience is None or campaign.room_id != room_id:
+            return
+        wanted = campaign.audience.groups
+        if not await self.store.customer_groups(viewer_id) & set(wanted):
+            raise GroupMembersOnly(
+                "this offer is for members of the store's community groups ("
+                + ", ".join(wanted[:5])
+                + "): join one with your platform identity, "
+                "then claim again"
+            )
+
+    # --- join gifts (community groups) -------------------------------------------------
+
+    async def create_gift_campaign(
+        self, *, group_id: str, title: str, value: float, store_ids: list[str]
+    ) -> str:
+        """A campaign for a group's join gift: no room, open at once, one code per holder;
+        each code carries its own expiry (:meth:`issue_gift`)."""
+        unknown = [s for s in store_ids if self.stores.get(s) is None]
+        if unknown:
+            raise UnknownStore(f"no store {unknown[0]!r}", stores=unknown[:20])
+        spec = CreateCampaign(
+            title=title, value=value, quantity=MAX_QUANTITY, per_user=1, store_ids=store_ids,
+            expires_at=now_ms() + GIFT_CAMPAIGN_MS, identity="any",
+        )  # fmt: skip
+        created = now_ms()
+        for _ in range(5):
+            campaign_id = new_campaign_id()
+            if await self.store.create(
+                campaign_id=campaign_id, room_id="", room_title=f"group {group_id}", spec=spec,
+                created_ms=created,
+            ):  # fmt: skip
+                break
+        else:  # pragma: no cover - five clashes in a 28.6M space
+            raise RuntimeError("could not allocate a campaign id")
+        await self.store.open_gift_campaign(campaign_id, created)
+        return campaign_id
+
+    async def issue_gift(
+        self, campaign_id: str, holder: str, valid_days: int, base_url: str = ""
+    ) -> dict[str, Any]:
+        """The holder's one code of a gift campaign (the same code however often asked):
+        ``{code, qr_svg_url, expires_at, issued}``."""
+        now = now_ms()
+        for _ in range(3):
+            code = self.codebook.issue(campaign_id)
+            outcome, nonce, expires = await self.store.gift(
+                campaign_id=campaign_id, holder=holder, nonce=code.nonce, now_ms=now,
+                expires_ms=now + valid_days * 86_400_000,
+            )  # fmt: skip
+            if outcome != "collision":
+                break
+        if outcome not in ("ok", "dup"):
+            raise CampaignClosed(f"the gift campaign {campaign_id!r} is {outcome}")
+        code = self.codebook.issue(campaign_id, nonce)
+        return {
+            "code": code.text, "qr_svg_url": f"{base_url}/api/v1/coupons/{quote(code.text)}/qr.svg",
+            "expires_at": iso(expires), "issued": outcome == "ok",
+        }  # fmt: skip
 
     def claimed_body(self, result: ClaimResult, base_url: str) -> bytes:
         """The 201 body of a claim, exactly :class:`Claimed`: two fields per code, the rest
@@ -444,7 +527,8 @@ class CouponService:
             ),
         )
         self.metrics.redemptions.inc()
-        await self._count_redemption(reply.room_id, store_id, redemption, +1)
+        if reply.room_id:  # a join gift has no room (its group counts it)
+            await self._count_redemption(reply.room_id, store_id, redemption, +1)
         stream_id = await self.append_redemption(code, reply.number, reply.room_id, redemption)
         return RedeemResult(redemption, code.campaign_id, reply.room_id, stream_id)
 

@@ -24,6 +24,7 @@ import orjson
 
 from coupons.models import (
     ALL_STORES,
+    Audience,
     Campaign,
     CampaignKind,
     CampaignStatus,
@@ -46,6 +47,7 @@ APPEND_STORE = Script(__file__, "lua/append_store.lua")
 MARK_APPENDED = Script(__file__, "lua/mark_appended.lua")
 OPS = Script(__file__, "lua/ops.lua")
 FINISH = Script(__file__, "lua/finish.lua")
+GIFT = Script(__file__, "lua/gift.lua")
 
 
 # --- what the scripts answer ------------------------------------------------------------
@@ -226,6 +228,7 @@ class CouponStore:
         self._mark = MARK_APPENDED.bind(redis)
         self._ops = OPS.bind(redis)
         self._finish = FINISH.bind(redis)
+        self._gift = GIFT.bind(redis)
 
     async def prewarm(self, connections: int) -> None:
         """Open ``connections`` pooled connections now: creating them mid-flash (redis-py
@@ -259,6 +262,7 @@ class CouponStore:
             "expires_at": str(spec.expires_at),
             "min_spend": _num(spec.min_spend) if spec.min_spend else "",
             "identity": spec.identity or "any",
+            "audience": "," + ",".join(spec.audience.groups) + "," if spec.audience else "",
             "status": CampaignStatus.DRAFT.value,
             "created_at": str(created_ms),
         }
@@ -399,6 +403,33 @@ class CouponStore:
         if outcome is RedeemOutcome.CHECK_BOOKING:
             return RedeemReply(outcome, viewer_id=as_text(reply[1]))
         return RedeemReply(outcome)  # wrong_store | unknown
+
+    async def open_gift_campaign(self, campaign_id: str, now_ms: int) -> None:
+        """A join-gift campaign has no drop: it opens at once (no room to be live)."""
+        await self.redis.hset(
+            keys.campaign(campaign_id), mapping={"status": "open", "dropped_at": str(now_ms)}
+        )
+
+    async def gift(
+        self, *, campaign_id: str, holder: str, nonce: str, now_ms: int, expires_ms: int
+    ) -> tuple[str, str, int]:
+        """gift.lua: (outcome ok|dup|missing|closed|collision, nonce, code expiry ms)."""
+        reply = await self._gift(
+            [keys.campaign(campaign_id), keys.campaign_codes(campaign_id),
+             keys.campaign_idempotency(campaign_id)],
+            [f"gift|{holder}", nonce, now_ms, expires_ms],
+        )  # fmt: skip
+        outcome = as_text(reply[0])
+        if outcome == "ok":
+            return outcome, nonce, int(reply[1])
+        if outcome == "dup":
+            return outcome, as_text(reply[1]), int(as_text(reply[2]) or 0)
+        return outcome, "", 0
+
+    async def customer_groups(self, viewer_id: str) -> set[str]:
+        """The community groups the customer is a member of (the groups domain writes
+        ``keys.customer_groups``): who may claim a group-only offer."""
+        return {as_text(g) for g in await self.redis.smembers(keys.customer_groups(viewer_id))}
 
     async def booked_at(self, viewer_id: str, store_id: str) -> bool:
         """Whether the viewer booked a visit at the store (what bookings records, keys.py)."""
@@ -580,4 +611,7 @@ def campaign_from_hash(campaign_id: str, raw: dict[bytes, bytes]) -> Campaign:
         dropped_at=iso(opt_ms("dropped_at")),
         sold_out_at=iso(opt_ms("sold_out_at")),
         identity="verified" if f.get("identity") == "verified" else "any",
+        audience=Audience(groups=[g for g in f["audience"].split(",") if g])
+        if f.get("audience")
+        else None,
     )

@@ -29,8 +29,10 @@ async def coupons_ctx(app: web.Application) -> AsyncIterator[None]:
     # flash path (one claim.lua call per tap) goes down the auto-pipelined connection
     # (live_server/core/fastredis.py) on a single node; a cluster keeps redis-py's routing.
     store = CouponStore(app[REDIS], fast=app[FAST_REDIS])
+    # Codes are signed with the first key and verify under any active one (rotation).
+    codebook = CodeBook(*(secret for _, secret in app[SETTINGS].signing_keys))
     service = CouponService(
-        store, app[ROOMS], app[STORES], CodeBook(app[SETTINGS].secret), app[METRICS],
+        store, app[ROOMS], app[STORES], codebook, app[METRICS],
         app[REALTIME], claim_rule=CLAIM_PER_VIEWER if app[SETTINGS].rate_limits else None,
         production=app[SETTINGS].production,
     )  # fmt: skip

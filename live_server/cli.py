@@ -18,7 +18,7 @@ from live_server.core.commands import (
     settings_from,
 )
 from live_server.core.embedded_redis import DataDirInUse
-from live_server.settings import SettingsError
+from live_server.settings import Settings, SettingsError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,9 +45,23 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("file", type=Path)
     common_options(imp)
 
-    token = sub.add_parser("token", help="issue a token (ops, host ROOM, staff STORE)")
-    token.add_argument("role", choices=["ops", "host", "staff"])
-    token.add_argument("scope", nargs="?", default="*")
+    token = sub.add_parser(
+        "token",
+        help="issue a token (ops [--brand B], host ROOM, staff STORE) or revoke one "
+        "(revoke SUBJECT|TOKEN_ID [--store S])",
+    )
+    token.add_argument("role", choices=["ops", "host", "staff", "revoke"])
+    token.add_argument(
+        "scope", nargs="?", default="*",
+        help="the room (host), the store (staff), or what to revoke: a token id or a "
+        "subject such as guide:g1",
+    )  # fmt: skip
+    token.add_argument(
+        "--brand", help="ops: a token for this brand only (default: every brand, platform admin)"
+    )
+    token.add_argument(
+        "--store", help="revoke: only the subject's tokens of this store (a guide of that store)"
+    )
     token.add_argument("--ttl", type=int, default=24 * 3600, help="seconds (default 1 day)")
     token.add_argument(
         "--init", action="store_true",
@@ -72,7 +86,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
-    from live_server.core.tokens import Role, TokenSigner
+    from live_server.core.tokens import BRAND_SCOPE, Role, TokenSigner
 
     secret_file = data_dir_from(args) / "secret"
     fresh = not os.environ.get("LIVE_SECRET") and not secret_file.exists()
@@ -86,9 +100,45 @@ def _token(args: argparse.Namespace) -> int:
         )
         return 2
     settings = settings_from(args)
+    if args.role == "revoke":
+        return _revoke(settings, args)
     if fresh:
         print(f"live-server token: created a new secret in {secret_file}", file=sys.stderr)
-    print(TokenSigner(settings.secret).issue(Role(args.role), args.scope, args.role, args.ttl))
+    scope = args.scope
+    if args.brand is not None:
+        if args.role != "ops" or scope != "*":
+            print("live-server token: --brand scopes an ops token", file=sys.stderr)
+            return 2
+        scope = BRAND_SCOPE + args.brand
+    signer = TokenSigner.from_settings(settings)
+    print(signer.issue(Role(args.role), scope, args.role, args.ttl))
+    return 0
+
+
+def _revoke(settings: Settings, args: argparse.Namespace) -> int:
+    """``token revoke SUBJECT|TOKEN_ID``: every node refuses it within a second."""
+    import asyncio
+
+    from live_server.core.commands import redis_for_cli
+    from live_server.core.redis_conn import connect_redis
+    from live_server.core.revocation import revoke
+
+    what = args.scope
+    if what in ("", "*"):
+        print("live-server token revoke: name a token id or a subject", file=sys.stderr)
+        return 2
+    entry = f"{args.store}/{what}" if args.store else what
+
+    async def run(connected: Settings) -> int:
+        redis = connect_redis(connected)
+        try:
+            return await revoke(redis, entry)
+        finally:
+            await redis.aclose()
+
+    with redis_for_cli(settings, "token revoke") as connected:
+        version = asyncio.run(run(connected))
+    print(f"revoked {entry} (revocation list version {version}; every node within a second)")
     return 0
 
 

@@ -125,7 +125,7 @@ def group_secret(settings: Settings, group_id: str) -> str:
 
 async def seed_demo(settings: Settings, redis: RedisClient) -> dict[str, Any]:
     """Create (or refresh) the demo brand; returns what ``demo.json`` holds."""
-    signer = TokenSigner(settings.secret)
+    signer = TokenSigner.from_settings(settings)
     registry = StoreRegistry(redis)
     stores = demo_stores()
     await registry.upsert(stores)
@@ -142,7 +142,7 @@ async def seed_demo(settings: Settings, redis: RedisClient) -> dict[str, Any]:
     document = BrandLexicon.model_validate_json(lexicon.read_bytes()).model_dump_json()
     await redis.hset(keys.BRAND_LEXICONS, BRAND, document)
 
-    rooms = RoomService(redis, signer, settings.secret, settings.token_ttl_s)
+    rooms = RoomService(redis, signer, settings.identity_secret, settings.token_ttl_s)
     if not await redis.exists(keys.room(DEMO_ROOM)):
         await rooms.create(
             CreateRoom(
@@ -170,9 +170,10 @@ async def seed_demo(settings: Settings, redis: RedisClient) -> dict[str, Any]:
         }
         for s in stores
     ]
+    ops_token = signer.issue(Role.OPS, "*", "ops", ttl)
     return {
         "base_url": base,
-        "ops_token": signer.issue(Role.OPS, "*", "ops", ttl),
+        "ops_token": ops_token,
         "room_id": DEMO_ROOM,
         "host_token": host_token,
         "stores": staff,
@@ -184,6 +185,8 @@ async def seed_demo(settings: Settings, redis: RedisClient) -> dict[str, Any]:
             "store": f"{base}/store/{stores[0].id}#token={staff[0]['staff_token']}",
             "guide": guides[stores[0].id][0]["page"],
             "leaderboard": f"{base}/leaderboard/{BRAND}#token={staff[0]['staff_token']}",
+            # The group report's data is ops-only (GET /api/v1/brands/{brand}/groups/stats).
+            "report": f"{base}/report/{BRAND}#token={ops_token}",
         },
         "stats_page": f"{base}/stats/{DEMO_ROOM}#token={host_token}",
         # The simulated Douyin room (and the brand's product-card bridge) of the demo room:

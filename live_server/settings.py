@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -28,6 +30,15 @@ class Settings:
     data_dir: Path = Path("var")
     demo: bool = False
     secret: str = ""
+    """The signing secret: ``LIVE_SECRET``, or the first of ``LIVE_SECRETS``."""
+    signing_keys: tuple[tuple[str, str], ...] = ()
+    """``(key id, secret)`` of every active key, the signing one first (``LIVE_SECRETS`` as
+    ``kid:secret,kid2:secret2``; ``LIVE_SECRET`` alone is one key with a derived id). Tokens
+    and coupon codes signed with any of them verify (docs/SECURITY.md, key rotation)."""
+    identity_secret: str = ""
+    """Derives viewer ids from external ids (the same person, the same viewer): it must
+    outlive key rotations. ``LIVE_IDENTITY_SECRET``, else ``LIVE_SECRET`` (kept beside
+    ``LIVE_SECRETS`` it signs nothing, it only keeps viewer ids), else the signing key."""
     production: bool = False
     aof_fsync: str = "everysec"
     public_url: str | None = None
@@ -51,6 +62,9 @@ class Settings:
     """LIVE_TASK_NO_SHOW_GRACE_S: a booking not arrived by slot end + this is a no-show."""
     task_timer_poll_s: float = 1.0
     """How often each node looks for due task timers (LIVE_TASK_TIMER_POLL_S)."""
+    preview_days: float = 3.0
+    """A scheduled broadcast's preview goes to the brand's groups this many days before it
+    (LIVE_PREVIEW_DAYS; docs/GROUPS.md)."""
     token_ttl_s: int = 7 * 24 * 3600
     rate_limits: bool = True
     platform_secret: str = ""
@@ -151,11 +165,13 @@ class Settings:
                 values[attr] = _int(env[name], name)
         if env.get("LIVE_TASK_TIMER_POLL_S"):
             values["task_timer_poll_s"] = float(env["LIVE_TASK_TIMER_POLL_S"])
+        if env.get("LIVE_PREVIEW_DAYS"):
+            values["preview_days"] = float(env["LIVE_PREVIEW_DAYS"])
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)  # type: ignore[arg-type]
         settings = settings.with_changes(data_dir=Path(settings.data_dir))
         settings._validate()
-        return settings.with_changes(secret=_resolve_secret(settings, env))
+        return _resolve_keys(settings.with_changes(secret=_resolve_secret(settings, env)), env)
 
     def _validate(self) -> None:
         if not 0 < self.port < 65536:
@@ -185,8 +201,66 @@ def _int(raw: str, name: str) -> int:
         raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
+
+
+def derived_key_id(secret: str) -> str:
+    """The key id of a secret given alone (``LIVE_SECRET``): stable, reveals nothing."""
+    return hashlib.sha256(b"live-companion/key-id/" + secret.encode()).hexdigest()[:8]
+
+
+def parse_signing_keys(text: str) -> tuple[tuple[str, str], ...]:
+    """``kid:secret,kid2:secret2`` -> ``(("kid", "secret"), ...)``; SettingsError if wrong."""
+    keys: list[tuple[str, str]] = []
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        kid, sep, secret = item.strip().partition(":")
+        if not sep or not KEY_ID.match(kid) or not secret:
+            raise SettingsError(
+                "LIVE_SECRETS must be kid:secret pairs separated by commas (key ids: 1-16 of "
+                "A-Z a-z 0-9 _ -), the signing key first"
+            )
+        if any(kid == k for k, _ in keys):
+            raise SettingsError(f"LIVE_SECRETS names key id {kid!r} twice")
+        keys.append((kid, secret))
+    if not keys:
+        raise SettingsError("LIVE_SECRETS is set but names no key")
+    return tuple(keys)
+
+
+def _resolve_keys(settings: Settings, env: Mapping[str, str]) -> Settings:
+    keys = settings.signing_keys
+    if not keys and env.get("LIVE_SECRETS"):
+        keys = parse_signing_keys(env["LIVE_SECRETS"])
+    if keys:
+        if settings.production:
+            for kid, secret in keys:
+                if secret.lower() in WEAK_SECRETS or len(secret) < MIN_SECRET_LENGTH:
+                    raise SettingsError(
+                        f"LIVE_SECRETS key {kid!r} is weak: each secret must be a random "
+                        f"string of at least {MIN_SECRET_LENGTH} characters"
+                    )
+    else:
+        keys = ((derived_key_id(settings.secret), settings.secret),)
+    # Viewer ids derive from the identity secret: it must not move when keys rotate. Given
+    # LIVE_SECRET beside LIVE_SECRETS (the secret of before the first rotation), it is that.
+    identity = settings.identity_secret or env.get("LIVE_IDENTITY_SECRET", "") or settings.secret
+    if not identity:
+        if settings.production and len(keys) > 1:
+            raise SettingsError(
+                "several LIVE_SECRETS need LIVE_IDENTITY_SECRET (or LIVE_SECRET, the secret "
+                "of before the rotation): viewer ids derive from it and must not change "
+                "when keys rotate (docs/SECURITY.md, key rotation)"
+            )
+        identity = keys[0][1]
+    return settings.with_changes(secret=keys[0][1], signing_keys=keys, identity_secret=identity)
+
+
 def _resolve_secret(settings: Settings, env: Mapping[str, str]) -> str:
     given = settings.secret or env.get("LIVE_SECRET", "")
+    if not given and (settings.signing_keys or env.get("LIVE_SECRETS")):
+        return ""  # the keys of LIVE_SECRETS sign (_resolve_keys)
     if settings.production:
         if given.lower() in WEAK_SECRETS or len(given) < MIN_SECRET_LENGTH:
             raise SettingsError(

@@ -17,6 +17,8 @@ local m = redis.call('HMGET', KEYS[1], 'status', 'expires_at', 'valid_from', 'st
 if not m[1] then return {'unknown'} end
 local now = tonumber(ARGV[3])
 if m[1] == 'expired' or now >= tonumber(m[2]) then return {'expired', m[2]} end
+-- a gift code (a group's join gift) carries its own expiry, "e"
+if rec.e and rec.e ~= '' and now >= tonumber(rec.e) then return {'expired', rec.e} end
 if m[3] and m[3] ~= '' and now < tonumber(m[3]) then return {'not_yet', m[3]} end
 if m[4] == 'list' then
   if not string.find(m[5], ',' .. ARGV[2] .. ',', 1, true) then return {'wrong_store'} end

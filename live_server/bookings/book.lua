@@ -18,8 +18,9 @@
 -- same for every slot of the day: set when a slot takes its first seat)
 -- ARGV[12] index of the first booking hash field in ARGV (field, value pairs to the end)
 -- ARGV[13] the task plan (msgpack map, guides/models.py TaskPlan; '' = no task)
--- One node, ARGV[14..21]: sha1 of the room's featured list, title and product on screen
---   the caller used (featured .. '\0' .. title .. '\0' .. product), per-viewer limit
+-- One node, ARGV[14..21]: sha1 of the room's status, featured list, title and product on
+--   screen the caller used (status .. '\0' .. featured .. '\0' .. title .. '\0' .. product)
+--   (a scheduled room with a scheduled_at takes pre-bookings), per-viewer limit
 --   (0: none), its counter's TTL (s), room total field,
 --   room per-store field, customer active:<store> field, booked at (ISO), store id
 -- Returns {'ok', seats taken, stream id, task guide, task priority, task stream id[, room
@@ -29,6 +30,7 @@
 --       | one node: {'limited', count} | {'room', status or ''}
 --       | {'stale', status, featured, title, product} (the caller's room fields are old)
 local one_node = #KEYS > 11
+local preview = false
 if one_node and ARGV[15] ~= '0' then
   local n = redis.call('INCR', KEYS[13])
   if n == 1 then
@@ -45,15 +47,19 @@ if ARGV[5] ~= '' then
   end
 end
 if one_node then
-  local room = redis.call('HMGET', KEYS[12], 'status', 'featured', 'title', 'product')
+  local room = redis.call('HMGET', KEYS[12], 'status', 'featured', 'title', 'product',
+                          'scheduled_at')
   if not room[1] then
     return {'room', ''}
   end
-  if room[1] ~= 'live' then
+  -- live, or scheduled with a time: a pre-booking from the broadcast's preview
+  preview = room[1] == 'scheduled' and room[5] ~= false
+  if room[1] ~= 'live' and not preview then
     return {'room', room[1]}
   end
   local featured, title, product = room[2] or '', room[3] or '', room[4] or ''
-  if redis.sha1hex(featured .. '\0' .. title .. '\0' .. product) ~= ARGV[14] then
+  if redis.sha1hex(room[1] .. '\0' .. featured .. '\0' .. title .. '\0' .. product)
+      ~= ARGV[14] then
     return {'stale', room[1], featured, title, product}
   end
 end
@@ -126,6 +132,10 @@ end
 local total = redis.call('HINCRBY', KEYS[16], ARGV[17], 1)
 redis.call('HINCRBY', KEYS[16], ARGV[18], 1)
 redis.call('ZADD', KEYS[17], ARGV[1], ARGV[21] .. '|' .. ARGV[4])
+if preview then  -- counted apart too: bookings made before the broadcast
+  redis.call('HINCRBY', KEYS[16], 'total:preview_bookings', 1)
+  redis.call('HINCRBY', KEYS[16], ARGV[21] .. ':preview_bookings', 1)
+end
 if task[1] ~= '' then
   redis.call('HINCRBY', KEYS[16], 'guide:' .. ARGV[21] .. ':' .. task[1] .. ':tasks', 1)
   redis.call('HINCRBY', KEYS[18], 'g|' .. ARGV[21] .. '|' .. task[1] .. '|tasks', 1)

@@ -99,12 +99,17 @@ class Booking(BaseModel):
     product: str | None = Field(
         None, description="the product on screen in the live room when it was booked"
     )
+    source: Literal["live", "preview"] = Field(
+        "live",
+        description="preview: booked while the room was scheduled (from its preview in the "
+        "community groups); counted apart in the funnel",
+    )
 
 
 def confirmed_booking(
     *, id: str, room_id: str, store_id: str, slot: str, slot_end: str, service: str,
     service_name: str, viewer_id: str, contact: str | None, created_at: str,
-    product: str | None = None,
+    product: str | None = None, source: str = "live",
 ) -> dict[str, Any]:  # fmt: skip
     """A new booking as :class:`Booking` dumps it (same keys, same order), without a
     validation pass: the booking hot path builds it from values it has already checked.
@@ -113,13 +118,17 @@ def confirmed_booking(
         "id": id, "status": "confirmed", "room_id": room_id, "store_id": store_id,
         "slot": slot, "slot_end": slot_end, "service": service, "service_name": service_name,
         "viewer_id": viewer_id, "contact": contact, "created_at": created_at,
-        "cancelled_at": None, "arrived_at": None, "product": product,
+        "cancelled_at": None, "arrived_at": None, "product": product, "source": source,
     }  # fmt: skip
 
 
 class SlotsQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     date: Day | None = Field(default=None, description="local day YYYY-MM-DD (default: today)")
+    room: str | None = Field(
+        default=None, min_length=1, max_length=100,
+        description="the room asking (the widget's): only a store of the room's brand",
+    )  # fmt: skip
 
 
 class Slot(BaseModel):
@@ -316,7 +325,7 @@ def booking_from_hash(raw: dict[bytes, bytes]) -> Booking:
         store_id=text["store_id"], slot=text["slot"], slot_end=text.get("slot_end", ""),
         service=text["service"], service_name=text.get("service_name", text["service"]),
         viewer_id=text["viewer_id"], contact=text.get("contact") or None,
-        product=text.get("product") or None,
+        product=text.get("product") or None, source=text.get("source") or "live",
         created_at=text["created_at"], cancelled_at=text.get("cancelled_at") or None,
         arrived_at=text.get("arrived_at") or None,
     )  # fmt: skip

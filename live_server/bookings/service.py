@@ -131,7 +131,7 @@ class BookingService:
         self._follow_ups: set[asyncio.Future[Any]] = set()
         # room id -> (featured, title, product, sha1 of the three): the one-node path's
         # copy, checked by book.lua against the room on every booking.
-        self._rooms: dict[str, tuple[bytes, bytes, bytes, str]] = {}
+        self._rooms: dict[str, tuple[bytes, bytes, bytes, bytes, str]] = {}
 
     def _store(self, store_id: str) -> Store:
         store = self.stores.get(store_id)
@@ -178,9 +178,12 @@ class BookingService:
         rule = self.rate_rule
         rate_key = limits.rate_key(rule, r.viewer_id, int(r.now_s // rule.window_s)) if rule else ""
         for _ in range(3):
-            featured, title, product, sha = room
+            status, featured, title, product, sha = room
             service_name = await self._validate(r, featured)
-            booking = self._record(r, service_name, title.decode(), product.decode() or None)
+            booking = self._record(
+                r, service_name, title.decode(), product.decode() or None,
+                "preview" if status == b"scheduled" else "live",
+            )  # fmt: skip
             one_node = OneNode(
                 room_id=r.room_id, room_sha=sha, limit=rule.limit if rule else 0,
                 rate_key=rate_key, rate_ttl_s=rule.window_s + 1 if rule else 0,
@@ -191,7 +194,7 @@ class BookingService:
             kind = outcome.kind
             if kind is BookOutcomeKind.STALE:
                 status, featured, title, product = outcome.room
-                room = self._remember_room(r.room_id, featured, title, product)
+                room = self._remember_room(r.room_id, status, featured, title, product)
                 continue
             if kind is BookOutcomeKind.LIMITED:
                 assert rule is not None
@@ -210,17 +213,17 @@ class BookingService:
             return result
         raise ServiceUnavailable("the room is being updated; retry", retry_after=1)
 
-    async def _load_room(self, room_id: str) -> tuple[bytes, bytes, bytes, str]:
-        status, featured, title, product = await self.store.room_fields(room_id)
+    async def _load_room(self, room_id: str) -> tuple[bytes, bytes, bytes, bytes, str]:
+        status, featured, title, product, _scheduled = await self.store.room_fields(room_id)
         if status is None:
             raise RoomNotFound(f"no room {room_id!r}")
-        return self._remember_room(room_id, featured or b"", title or b"", product or b"")
+        return self._remember_room(room_id, status, featured or b"", title or b"", product or b"")
 
     def _remember_room(
-        self, room_id: str, featured: bytes, title: bytes, product: bytes
-    ) -> tuple[bytes, bytes, bytes, str]:
-        sha = hashlib.sha1(featured + b"\0" + title + b"\0" + product).hexdigest()
-        room = (featured, title, product, sha)
+        self, room_id: str, status: bytes, featured: bytes, title: bytes, product: bytes
+    ) -> tuple[bytes, bytes, bytes, bytes, str]:
+        joined = b"\0".join((status, featured, title, product))
+        room = (status, featured, title, product, hashlib.sha1(joined).hexdigest())
         if len(self._rooms) >= 10_000:
             self._rooms.clear()
         self._rooms[room_id] = room
@@ -254,17 +257,18 @@ class BookingService:
             count = await limits.count_viewer(self.store.redis, rule, r.viewer_id, r.now_s)
             limits.check(rule, count, r.now_s)
         ctx = await self.store.context(r.room_id, r.viewer_id)
-        status, featured, title, product = ctx.room
+        status, featured, title, product, scheduled_at = ctx.room
         if status is None:
             raise await self._refused(r, RoomNotFound(f"no room {r.room_id!r}"))
         try:
-            require_live(RoomStatus(status.decode()))
+            source = booking_source(RoomStatus(status.decode()), scheduled_at is not None)
         except Problem as problem:
             raise await self._refused(r, problem) from None
         service_name = await self._validate(r, featured or b"")
         booking = self._record(
-            r, service_name, title.decode() if title else "", product.decode() if product else None
-        )
+            r, service_name, title.decode() if title else "",
+            product.decode() if product else None, source,
+        )  # fmt: skip
         customer = _customer_context(r.viewer_id, ctx.customer)
         booking.event["customer"] = customer
         outcome = await self.store.book(self._book_call(r, booking, customer=customer))
@@ -291,7 +295,7 @@ class BookingService:
                     room_id=dumped["room_id"], store_id=dumped["store_id"],
                     viewer_id=dumped["viewer_id"], booked_at=dumped["created_at"],
                     booking_id=dumped["id"], slot_ts=booking.event["slot_ts"],
-                    guide_id=outcome.task_guide,
+                    guide_id=outcome.task_guide, source=dumped["source"],
                 )
             )  # fmt: skip
             if outcome.task_stream_id:
@@ -323,7 +327,9 @@ class BookingService:
                 return _Replay(self._replay(prior.fingerprint, r.fingerprint, prior.response))
         return problem
 
-    def _record(self, r: _Request, service_name: str, title: str, product: str | None) -> _Booking:
+    def _record(
+        self, r: _Request, service_name: str, title: str, product: str | None, source: str
+    ) -> _Booking:
         store, slot = r.store, r.slot
         booking_id = new_booking_id(store.id)
         now = datetime.fromtimestamp(r.now_s, store.tz)
@@ -333,6 +339,7 @@ class BookingService:
             id=booking_id, room_id=r.room_id, store_id=store.id, slot=slot.start_iso,
             slot_end=slot.end_iso, service=r.req.service, service_name=service_name,
             viewer_id=r.viewer_id, contact=r.req.contact, created_at=iso(now), product=product,
+            source=source,
         )  # fmt: skip
         body = orjson.dumps(dumped)
         event = {
@@ -467,6 +474,15 @@ class BookingService:
             except Exception:
                 log.exception("booking %s: cancellation follow-ups failed", booking.id)
         return booking_from_hash(await self.store.get(booking.store_id, booking.id))
+
+
+def booking_source(status: RoomStatus, scheduled: bool) -> str:
+    """``live`` in a live room; ``preview`` in a scheduled room with a time (its preview
+    went out to the groups with booking open); else the room's refusal."""
+    if status is RoomStatus.SCHEDULED and scheduled:
+        return "preview"
+    require_live(status)
+    return "live"
 
 
 def _host_event(booking: _Booking, outcome: BookOutcome, store: Store) -> dict[str, Any]:

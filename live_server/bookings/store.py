@@ -31,7 +31,7 @@ BOOK = Script(__file__, "book.lua", libraries=[TASK_LUA])
 CANCEL = Script(__file__, "cancel.lua", libraries=[TASK_LUA])
 COUNT = Script(__file__, "count.lua")
 
-ROOM_FIELDS = ("status", "featured", "title", "product")
+ROOM_FIELDS = ("status", "featured", "title", "product", "scheduled_at")
 """What a booking reads of the room record."""
 CUSTOMER_FIELDS = (
     "bookings", "visits", "cancellations", "created_at", "no_shows", "orders", "amount_cents",
@@ -92,7 +92,7 @@ class OneNode:
     the per-viewer limit, the room's status and the counters of the other tags in it."""
 
     room_id: str
-    room_sha: str  # sha1 of featured + b"\0" + title + b"\0" + product, as the caller used
+    room_sha: str  # sha1 of status, featured, title, product joined by NUL, as the caller used
     limit: int  # per-viewer bookings per window (0: no limit)
     rate_key: str  # the per-viewer counter of this window ("" with no limit)
     rate_ttl_s: int
@@ -269,13 +269,15 @@ class CountCall:
     booking_id: str = ""
     slot_ts: int = 0
     guide_id: str = ""  # the guide the booking's task went to ("": none)
+    source: str = "live"  # "preview": booked while the room was scheduled
 
     def room_keys_argv(self) -> KeysArgv:
         """The room's funnel ({room:R}): its reply is the room's total bookings."""
         guide_field = f"guide:{self.store_id}:{self.guide_id}:tasks" if self.guide_id else ""
         return [keys.room_stats(self.room_id), keys.room_booked_slots(self.room_id)], [
             "room", f"total:{keys.STAT_BOOKINGS}", f"{self.store_id}:{keys.STAT_BOOKINGS}",
-            self.slot_ts, f"{self.store_id}|{self.booking_id}", guide_field,
+            self.slot_ts, f"{self.store_id}|{self.booking_id}", guide_field, self.source,
+            f"{self.store_id}:preview_bookings",
         ]  # fmt: skip
 
     def customer_keys_argv(self) -> KeysArgv:
@@ -313,7 +315,8 @@ class BookingStore:
         return Context(room=room, customer=customer)
 
     async def room_fields(self, room_id: str) -> list[bytes | None]:
-        """The room's ROOM_FIELDS (status, featured, title, product): the one-node path's copy."""
+        """The room's ROOM_FIELDS (status, featured, title, product, scheduled_at): the
+        one-node path's copy."""
         assert self.fast is not None, "the one-node path runs on the auto-pipelined connection"
         return list(await self.fast.execute("HMGET", keys.room(room_id), *ROOM_FIELDS))
 

@@ -18,6 +18,12 @@ STORES_VERSION = "{stores}:version"
 """int, bumped on every registry change; workers poll it (cheap GET) to reload."""
 STORES_CHANNEL = "stores:changed"
 """pub/sub channel announcing a registry change (workers also poll STORES_VERSION)."""
+REVOKED = "{revoked}:all"
+"""hash: a revoked token id, subject (``guide:g1``, ``v_...``) or ``scope/subject`` pair ->
+unix seconds of the revocation (live_server/core/revocation.py). Every node keeps a copy in
+memory; a subject's tokens issued at or before that second are refused."""
+REVOKED_VERSION = "{revoked}:version"
+"""int, bumped with every revocation; nodes poll it (a GET every quarter second)."""
 GROUPS = "{groups}:all"
 """hash group_id -> msgpack {id, store_id, secret, brand, name, callback_url?} (community chat
 groups; callback_url receives the signed answer notices, see docs/QUESTIONS.md)."""
@@ -503,3 +509,109 @@ def room_booked_slots(room_id: str) -> str:
 def room_arrived_slots(room_id: str) -> str:
     """sorted set "<store>|<booking>" by slot start (unix s): the room's arrived bookings."""
     return f"{{room:{room_id}}}:arrived-slots"
+
+
+# --- community groups as a channel (live_server/groups/): every key of one group carries
+# the group's tag {group:G}: a member event, its gift decision, the group's outbox and the
+# delivery state of every notice to it are one Lua call each. A store's posts carry the
+# store's tag; fanning a post out to its groups is an idempotent follow-up per group.
+def group_members(group_id: str) -> str:
+    """hash member_id -> JSON {member_id, viewer_id, name, status (in|out), joined_at,
+    left_at} (times ms): the group's members as its bot reported them."""
+    return f"{{group:{group_id}}}:members"
+
+
+def group_seen(group_id: str) -> str:
+    """hash event id -> "1": member events already applied (a replayed id changes nothing)."""
+    return f"{{group:{group_id}}}:seen"
+
+
+def group_stats(group_id: str) -> str:
+    """hash of the group's counters: members (now), members_joined, members_left,
+    gifts_issued, questions, bookings, visits (by members with a platform identity)."""
+    return f"{{group:{group_id}}}:stats"
+
+
+def group_gift(group_id: str) -> str:
+    """hash: campaign_id (the coupons campaign the join gift's codes belong to), title,
+    value, valid_days, store_ids (JSON list): the group's join gift (PUT /groups/{group})."""
+    return f"{{group:{group_id}}}:gift"
+
+
+def group_gifted(group_id: str) -> str:
+    """hash holder -> "pending" | code: who got the join gift, ever (holder: the member's
+    viewer id when it has a platform identity, else "m:<member_id>"). HSETNX decides: one
+    code per person, concurrent duplicate joins and rejoins included."""
+    return f"{{group:{group_id}}}:gifted"
+
+
+def group_gifts_pending(group_id: str) -> str:
+    """hash holder -> member_id: gifts decided but whose notice is not queued yet (the
+    follow-up, or the outbox pass's repair, removes them)."""
+    return f"{{group:{group_id}}}:gifts-pending"
+
+
+def group_outbox(group_id: str) -> str:
+    """stream of notices to the group's callback_url: key (notice key), type, body (JSON).
+    Consumer group GROUP_OUTBOX_GROUP; failures stay pending and are retried after a
+    backoff; after GroupConfig.max_attempts they move to group_outbox_dead."""
+    return f"{{group:{group_id}}}:outbox"
+
+
+def group_outbox_dead(group_id: str) -> str:
+    """stream of notices given up (the outbox fields plus entry_id, attempts, last_error)."""
+    return f"{{group:{group_id}}}:outbox-dead"
+
+
+def group_notices(group_id: str) -> str:
+    """hash notice key ("gift:<holder>", "post:<store>:<post>", "preview:<room>",
+    "followup:<viewer>:<room>", "offer:<campaign>") -> JSON {entry_id, type, state
+    (queued|retrying|delivered|dead), attempts, error, at}: each notice queued once, and
+    its delivery state."""
+    return f"{{group:{group_id}}}:notices"
+
+
+GROUP_OUTBOX_GROUP = "deliveries"
+GROUP_OUTBOXES = "{groups}:outboxes"
+"""set of group ids whose outbox has work (the delivery workers' list)."""
+
+
+def customer_groups(viewer_id: str) -> str:
+    """set of group ids the customer is a member of (OneID: written as a follow-up of the
+    group's member events); coupons read it for group-only offers."""
+    return f"{{cust:{viewer_id}}}:groups"
+
+
+def store_posts(store_id: str) -> str:
+    """sorted set post_id by created ms: the store's posts to its groups."""
+    return f"{{store:{store_id}}}:posts"
+
+
+def store_post(store_id: str, post_id: str) -> str:
+    """hash: id, store_id, kind, text, send_at (ms), created_at (ms), by, groups (JSON list
+    of the groups it goes to), status (scheduled|sent)."""
+    return f"{{store:{store_id}}}:post:{post_id}"
+
+
+def brand_automations(brand: str) -> str:
+    """string: JSON list of the brand's follow-up automations (PUT .../automations)."""
+    return f"{{brand:{brand}}}:automations"
+
+
+GROUP_TIMERS = "{gtimers}:due"
+"""sorted set of timer members by due ms: "post|<store>|<post>" (a scheduled store post),
+"preview|<room>" (a scheduled broadcast's preview), "followup|<group>|<member>|<viewer>"
+(a first visit's follow-up). fire.lua moves a due member to GROUP_TIMERS_FIRING in the
+same step (once across nodes); the action's follow-ups are idempotent (notice keys), and
+a member left there by a crash is fired again after GROUP_TIMER_LEASE_MS."""
+GROUP_TIMERS_FIRING = "{gtimers}:firing"
+"""hash timer member -> ms it was taken (removed once its action is done)."""
+GROUP_TIMER_LEASE_MS = 60_000
+GROUP_FIRST_VISITS = "{gtimers}:first-visits"
+"""hash viewer id -> ms of the first check-in seen (the first_visit trigger fires once)."""
+
+
+def brand_scheduled_rooms(brand: str) -> str:
+    """sorted set room_id by scheduled_at (ms): the brand's scheduled broadcasts (the next
+    one is what a follow-up names). Same tag as GROUP_TIMERS."""
+    return f"{{gtimers}}:scheduled:{brand}"

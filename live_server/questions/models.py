@@ -283,6 +283,19 @@ class VoteResult(BaseModel):
     counted: bool = Field(description="false when this viewer had already voted")
 
 
+class JoinGift(BaseModel):
+    """What a member gets on first joining the group: one code, redeemable in the group's
+    store (or ``store_ids``) for ``valid_days`` (the groups domain issues and sends it)."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(min_length=1, max_length=120)
+    value: float = Field(gt=0, le=1_000_000, description="amount off")
+    valid_days: int = Field(ge=1, le=366)
+    store_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        default=None, max_length=500, description="default: the group's store"
+    )
+
+
 class GroupSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     store_id: str = Field(min_length=1, max_length=100)
@@ -290,8 +303,17 @@ class GroupSpec(BaseModel):
     brand: str = Field(default="default", min_length=1, max_length=100)
     secret: str | None = Field(default=None, min_length=16, max_length=200)
     callback_url: str | None = Field(
-        default=None, max_length=500, pattern=r"^https?://", description="answer notices go here"
+        default=None, max_length=500, pattern=r"^https?://",
+        description="signed notices go here: answers, posts, join gifts, previews, follow-ups",
+    )  # fmt: skip
+    join_gift: JoinGift | None = Field(
+        default=None, description="absent: the group keeps its join gift (if any)"
     )
+    guide_id: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="the store guide who owns the group: its members' bookings at the store "
+        "go to that guide first (unless another guide served them since)",
+    )  # fmt: skip
 
 
 Term = Annotated[str, Field(min_length=1, max_length=60)]
@@ -324,6 +346,10 @@ class GroupOut(BaseModel):
     brand: str
     secret: str
     callback_url: str | None = None
+    guide_id: str | None = None
+    join_gift: dict[str, Any] | None = Field(
+        default=None, description="the join gift (with its coupon campaign_id), if any"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,19 +362,20 @@ class Group:
     brand: str
     secret: str
     callback_url: str | None = None
+    guide_id: str | None = None  # the store guide who owns the group
 
     @classmethod
     def from_record(cls, raw: Mapping[str, Any]) -> Group:
         return cls(
             id=str(raw["id"]), store_id=str(raw.get("store_id", "")), name=str(raw.get("name", "")),
             brand=str(raw.get("brand", "default")), secret=str(raw["secret"]),
-            callback_url=raw.get("callback_url") or None,
+            callback_url=raw.get("callback_url") or None, guide_id=raw.get("guide_id") or None,
         )  # fmt: skip
 
     def record(self) -> dict[str, Any]:
         return {
             "id": self.id, "store_id": self.store_id, "name": self.name, "brand": self.brand,
-            "secret": self.secret, "callback_url": self.callback_url,
+            "secret": self.secret, "callback_url": self.callback_url, "guide_id": self.guide_id,
         }  # fmt: skip
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from live_server.core.tenancy import TENANCY
 from live_server.core.tokens import Role
 from live_server.questions.models import (
     AskerList,
@@ -195,4 +196,6 @@ async def get_lexicon(call: Call[None, None]) -> BrandLexicon:
     ),
 )  # fmt: skip
 async def put_group(call: Call[GroupSpec, None]) -> GroupOut:
+    call.require_brand(call.body.brand)  # (an existing group's brand: checked by its path)
+    await call.app[TENANCY].require(call.who, "store", call.body.store_id)
     return await call.app[QUESTIONS].put_group(call.path("group"), call.body)

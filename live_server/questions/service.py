@@ -30,6 +30,7 @@ from live_server.questions.models import (
     GroupSpec,
     HostAction,
     IntakeResult,
+    JoinGift,
     MergeQuestion,
     MergeResult,
     NoLiveRoom,
@@ -97,6 +98,14 @@ class QuestionService:
         self.rt = realtime
         self.config = config
         self.on_answer = on_answer
+        self.group_saved: list[
+            Callable[[Group, JoinGift | None], Awaitable[dict[str, Any] | None]]
+        ] = []
+        """Run after a group is saved (with the join gift asked for, if any); answers the
+        group's join gift as it now is (the groups domain, linked in live_server.app)."""
+        self.group_asked: list[Callable[[Group, str], Awaitable[None]]] = []
+        """Run after a group member's question is accepted (group, author id): the groups
+        domain counts it (best effort)."""
         self._indexes: dict[str, DedupIndex] = {}
         self._room_brands: dict[str, str] = {}
         self._matchers: dict[str, tuple[float, bytes | None, Matcher]] = {}
@@ -140,10 +149,17 @@ class QuestionService:
                 "send it again once the broadcast has started"
             )
         self._room_brands.setdefault(room_id, group.brand)
-        return await self._accept(
+        result = await self._accept(
             room_id, message.text, asker=f"g:{group.id}:{message.author_id}", group_id=group.id,
             store_id=group.store_id, message_id=message.message_id, source="group",
         )  # fmt: skip
+        if not result.duplicate:
+            for hook in self.group_asked:
+                try:
+                    await hook(group, message.author_id)
+                except Exception:  # a counter must not fail an accepted question
+                    log.exception("group question hook failed", extra={"group": group.id})
+        return result
 
     async def _live_room(self, brand: str, store_id: str) -> str | None:
         """The live room of the group's store, else the brand's main room; cached
@@ -528,10 +544,13 @@ class QuestionService:
         secret = spec.secret or (existing.secret if existing else secrets.token_urlsafe(30))
         group = Group(
             id=group_id, store_id=spec.store_id, name=spec.name, brand=spec.brand,
-            secret=secret, callback_url=spec.callback_url,
+            secret=secret, callback_url=spec.callback_url, guide_id=spec.guide_id,
         )  # fmt: skip
         await self.store.put_group(group)
-        return GroupOut(**group.record())
+        gift = None
+        for hook in self.group_saved:  # the groups domain: the join gift (live_server.app)
+            gift = await hook(group, spec.join_gift) or gift
+        return GroupOut(**group.record(), join_gift=gift)
 
     # --- votes ---------------------------------------------------------------------------
     async def vote(self, claims: Claims, qid: str, address: str) -> VoteResult:

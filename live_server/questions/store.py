@@ -501,6 +501,11 @@ class QuestionStore:
     async def put_lexicon(self, brand: str, document: bytes) -> None:
         await self.redis.hset(keys.BRAND_LEXICONS, brand, document)
 
+    async def all_groups(self) -> list[Group]:
+        """Every group of the registry (a small global hash: one HGETALL)."""
+        found = await self.redis.hgetall(keys.GROUPS)
+        return [Group.from_record(msgpack.unpackb(v)) for v in found.values()]
+
     async def put_group(self, group: Group) -> None:
         await self.redis.hset(keys.GROUPS, group.id, msgpack.packb(group.record()))
         self._groups.pop(group.id, None)

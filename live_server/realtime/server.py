@@ -24,6 +24,7 @@ from live_server.core.socket_events import HOST as HOST
 from live_server.core.socket_events import LIVE as LIVE
 from live_server.core.socket_events import STORE as STORE
 from live_server.core.socket_events import declared
+from live_server.core.tenancy import TENANCY
 from live_server.core.tokens import Claims, Role
 from live_server.core.util import now_ms
 from live_server.realtime.bus import LiveRedisManager
@@ -132,6 +133,15 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # 
         self.on_join: list[ConnectHook] = []
         self.on_leave: list[DisconnectHook] = []
         self.handlers: dict[str, Callable[[str, Claims, Any], Awaitable[Any]]] = {}
+        self.connected: dict[str, Claims] = {}
+        """sid -> claims of this worker's connections (to close a revoked token's)."""
+
+    async def disconnect_where(self, refused: Callable[[Claims], bool]) -> int:
+        """Close this worker's connections whose claims are ``refused``; how many."""
+        gone = [sid for sid, claims in self.connected.items() if refused(claims)]
+        for sid in gone:
+            await self.disconnect(sid)
+        return len(gone)
 
     def channel_for(self, claims: Claims) -> str:
         return room_channel(claims.scope) if self.kind == "room" else store_channel(claims.scope)
@@ -147,6 +157,13 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # 
                 f"{self.namespace} needs a {' or '.join(r.value for r in self.roles)} token; "
                 f"yours is a {claims.role.value} token"
             )
+        if claims.brand is not None and isinstance(auth, dict):
+            # An ops token names what it watches (auth={token, store}): of its brand only.
+            named = {k: str(auth[k]) for k in ("room", "store") if k in auth}
+            try:
+                await self.app[TENANCY].require_path(claims, named)
+            except Problem as exc:
+                raise socketio.exceptions.ConnectionRefusedError(exc.detail) from None
         await self.save_session(sid, {"claims": claims, "auth": auth})
         await self.enter_room(sid, self.channel_for(claims))
         try:
@@ -156,11 +173,13 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # 
             await self.leave_room(sid, self.channel_for(claims))
             await self.save_session(sid, {})
             raise socketio.exceptions.ConnectionRefusedError(exc.detail) from None
+        self.connected[sid] = claims
         metrics = self.app[METRICS]
         metrics.sockets.labels(self.namespace).inc()
         metrics.socket_connects.labels(self.namespace).inc()
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        self.connected.pop(sid, None)
         session = await self.get_session(sid)
         claims = session.get("claims")
         if claims is not None:
@@ -233,6 +252,14 @@ class Realtime:
         # Set by the live-room module: records each room broadcast in the room's
         # history (offsets for recovery) before emitting it.
         self.broadcaster: Callable[[str, str, dict[str, Any]], Awaitable[str]] | None = None
+
+    async def disconnect_where(self, refused: Callable[[Claims], bool]) -> int:
+        """Close this worker's connections, on every namespace, whose claims are refused
+        (a revoked token or subject)."""
+        closed = 0
+        for ns in (self.live, self.host, self.store):
+            closed += await ns.disconnect_where(refused)
+        return closed
 
     def counter(self, room_id: str, event: str, key: str, data: dict[str, Any]) -> None:
         """Publish the latest value of a high-rate counter (coalesced, non-blocking)."""

@@ -112,6 +112,8 @@ class LiveRooms:
             "room_id": room.room_id,
             "title": room.title,
             "status": room.status.value,
+            # a scheduled room with a time takes pre-bookings (the widget opens booking)
+            "scheduled_at": room.scheduled_at,
             "featured": [f.model_dump() for f in room.featured],
             "campaigns": [],
             "pinned": None,

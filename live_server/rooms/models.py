@@ -6,11 +6,12 @@ import base64
 import hashlib
 import hmac
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from live_server.core.errors import Conflict, Forbidden, NotFound, RoomEnded, RoomNotLive
 
@@ -46,6 +47,9 @@ class Room(BaseModel):
     created_at: str
     started_at: str | None = None
     ended_at: str | None = None
+    scheduled_at: str | None = Field(
+        default=None, description="when the broadcast is planned (bookings open before it)"
+    )
 
 
 class CreateRoom(BaseModel):
@@ -60,6 +64,44 @@ class CreateRoom(BaseModel):
         ),
     )  # fmt: skip
     featured: list[FeaturedItem] = Field(default_factory=list, max_length=50)
+    scheduled_at: int | float | str | None = Field(
+        default=None,
+        description=(
+            "ISO-8601 or unix seconds: a scheduled broadcast. LIVE_PREVIEW_DAYS before it a "
+            "preview post goes to the brand's groups (or the room's store's); bookings are "
+            "open while the room is scheduled (source: preview)"
+        ),
+    )
+
+    @field_validator("scheduled_at")
+    @classmethod
+    def _scheduled(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        ms = scheduled_ms(value)
+        if ms <= 0:
+            raise ValueError("scheduled_at must be a time")
+        return value
+
+
+def scheduled_ms(value: Any) -> int:
+    """ISO-8601 (naive: UTC) or unix seconds -> unix ms (ValueError otherwise)."""
+    if isinstance(value, bool):
+        raise ValueError("use ISO-8601 or unix seconds")
+    if isinstance(value, int | float):
+        return int(float(value) * 1000)
+    text = str(value).strip()
+    try:
+        return int(float(text) * 1000)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValueError("use ISO-8601 (e.g. 2026-12-01T20:00:00+08:00) or unix seconds") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
 
 
 class RoomCreated(BaseModel):

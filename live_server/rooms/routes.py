@@ -3,6 +3,7 @@ identities. The events they cause leave from the services (``LiveRooms``)."""
 
 from __future__ import annotations
 
+from live_server.core.tenancy import TENANCY
 from live_server.core.tokens import Role
 from live_server.rooms.models import (
     Announcement,
@@ -29,7 +30,15 @@ JOIN_PER_IP = Rule("viewer-ip", "ip", 600, 60)
     body=CreateRoom, response=RoomCreated, status=201,
 )  # fmt: skip
 async def create_room(call: Call[CreateRoom, None]) -> RoomCreated:
-    room, host_token = await call.app[ROOMS].create(call.body)
+    """A brand's ops token creates rooms of its brand (the default when none is named)."""
+    spec = call.body
+    mine = call.who.brand
+    if mine is not None and "brand" not in spec.model_fields_set:
+        spec = spec.model_copy(update={"brand": mine})
+    call.require_brand(spec.brand)
+    if spec.store_id is not None:
+        await call.app[TENANCY].require(call.who, "store", spec.store_id)
+    room, host_token = await call.app[ROOMS].create(spec)
     return RoomCreated(room_id=room.room_id, host_token=host_token, status=room.status)
 
 

@@ -40,6 +40,9 @@ class RoomService:
         self.signer = signer
         self.token_ttl_s = token_ttl_s
         self._oneid_key = hashlib.sha256(b"live-companion/oneid/" + secret.encode()).digest()
+        self._brands: dict[str, str] = {}
+        self.created: list[Callable[[Room], Awaitable[None]]] = []
+        """Run after a room is created (the groups domain arms a scheduled room's preview)."""
         self.before_end: list[Callable[[str], Awaitable[None]]] = []
         """Run (in order) before a room is marked ended, e.g. closing its coupon campaigns
         so nothing can be claimed in an ended room; a hook that fails stops the end (the
@@ -48,7 +51,10 @@ class RoomService:
     async def create(self, spec: CreateRoom, room_id: str | None = None) -> tuple[Room, str]:
         room_id = room_id or "r_" + secrets.token_hex(5)
         await self.store.create(room_id, spec)
-        return await self.get(room_id), self.host_token(room_id)
+        room = await self.get(room_id)
+        for hook in self.created:
+            await hook(room)
+        return room, self.host_token(room_id)
 
     def host_token(self, room_id: str) -> str:
         return self.signer.issue(Role.HOST, room_id, "host", self.token_ttl_s)
@@ -58,6 +64,19 @@ class RoomService:
         if room is None:
             raise RoomNotFound(f"no room {room_id!r}")
         return room
+
+    async def brand_of(self, room_id: str) -> str | None:
+        """The room's brand (None: no such room). A room never changes brand, so each
+        worker remembers it: brand checks on the flash paths cost a dict look-up."""
+        brand = self._brands.get(room_id)
+        if brand is None:
+            room = await self.store.get(room_id)
+            if room is None:
+                return None
+            if len(self._brands) >= 100_000:
+                self._brands.clear()
+            brand = self._brands[room_id] = room.brand
+        return brand
 
     async def status(self, room_id: str) -> RoomStatus:
         status = await self.store.status(room_id)

@@ -22,7 +22,7 @@ from live_server.core.redis_conn import RedisClient
 from live_server.core.redis_types import Fields, entries, raw, raw_hash, raw_or_none
 from live_server.core.scripts import Script
 from live_server.core.util import optional_text
-from live_server.rooms.models import CreateRoom, FeaturedItem, Room, RoomStatus
+from live_server.rooms.models import CreateRoom, FeaturedItem, Room, RoomStatus, scheduled_ms
 
 TRANSITION = Script(__file__, "transition.lua")
 VIEWER_COUNT = Script(__file__, "viewer_count.lua")
@@ -76,6 +76,8 @@ class RoomStore:
         }
         if spec.store_id is not None:
             fields["store"] = spec.store_id
+        if spec.scheduled_at is not None:
+            fields["scheduled_at"] = scheduled_ms(spec.scheduled_at)
         await self.redis.hset(keys.room(room_id), mapping=fields)
         await self.redis.zadd(keys.ROOMS, {room_id: datetime.now(UTC).timestamp()})
 
@@ -93,6 +95,11 @@ class RoomStore:
             created_at=fields[b"created_at"].decode(),
             started_at=optional_text(fields.get(b"started_at")),
             ended_at=optional_text(fields.get(b"ended_at")),
+            scheduled_at=datetime.fromtimestamp(int(fields[b"scheduled_at"]) / 1000, UTC).isoformat(
+                timespec="milliseconds"
+            )
+            if fields.get(b"scheduled_at")
+            else None,
         )
 
     async def status(self, room_id: str) -> RoomStatus | None:

@@ -24,7 +24,7 @@ async def rooms_ctx(app: web.Application) -> AsyncIterator[None]:
     app[ROOMS] = RoomService(
         app[REDIS],
         app[SIGNER],
-        settings.secret,
+        settings.identity_secret,
         settings.token_ttl_s,
         platform_secret=settings.platform_secret,
         production=settings.production,

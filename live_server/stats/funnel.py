@@ -69,6 +69,7 @@ def funnel_row(
         booking_taps=taps,
         unique_tappers=unique_tappers,
         bookings=bookings,
+        preview_bookings=n("preview_bookings"),
         cancellations=cancellations,
         arrivals=arrivals,
         coupons_claimed=claimed,

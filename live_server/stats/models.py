@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,6 +23,9 @@ class FunnelRow(BaseModel):
     booking_taps: int = 0
     unique_tappers: int | None = None
     bookings: int = 0
+    preview_bookings: int = Field(
+        0, description="of the bookings, those made while the room was scheduled (its preview)"
+    )
     cancellations: int = 0
     arrivals: int = 0
     coupons_claimed: int = 0
@@ -82,6 +85,12 @@ class RoomStats(BaseModel):
         default_factory=list,
         description="each guide with tasks from this room: tasks, accepted, arrivals, "
         "no-shows, orders, amount and the store side's credit",
+    )
+    groups: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="the room's brand's community groups: members (now, joined, left), "
+        "questions, join gifts issued and redeemed, bookings (preview ones apart) and visits "
+        "by members (docs/GROUPS.md)",
     )
 
 

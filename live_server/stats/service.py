@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from live_server.core.errors import ValidationFailed
 from live_server.core.redis_conn import RedisClient
@@ -26,6 +28,8 @@ class StatsService:
         self.rooms = rooms
         self.stores = stores
         self.store_share = store_share
+        self.group_rows: Callable[[str], Awaitable[list[dict[str, Any]]]] | None = None
+        """The groups domain's per-group counters of a brand (linked in live_server.app)."""
 
     async def report(self, room_id: str) -> RoomStats:
         await self.rooms.status(room_id)  # 404 for an unknown room
@@ -39,7 +43,7 @@ class StatsService:
         names = await self.store.guide_names(
             sorted({scope.partition("|")[0] for scope in guide_counters})
         )
-        return build_report(
+        report = build_report(
             room_id,
             datetime.now(UTC).isoformat(timespec="seconds"),
             funnel.counters,
@@ -51,6 +55,10 @@ class StatsService:
             due=funnel.due,
             guides=guide_rows(guide_counters, names),
         )
+        if self.group_rows is not None:
+            room = await self.rooms.get(room_id)
+            report.groups = await self.group_rows(room.brand)
+        return report
 
     def _store_name(self, store_id: str) -> str | None:
         store = self.stores.get(store_id)

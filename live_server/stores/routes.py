@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
 from geo.storefile import CSV_MEDIA, GEOJSON_MEDIA
 from live_server.core.appkeys import SETTINGS
 from live_server.core.errors import NotFound, PayloadTooLarge
+from live_server.core.tenancy import TENANCY
 from live_server.core.tokens import Role
 from live_server.stores.models import Store
 from live_server.stores.service import parse_store_file, validate_rows
@@ -40,6 +41,10 @@ class NearestQuery(BaseModel):
     radius_km: float | None = Field(default=None, gt=0, le=20_040)
     service: str | None = Field(default=None, max_length=64, description="only stores offering it")
     open_now: bool = Field(default=False, description="only stores open right now")
+    room: str | None = Field(
+        default=None, min_length=1, max_length=100,
+        description="the room asking (the widget's): only the stores of the room's brand",
+    )  # fmt: skip
 
 
 class NearbyStore(BaseModel):
@@ -92,23 +97,31 @@ async def upsert_stores(call: Call[StoreList | None, None]) -> UpsertResult:
             raise PayloadTooLarge(f"the body must be at most {limit} bytes")
         raw = await request.read()  # aiohttp enforces client_max_size while reading
         stores = parse_store_file(raw, content_type=request.content_type)
-    version = await call.app[STORES].upsert(stores)
+    registry = call.app[STORES]
+    for store in stores:  # a brand's ops token writes its own stores, and takes none over
+        call.require_brand(store.brand)
+        existing = registry.get(store.id)
+        if existing is not None:
+            call.require_brand(existing.brand)
+    version = await registry.upsert(stores)
     return UpsertResult(upserted=len(stores), version=version)
 
 
 @api.get(
     "/api/v1/stores/nearest", summary="Nearest stores by geodesic distance", tag=TAG,
-    query=NearestQuery, response=NearestStores,
+    query=NearestQuery, response=NearestStores, errors=[404],
 )  # fmt: skip
 async def nearest_stores(call: Call[None, NearestQuery]) -> NearestStores:
     """Open-status stores nearest first (closed stores are left out); ``distance_m`` is the
-    WGS-84 geodesic to the metre. Filters: ``service``, ``open_now``, ``radius_km``."""
+    WGS-84 geodesic to the metre. Filters: ``service``, ``open_now``, ``radius_km``, and
+    ``room`` (the widget's room: only that room's brand's stores; 404 for no such room)."""
     q = call.query
     now = datetime.now(UTC)
+    brand = await call.app[TENANCY].room_brand(q.room) if q.room is not None else None
     found = call.app[NEAREST].nearest(
         q.lat, q.lng, q.limit,
         radius_m=q.radius_km * 1000 if q.radius_km is not None else None,
-        service=q.service, open_at=now if q.open_now else None,
+        service=q.service, open_at=now if q.open_now else None, brand=brand,
     )  # fmt: skip
     return NearestStores(
         stores=[

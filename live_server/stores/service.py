@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from geo import storefile
 from geo.index import SpatialIndex
 from live_server.core.errors import ValidationFailed
+from live_server.core.tenancy import same_brand
 from live_server.stores.models import Store
 from live_server.stores.store import StoreRegistry
 
@@ -60,15 +61,19 @@ class NearestStores:
         radius_m: float | None = None,
         service: str | None = None,
         open_at: datetime | None = None,
+        brand: str | None = None,
     ) -> list[tuple[int, Store]]:
-        """Nearest open-status stores as ``(distance_m rounded to the metre, store)``."""
+        """Nearest open-status stores as ``(distance_m rounded to the metre, store)``;
+        ``brand``: that brand's only (a room's context)."""
 
         def accept(store: Store) -> bool:
+            if brand is not None and not same_brand(store.brand, brand):
+                return False
             if service is not None and service not in store.services:
                 return False
             return open_at is None or store.is_open_at(open_at)
 
-        filtered = service is not None or open_at is not None
+        filtered = service is not None or open_at is not None or brand is not None
         found = self.index.nearest(lat, lng, limit, radius_m, accept if filtered else None)
         return [(round(d), s) for d, s in found]
 

@@ -37,6 +37,7 @@ from live_server.core.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from live_server.core.tenancy import TENANCY, require_brand
 from live_server.core.tokens import Claims, Role, bearer_from_header
 from live_server.web.limits import Rule
 from live_server.web.limits import enforce as enforce_limits
@@ -69,6 +70,11 @@ class Call(Generic[B, Q]):
         """The caller's claims (the route requires a token)."""
         assert self.claims is not None, "route declared without roles"
         return self.claims
+
+    def require_brand(self, brand: str) -> None:
+        """403 unless the caller may touch things of ``brand`` (a brand named in the body:
+        the path's brands are checked before the handler runs)."""
+        require_brand(self.claims, brand)
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,6 +300,8 @@ def _wrap(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]
     async def handler(request: web.Request) -> web.StreamResponse:
         request[ENDPOINT] = ep
         claims = authenticate(request, ep.roles, ep.scope)
+        if claims is not None and claims.brand is not None:
+            await request.app[TENANCY].require_path(claims, request.match_info)
         await enforce_limits(request, ep.limits, claims)
         if ep.guard is not None:
             await ep.guard(request)

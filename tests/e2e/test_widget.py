@@ -4,6 +4,7 @@ on the store channel; the refused-location path (city picker); a full slot shown
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -152,3 +153,28 @@ async def test_full_slot_is_shown_as_full(
     await expect(full.locator(".lc-slot-left")).to_have_text("已满")
     await expect(full).to_have_attribute("aria-label", f"{first_open['start'][11:16]}，已约满")
     await steps.shot(page, "full-slot")
+
+
+async def test_a_scheduled_broadcast_takes_pre_bookings_in_the_widget(
+    base_url: str, api: Any, ops_token: str, make_room: Any,
+    new_context: ContextFactory, steps: Steps,
+) -> None:  # fmt: skip
+    """Before the broadcast (its preview went out to the groups), the widget says so and
+    books; the booking is a pre-booking."""
+    await _put_stores(api, ops_token)
+    room = await make_room(live=False, scheduled_at=int(time.time()) + 2 * 24 * 3600)
+    ctx = await new_context(geolocation=HERE, permissions=["geolocation"])
+    page = await ctx.new_page()
+    await _open_room(page, base_url, room["room_id"])
+    await expect(page.locator(".lc-note")).to_contain_text("提前预约")
+    await page.locator(".lc-book").click()
+    await page.locator(".lc-store").first.click()
+    await page.locator(".lc-slot:not(.lc-full)").first.click()
+    await page.locator("#lc-phone").fill("13800138000")
+    await page.locator("[data-k=confirm]").click()
+    card = page.locator(".lc-confirmation")
+    await expect(card).to_be_visible(timeout=5000)
+    await steps.shot(page, "pre-booked")
+    booking_id = await card.get_attribute("data-booking-id")
+    status, booking = await api.get(f"/api/v1/bookings/{booking_id}", ops_token)
+    assert status == 200 and booking["source"] == "preview", booking

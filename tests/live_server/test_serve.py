@@ -61,7 +61,7 @@ def test_serve_demo_then_sigterm(tmp_path: Path, workers: int) -> None:
         assert demo["room_id"] and demo["ops_token"] and demo["host_token"]
         assert len(demo["stores"]) >= 20 and len(demo["groups"]) == 5
         assert all(s["staff_token"] for s in demo["stores"])
-        assert set(demo["pages"]) == {"room", "host", "store", "guide", "leaderboard"}
+        assert set(demo["pages"]) == {"room", "host", "store", "guide", "leaderboard", "report"}
         guides = [g for s in demo["stores"] for g in s.get("guides", [])]
         assert guides and all(g["token"] and g["page"].startswith("http") for g in guides)
         with urllib.request.urlopen(

@@ -63,6 +63,7 @@ const MESSAGES = {
     slotFull: "该时段刚刚约满，请选择其他时间。",
     roomEnded: "直播已结束，暂停预约。",
     roomNotLive: "直播尚未开始，稍后再来预约。",
+    preview: "直播预告：现在即可提前预约到店。",
     error: "出错了：{detail}",
     network: "网络连接失败，请重试。",
     retry: "重试",
@@ -134,6 +135,7 @@ const MESSAGES = {
     slotFull: "That time just filled up. Please choose another.",
     roomEnded: "The live room has ended; bookings are closed.",
     roomNotLive: "The live room has not started yet.",
+    preview: "Coming up live: you can book your visit now.",
     error: "Something went wrong: {detail}",
     network: "Network error, please try again.",
     retry: "Retry",
@@ -225,6 +227,7 @@ function mount(script) {
     booking: store.get(keyPrefix + "booking"),
     error: "",
     roomStatus: "live",
+    scheduledAt: null, // a scheduled broadcast's time: booking opens before it starts
     roomTitle: "",
     bookingCount: null,
     drops: new Map(), // campaign id -> {campaign fields, remaining, state}
@@ -380,7 +383,9 @@ function mount(script) {
   }
 
   function renderLauncher() {
-    const closedRoom = S.roomStatus !== "live";
+    // a scheduled broadcast with a time takes pre-bookings (its preview is out)
+    const preview = S.roomStatus === "scheduled" && !!S.scheduledAt;
+    const closedRoom = S.roomStatus !== "live" && !preview;
     const label = S.open ? t("close") : S.booking ? t("myBooking") : t("book");
     replaceChildren(
       launcher,
@@ -394,7 +399,8 @@ function mount(script) {
         text: label,
         onclick: onLauncher,
       }),
-      closedRoom && !S.booking && h("p", { class: "lc-note", text: t(S.roomStatus === "ended" ? "roomEnded" : "roomNotLive") })
+      closedRoom && !S.booking && h("p", { class: "lc-note", text: t(S.roomStatus === "ended" ? "roomEnded" : "roomNotLive") }),
+      preview && !S.booking && h("p", { class: "lc-note", text: t("preview") })
     );
   }
 
@@ -795,7 +801,8 @@ function mount(script) {
     focusNext = "step-title";
     render();
     try {
-      const query = { lat, lng, limit: NEAREST_LIMIT };
+      // The room's context: only its brand's stores.
+      const query = { lat, lng, limit: NEAREST_LIMIT, room };
       if (radiusKm) query.radius_km = radiusKm;
       const body = await http.get("/api/v1/stores/nearest", { query });
       S.stores = (body && body.stores) || [];
@@ -835,7 +842,7 @@ function mount(script) {
     render();
     try {
       const body = await http.get(`/api/v1/stores/${encodeURIComponent(S.store.id)}/slots`, {
-        query: { date: dateIn(S.storeTz, S.day) },
+        query: { date: dateIn(S.storeTz, S.day), room },
       });
       S.slots = (body && body.slots) || [];
       if (body && body.timezone) S.storeTz = body.timezone;
@@ -1009,6 +1016,7 @@ function mount(script) {
     if (!state) return;
     if (state.title) S.roomTitle = state.title;
     if (state.status) S.roomStatus = state.status;
+    if ("scheduled_at" in state) S.scheduledAt = state.scheduled_at;
     if (Array.isArray(state.featured)) S.featured = state.featured;
     if (Array.isArray(state.campaigns)) state.campaigns.forEach(upsertDrop);
     if ("pinned" in state) S.pinned = state.pinned || null;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -323,3 +324,38 @@ async def test_a_room_changed_behind_the_worker_is_seen_by_the_next_booking(
     created = stream(clean_redis, "t1")[-1]
     assert created["booking_id"] == second["id"] and created["room"]["title"] == "New title"
     assert created["service_name"] == "Renamed box"
+
+
+async def test_pre_booking_while_the_room_is_scheduled_is_counted_apart(
+    api: Any, ops_token: str, make_room: Any, make_viewer: Any
+) -> None:
+    """A room announced with a time takes bookings before it starts (its preview went out
+    to the groups): source "preview", counted apart; a room with no time does not."""
+    await make_store(api, ops_token, capacity=5)
+    slots = await tomorrow_slots(api)
+    when = int(time.time()) + 3 * 24 * 3600
+    room = await make_room(live=False, scheduled_at=when)
+    rid = room["room_id"]
+    body = {"store_id": "t1", "slot": slots[3]["start"], "service": "cake-consult"}
+    viewer = await make_viewer(rid)
+    status, early = await api.post(f"/api/v1/rooms/{rid}/bookings", viewer["token"], json=body)
+    assert status == 201 and early["source"] == "preview", early
+    # the room goes live: the next booking is a live one (each worker sees the change)
+    status, _ = await api.post(f"/api/v1/rooms/{rid}/start", room["host_token"])
+    assert status == 200
+    other = await make_viewer(rid)
+    status, live = await api.post(f"/api/v1/rooms/{rid}/bookings", other["token"], json=body)
+    assert status == 201 and live["source"] == "live", live
+    status, stats = await api.get(f"/api/v1/rooms/{rid}/stats", room["host_token"])
+    assert (stats["total"]["bookings"], stats["total"]["preview_bookings"]) == (2, 1)
+    [t1] = stats["stores"]
+    assert t1["preview_bookings"] == 1
+    status, again = await api.get(f"/api/v1/bookings/{early['id']}", viewer["token"])
+    assert again["source"] == "preview"
+    # a scheduled room with no time announced: not open yet
+    unscheduled = await make_room(live=False)
+    v = await make_viewer(unscheduled["room_id"])
+    status, problem = await api.post(
+        f"/api/v1/rooms/{unscheduled['room_id']}/bookings", v["token"], json=body
+    )
+    assert status == 409 and problem["type"].endswith("room-not-live"), problem

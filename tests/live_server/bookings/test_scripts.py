@@ -163,7 +163,7 @@ def test_count_calls() -> None:
         [keys.room_stats("r_1"), keys.room_booked_slots("r_1")],
         [
             "room", f"total:{keys.STAT_BOOKINGS}", f"s1:{keys.STAT_BOOKINGS}", 9, "s1|b_1",
-            "guide:s1:g1:tasks",
+            "guide:s1:g1:tasks", "live", "s1:preview_bookings",
         ],
     )  # fmt: skip
     assert call.customer_keys_argv() == (

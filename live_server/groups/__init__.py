@@ -1,0 +1,1 @@
+"""Community groups as a channel of their own (docs/GROUPS.md)."""
