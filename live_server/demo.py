@@ -185,7 +185,7 @@ async def seed_demo(settings: Settings, redis: RedisClient) -> dict[str, Any]:
             "store": f"{base}/store/{stores[0].id}#token={staff[0]['staff_token']}",
             "guide": guides[stores[0].id][0]["page"],
             "leaderboard": f"{base}/leaderboard/{BRAND}#token={staff[0]['staff_token']}",
-            # The group report's data is ops-only (GET /api/v1/brands/{brand}/groups/stats).
+            # GET /api/v1/brands/{brand}/groups/stats: ops, or staff of the brand's stores.
             "report": f"{base}/report/{BRAND}#token={ops_token}",
         },
         "stats_page": f"{base}/stats/{DEMO_ROOM}#token={host_token}",

@@ -4,7 +4,7 @@ import { build } from "esbuild";
 import { gzipSync } from "node:zlib";
 import { readFileSync, readdirSync, existsSync } from "node:fs";
 
-const entries = ["widget", "room", "host", "store", "stats", "docs", "guide", "leaderboard"]
+const entries = ["widget", "room", "host", "store", "stats", "docs", "guide", "leaderboard", "report"]
   .map((name) => `src/${name}.js`)
   .filter((path) => existsSync(path));
 

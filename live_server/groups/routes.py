@@ -22,6 +22,7 @@ from live_server.groups.models import (
 from live_server.groups.wiring import GROUPS
 from live_server.questions.models import Group
 from live_server.questions.wiring import QUESTIONS
+from live_server.stores.wiring import STORES
 from live_server.web.api import Api, Call
 
 api = Api()
@@ -113,11 +114,18 @@ async def get_automations(call: Call[None, None]) -> AutomationList:
 
 @api.get(
     "/api/v1/brands/{brand}/groups/stats", summary="Per-group counters of the brand",
-    tag=TAG, roles=[Role.OPS], response=BrandGroupStats,
+    tag=TAG, roles=[Role.OPS, Role.STAFF], response=BrandGroupStats, errors=[403],
     description=(
         "Members (now, joined, left), questions, join gifts issued and redeemed, bookings "
-        "(preview ones apart) and visits by members: the brand report page's data."
+        "(preview ones apart) and visits by members: the brand report page's data. Ops, or "
+        "a staff token of one of the brand's stores (as the leaderboard)."
     ),
 )  # fmt: skip
 async def brand_group_stats(call: Call[None, None]) -> BrandGroupStats:
-    return await call.app[GROUPS].brand_stats(call.path("brand"))
+    brand = call.path("brand")
+    who = call.who
+    if who.role is Role.STAFF:
+        store = call.app[STORES].get(who.scope)
+        if store is None or store.brand != brand:
+            raise Forbidden("the report is for ops and the brand's own stores")
+    return await call.app[GROUPS].brand_stats(brand)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from live_server.core.errors import ValidationFailed
 from live_server.core.tenancy import TENANCY
 from live_server.core.tokens import Role
 from live_server.questions.models import (
@@ -27,6 +28,7 @@ from live_server.questions.models import (
     VoteResult,
 )
 from live_server.questions.wiring import QUESTIONS
+from live_server.stores.wiring import STORES
 from live_server.web.api import Api, Call
 from live_server.web.limits import Rule
 
@@ -196,6 +198,17 @@ async def get_lexicon(call: Call[None, None]) -> BrandLexicon:
     ),
 )  # fmt: skip
 async def put_group(call: Call[GroupSpec, None]) -> GroupOut:
-    call.require_brand(call.body.brand)  # (an existing group's brand: checked by its path)
-    await call.app[TENANCY].require(call.who, "store", call.body.store_id)
-    return await call.app[QUESTIONS].put_group(call.path("group"), call.body)
+    """A group is its store's: its brand is the store's (a brand given that differs is
+    refused); questions, stats and offers follow that brand."""
+    spec = call.body
+    await call.app[TENANCY].require(call.who, "store", spec.store_id)
+    store = call.app[STORES].get(spec.store_id)
+    if store is not None and store.brand != "default":
+        if "brand" in spec.model_fields_set and spec.brand != store.brand:
+            raise ValidationFailed(
+                f"brand: the group's store {store.id!r} is brand {store.brand!r}, not "
+                f"{spec.brand!r}; leave brand out to take the store's"
+            )
+        spec = spec.model_copy(update={"brand": store.brand})
+    call.require_brand(spec.brand)  # (an existing group's brand: checked by its path)
+    return await call.app[QUESTIONS].put_group(call.path("group"), spec)

@@ -140,7 +140,11 @@ def authenticate(
         return claims
     if claims.role not in roles:
         allowed = " or ".join(r.value for r in roles)
-        raise Forbidden(f"this needs a {allowed} token; yours is a {claims.role.value} token")
+        article = "an" if allowed[:1] in "aeiou" else "a"
+        theirs = "an" if claims.role.value[:1] in "aeiou" else "a"
+        raise Forbidden(
+            f"this needs {article} {allowed} token; yours is {theirs} {claims.role.value} token"
+        )
     if scope is not None and claims.scope != request.match_info.get(scope):
         raise Forbidden(f"your token is for another {scope}")
     return claims

@@ -1,8 +1,9 @@
-"""Browser pages of guides and tasks: a guide's phone page and the brand's leaderboard.
+"""Browser pages of guides and tasks: a guide's phone page, the brand's leaderboard and its
+community groups report.
 
-Templates in ``static/pages/`` (guide.html, leaderboard.html) with their scripts built from
-``widgets/src`` (guide.js, leaderboard.js); tokens travel in the URL fragment, as on every
-page (see :mod:`live_server.web.pages`).
+Templates in ``static/pages/`` (guide.html, leaderboard.html, report.html) with their
+scripts built from ``widgets/src`` (guide.js, leaderboard.js, report.js); tokens travel in
+the URL fragment, as on every page (see :mod:`live_server.web.pages`).
 """
 
 from __future__ import annotations
@@ -34,3 +35,14 @@ async def guide_page(call: Call[None, None]) -> web.Response:
 async def leaderboard_page(call: Call[None, None]) -> web.Response:
     """Guides and stores ranked by credit (70/30 split), arrivals, orders; refreshed live."""
     return render_page(call.request, "leaderboard.html", brand=_checked_id(call, "brand"))
+
+
+@api.get(
+    "/report/{brand}",
+    summary="The brand's community groups report with charts (HTML; ops token in #token=)",
+    tag=TAG, errors=[404],
+)  # fmt: skip
+async def group_report_page(call: Call[None, None]) -> web.Response:
+    """Per group: members joined, questions, join gifts issued and redeemed, bookings and
+    visits by members, as SVG bars; refreshed every few seconds while visible."""
+    return render_page(call.request, "report.html", brand=_checked_id(call, "brand"))

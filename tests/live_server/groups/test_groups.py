@@ -21,6 +21,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from live_server.core.signing import sign
+from live_server.core.tokens import Role
 from live_server.core.util import now_ms
 from live_server.groups.models import DAY_MS
 from live_server.groups.service import GroupTimers
@@ -428,3 +429,25 @@ async def test_a_groups_owner_guide_gets_its_members_bookings(
     assert status == 201, booking
     status, task = await api.get(f"/api/v1/tasks/t_{booking['id']}", ops_token)
     assert task["guide_id"] == "g_ce"  # not g_an, the next in turn with equal loads
+
+
+async def test_a_group_takes_its_stores_brand_and_the_brands_staff_read_its_report(
+    api: Api, ops_token: str, signer: Any, receiver: tuple[Receiver, str]
+) -> None:
+    _, base = receiver
+    await make_store(api, ops_token, store_id="b1", brand="bakery")
+    await make_store(api, ops_token, store_id="c1", brand="cafe")
+    group = await put_group(api, ops_token, "gb", base, store="b1")
+    assert group["brand"] == "bakery"  # the store's, not "default"
+    status, problem = await api.put("/api/v1/groups/gx", ops_token, json={
+        "store_id": "b1", "name": "wrong", "brand": "cafe", "secret": GROUP_SECRET,
+    })  # fmt: skip
+    assert status == 400 and "brand" in problem["detail"], problem
+    status, report = await api.get("/api/v1/brands/cafe/groups/stats", ops_token)
+    assert report["groups"] == []  # refused whole: nothing was written
+    bakery_staff = signer.issue(Role.STAFF, "b1", "manager")
+    cafe_staff = signer.issue(Role.STAFF, "c1", "manager")
+    status, report = await api.get("/api/v1/brands/bakery/groups/stats", bakery_staff)
+    assert status == 200 and [g["group_id"] for g in report["groups"]] == ["gb"]
+    status, problem = await api.get("/api/v1/brands/bakery/groups/stats", cafe_staff)
+    assert status == 403, problem
