@@ -26,6 +26,11 @@ async def test_claim_in_widget_then_book_and_read_the_funnel(
         "/api/v1/stores", ops_token, json=[s.model_dump(mode="json") for s in chain]
     )
     assert status == 200, body
+    for store in chain:  # each store's one guide: the booking becomes her task
+        status, body = await api.put(
+            f"/api/v1/stores/{store.id}/guides", ops_token, json=[{"id": "g1", "name": "李娜"}]
+        )
+        assert status == 200, body
     room = await make_room()
     room_id, host = room["room_id"], room["host_token"]
 
@@ -81,6 +86,10 @@ async def test_claim_in_widget_then_book_and_read_the_funnel(
     label = re.compile(r"点击预约 Booking taps 1, 预约 Bookings 1\b")
     await expect(funnel).to_have_attribute("aria-label", label)
     await expect(stats.locator("table tbody tr")).not_to_have_count(0)
+    # the guide whose task the booking became has her row
+    guides = stats.locator("[data-section=guides] tbody tr")
+    await expect(guides).to_have_count(1)
+    await expect(guides.first.locator("th")).to_contain_text("李娜")
     await steps.shot(stats, "stats")
 
     async with stats.expect_download() as download_info:

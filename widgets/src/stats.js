@@ -21,6 +21,8 @@ const STEPS = [
 const EXTRA = [
   { label: "峰值在线 Peak viewers", names: ["viewers_peak", "peak_viewers"] },
   { label: "取消 Cancellations", names: ["cancellations", "cancelled"] },
+  { label: "预告预约 Pre-bookings (preview)", names: ["preview_bookings"] },
+  { label: "成交 Sales (¥)", names: ["sales_amount"] },
   { label: "领券 Coupons claimed", names: ["coupons_claimed", "claimed", "claims"] },
   { label: "核销金额 Redeemed amount (¥)", names: ["redeemed_amount", "order_amount", "redeemed_order_amount", "amount"] },
 ];
@@ -135,6 +137,9 @@ function render() {
           storeChart(stores),
           storeTable(stores)
         ),
+      rowsSection("guides", "导购 Guides", S.data.guides, GUIDE_COLS, (g) => `${g.guide_name || g.guide_id} · ${g.store_id}`),
+      rowsSection("groups", "社群 Community groups", S.data.groups, GROUP_COLS, (g) => `${g.name || g.group_id} · ${g.store_id}`),
+      engagementSection(S.data.engagement),
     ]
   );
 }
@@ -238,6 +243,70 @@ function storeChart(stores) {
   chart.appendChild(svg("rect", { x: labelW + 140, y: ly - 10, width: 12, height: 12, class: "bar step-3" }));
   chart.appendChild(svg("text", { x: labelW + 156, y: ly, class: "value", text: "到店 arrivals" }));
   return chart;
+}
+
+const GUIDE_COLS = [
+  { label: "任务 Tasks", key: "tasks" },
+  { label: "接单 Accepted", key: "accepted" },
+  { label: "到店 Arrivals", key: "arrivals" },
+  { label: "爽约 No-shows", key: "no_shows" },
+  { label: "订单 Orders", key: "orders" },
+  { label: "金额 Amount (¥)", key: "amount" },
+  { label: "门店分成 Credit (¥)", key: "credit" },
+];
+const GROUP_COLS = [
+  { label: "成员 Members", key: "members" },
+  { label: "新入群 Joined", key: "members_joined" },
+  { label: "提问 Questions", key: "questions" },
+  { label: "入群礼 Gifts issued", key: "gifts_issued" },
+  { label: "礼券核销 Gifts redeemed", key: "gifts_redeemed" },
+  { label: "预约 Bookings", key: "bookings" },
+  { label: "到店 Visits", key: "visits" },
+];
+const ENGAGEMENT = [
+  { label: "评论提问 Comments (questions)", key: "live_comments" },
+  { label: "闲聊 Chatter", key: "live_chatter" },
+  { label: "点赞 Likes", key: "likes" },
+  { label: "礼物 Gifts", key: "gifts" },
+  { label: "平台在线峰值 Platform viewers (peak)", key: "platform_viewers_peak" },
+];
+
+// A section with one row per guide or group (nothing when the report has none).
+function rowsSection(id, title, rows, cols, name) {
+  if (!Array.isArray(rows) || rows.length === 0) return null;
+  return h(
+    "section",
+    { class: "card", "aria-labelledby": `${id}-title`, "data-section": id },
+    h("h2", { id: `${id}-title`, text: title }),
+    h(
+      "div",
+      { class: "table-wrap" },
+      h(
+        "table",
+        null,
+        h("thead", null, h("tr", null, h("th", { scope: "col", text: "" }), cols.map((c) => h("th", { scope: "col", text: c.label })))),
+        h(
+          "tbody",
+          null,
+          rows.map((r) => h("tr", null, h("th", { scope: "row", text: name(r) }), cols.map((c) => h("td", { text: fmt(r[c.key] ?? 0) }))))
+        )
+      )
+    )
+  );
+}
+
+function engagementSection(e) {
+  if (!e || !ENGAGEMENT.some((m) => e[m.key])) return null;
+  return h(
+    "section",
+    { class: "card", "aria-labelledby": "engagement-title", "data-section": "engagement" },
+    h("h2", { id: "engagement-title", text: "平台互动 Platform engagement" }),
+    h(
+      "div",
+      { class: "counters" },
+      ENGAGEMENT.map((m) => h("div", { class: "counter" }, h("b", { text: fmt(e[m.key] ?? 0) }), h("span", { text: m.label })))
+    )
+  );
 }
 
 function storeTable(stores) {
