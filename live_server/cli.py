@@ -156,6 +156,7 @@ def _load_extensions() -> None:
         "live_server.store_streams.tail",
         "live_server.platforms.replay",
         "loadtest.cli",
+        "live_server.conformance",
     ):
         try:
             importlib.import_module(module)

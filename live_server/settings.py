@@ -62,6 +62,12 @@ class Settings:
     """LIVE_TASK_NO_SHOW_GRACE_S: a booking not arrived by slot end + this is a no-show."""
     task_timer_poll_s: float = 1.0
     """How often each node looks for due task timers (LIVE_TASK_TIMER_POLL_S)."""
+    follow_up_repair_s: float = 5.0
+    """How often one process (across all nodes) repairs the booking follow-ups a crash left
+    pending (LIVE_FOLLOW_UP_REPAIR_S; bookings/follow_ups.py)."""
+    follow_up_grace_s: float = 30.0
+    """A pending follow-up is repaired once this old: a live request applies its own first
+    (LIVE_FOLLOW_UP_GRACE_S)."""
     preview_days: float = 3.0
     """A scheduled broadcast's preview goes to the brand's groups this many days before it
     (LIVE_PREVIEW_DAYS; docs/GROUPS.md)."""
@@ -165,6 +171,12 @@ class Settings:
                 values[attr] = _int(env[name], name)
         if env.get("LIVE_TASK_TIMER_POLL_S"):
             values["task_timer_poll_s"] = float(env["LIVE_TASK_TIMER_POLL_S"])
+        for name, attr in (
+            ("LIVE_FOLLOW_UP_REPAIR_S", "follow_up_repair_s"),
+            ("LIVE_FOLLOW_UP_GRACE_S", "follow_up_grace_s"),
+        ):
+            if env.get(name):
+                values[attr] = float(env[name])
         if env.get("LIVE_PREVIEW_DAYS"):
             values["preview_days"] = float(env["LIVE_PREVIEW_DAYS"])
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -192,6 +204,10 @@ class Settings:
             raise SettingsError("LIVE_TASK_*_S must be zero or more seconds")
         if not 0 < self.task_timer_poll_s <= 60:
             raise SettingsError("LIVE_TASK_TIMER_POLL_S must be within (0, 60] seconds")
+        if not 0 < self.follow_up_repair_s <= 3600 or self.follow_up_grace_s < 0:
+            raise SettingsError(
+                "LIVE_FOLLOW_UP_REPAIR_S must be within (0, 3600] s, LIVE_FOLLOW_UP_GRACE_S >= 0"
+            )
 
 
 def _int(raw: str, name: str) -> int:

@@ -27,6 +27,7 @@ from live_server.core.commands import command
 from live_server.core.embedded_redis import EmbeddedRedis, free_port
 from loadtest.meter import ProcessMeter
 from loadtest.profiles import PROFILES
+from loadtest.timeline import write_channel_report
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 READY_TIMEOUT_S = 60.0
@@ -80,6 +81,7 @@ def loadtest(args: argparse.Namespace) -> int:
         report["wall_s"] = round(time.monotonic() - started, 1)
         report["resources"] = meter.report()
         (reports / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
+        write_channel_report(report, reports / "channels.html", locust_report="report.html")
         passed = (
             code == 0 and report.get("verdict") == "PASS" and report["integrity"].get("ran", False)
         )
@@ -87,8 +89,14 @@ def loadtest(args: argparse.Namespace) -> int:
         if args.out or args.keep_data:
             kept = Path(args.out) if args.out else reports
             print(f"report: {kept / 'report.html'} (locust's charts over time)")
+            print(
+                f"channels: {kept / 'channels.html'} (Socket.IO latency and throughput over time)"
+            )
         else:
-            print("report: locust's HTML charts are kept with --out DIR (or --keep-data)")
+            print(
+                "report: the HTML charts (report.html, channels.html) are kept with --out DIR "
+                "(or --keep-data)"
+            )
         if args.out:
             shutil.copytree(reports, args.out, dirs_exist_ok=True)
             print(f"reports: {args.out}")

@@ -123,6 +123,8 @@ def _verdict(environment: Any, **_: Any) -> None:
         "checks": [{"rule": c.rule, "ok": c.ok, "detail": c.detail} for c in verdict.checks],
         "integrity": integrity,
         "verdict": "PASS" if passed else "FAIL",
+        # this process's Socket.IO measurements per second (loadtest/timeline.py)
+        "timeline": run.timeline.as_dict(),
     }
     if options.report_json:
         Path(options.report_json).write_text(json.dumps(report, indent=2, ensure_ascii=False))

@@ -14,6 +14,7 @@ from typing import Any
 from loadtest.acked import AckedLog
 from loadtest.demo import Demo
 from loadtest.profiles import PROFILES, Profile
+from loadtest.timeline import Timeline
 
 
 @dataclass
@@ -24,6 +25,8 @@ class Run:
     request_event: Any
     rng: random.Random = field(default_factory=random.Random)
     started_at: float = field(default_factory=time.monotonic)
+    timeline: Timeline = field(default_factory=Timeline)
+    """The Socket.IO measurements per second (the run's ``channels.html``)."""
 
     @property
     def fixed_users(self) -> int:
@@ -37,7 +40,9 @@ class Run:
         self, request_type: str, name: str, ms: float, exception: BaseException | None = None,
         length: int = 0,
     ) -> None:  # fmt: skip
-        """Report a non-HTTP measurement as a locust request (it gets percentiles, CSV, HTML)."""
+        """Report a non-HTTP measurement as a locust request (it gets percentiles, CSV, HTML)
+        and, for the Socket.IO channels, to the timeline."""
+        self.timeline.add(request_type, name, ms, exception is not None, self.elapsed())
         self.request_event.fire(
             request_type=request_type, name=name, response_time=max(0.0, ms),
             response_length=length, exception=exception, context={},

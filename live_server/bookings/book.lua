@@ -5,7 +5,10 @@
 -- KEYS[6..11] the task keys (tk_keys: task, tasks, load, meta, of, timers)
 --   (all on the store's tag {store:S}: what a cluster runs; the room, the per-viewer limit
 --   and the customer are read before and counted after, by other calls)
--- One node only, KEYS[12..17] too (other tags: a cluster refuses this form):
+-- A cluster only, KEYS[12]: the store's pending follow-ups (keys.store_follow_ups): this
+--   call records "created|<booking>" there (and the task's guide as the booking's
+--   task_guide field), so a crash before the follow-ups leaves them to the repair pass
+-- One node only, KEYS[12..18] instead (other tags: a cluster refuses this form):
 -- KEYS[12] room hash   KEYS[13] per-viewer rate counter   KEYS[14] customer profile
 -- KEYS[15] customer's booked-stores set   KEYS[16] room stats hash
 -- KEYS[17] room's booked slots (sorted set)   KEYS[18] the brand's leaderboard of the day
@@ -29,7 +32,7 @@
 --       | {'held', booking id} | {'full', seats taken}
 --       | one node: {'limited', count} | {'room', status or ''}
 --       | {'stale', status, featured, title, product} (the caller's room fields are old)
-local one_node = #KEYS > 11
+local one_node = #KEYS > 12
 local preview = false
 if one_node and ARGV[15] ~= '0' then
   local n = redis.call('INCR', KEYS[13])
@@ -126,6 +129,11 @@ if ARGV[13] ~= '' then
   task = tk_create(tk_keys(6, KEYS[5]), plan, packed_customer, value)
 end
 if not one_node then
+  -- What the follow-ups on other tags owe, kept with the booking until they are confirmed.
+  redis.call('ZADD', KEYS[12], ARGV[8], 'created|' .. ARGV[4])
+  if ARGV[13] ~= '' then
+    redis.call('HSET', KEYS[3], 'task_guide', task[1])
+  end
   return {'ok', tostring(taken), id, task[1], task[2], task[3]}
 end
 -- The follow-ups of the other tags, in the same step: room funnel and customer counters.

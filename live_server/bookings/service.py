@@ -1,7 +1,8 @@
 """Booking orchestration: validate against the registry and the room, then book.lua. On
 one node that one call also counts the per-viewer limit, checks the room and bumps the
-counters; a cluster reads, books and counts in steps. Then the host channel and the
-coalesced ``booking.count``."""
+counters; a cluster reads, books and counts in steps (the counts are follow-ups the
+booking step records, applied exactly once: ``follow_ups.py``). Then the host channel
+and the coalesced ``booking.count``."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import msgpack
 import orjson
 from redis.exceptions import RedisError
 
+from live_server.bookings.follow_ups import FollowUp, FollowUpKind, FollowUps, follow_up_of
 from live_server.bookings.models import (
     AlreadyBooked,
     Booking,
@@ -46,7 +48,6 @@ from live_server.bookings.store import (
     BookOutcomeKind,
     CancelCall,
     CancelOutcomeKind,
-    CountCall,
     OneNode,
 )
 from live_server.core.errors import Problem, ServiceUnavailable
@@ -116,8 +117,11 @@ class BookingService:
         self, redis: RedisClient, stores: StoreRegistry, realtime: Realtime,
         fast: FastRedis | None = None, rate_rule: Rule | None = None,
         metrics: Metrics | None = None, task_times: TaskTimes | None = None,
+        follow_ups: FollowUps | None = None,
     ) -> None:  # fmt: skip
         self.store = BookingStore(redis, fast)
+        self.follow_ups = follow_ups or FollowUps(redis)
+        """The counters of other tags a step owes: a cluster's booking, every cancellation."""
         self.task_times = task_times
         """When a booking's guide task is due to be accepted, reminded, marked no-show
         (None: bookings make no task; the bench compares both)."""
@@ -274,14 +278,16 @@ class BookingService:
         outcome = await self.store.book(self._book_call(r, booking, customer=customer))
         result = self._answer(r, booking, outcome)
         if not result.replayed:
-            await self._follow_up_replies(booking, outcome, r.store)
+            self.follow_ups.step_done(FollowUpKind.CREATED)
+            await self._follow_up_replies(booking, outcome, r.store, int(r.now_s * 1000))
         return result
 
     async def _follow_up_replies(
-        self, booking: _Booking, outcome: BookOutcome, store: Store
+        self, booking: _Booking, outcome: BookOutcome, store: Store, at_ms: int
     ) -> None:
-        """Room and customer counters, the host's feed: a failure is logged, the booking
-        (and its event) stand."""
+        """The host's feed, then the room, customer and leaderboard counters (recorded by
+        book.lua as pending: the repair pass applies them if this process dies first): a
+        failure is logged, the booking (and its event) stand."""
         dumped = booking.dumped
         try:
             await self.realtime.to_host_now(
@@ -290,18 +296,15 @@ class BookingService:
         except Exception:  # the booking stands; the host channel is best effort
             log.exception("booking %s: host channel emit failed", dumped["id"])
         try:
-            total = await self.store.count_booking(
-                CountCall(
-                    room_id=dumped["room_id"], store_id=dumped["store_id"],
-                    viewer_id=dumped["viewer_id"], booked_at=dumped["created_at"],
-                    booking_id=dumped["id"], slot_ts=booking.event["slot_ts"],
-                    guide_id=outcome.task_guide, source=dumped["source"],
+            total = await self.follow_ups.apply(
+                FollowUp(
+                    kind=FollowUpKind.CREATED, booking_id=dumped["id"], store_id=store.id,
+                    room_id=dumped["room_id"], viewer_id=dumped["viewer_id"],
+                    at=dumped["created_at"], at_ms=at_ms, slot_ts=booking.event["slot_ts"],
+                    guide_id=outcome.task_guide, task=bool(outcome.task_stream_id),
+                    source=dumped["source"], brand=store.brand,
                 )
             )  # fmt: skip
-            if outcome.task_stream_id:
-                await self.store.count_task(
-                    store.brand, dumped["created_at"][:10], store.id, outcome.task_guide
-                )
         except RedisError:
             log.exception("booking %s: funnel counters not updated", dumped["id"])
             return
@@ -447,6 +450,7 @@ class BookingService:
         if start <= now:
             raise BookingNotCancellable("the slot has already started; it cannot be cancelled")
         cancelled_at = iso(now.astimezone(start.tzinfo))
+        at_ms = now_ms()
         event = {
             "id": booking.id, "booking_id": booking.id, "status": "cancelled",
             "room_id": booking.room_id, "store_id": booking.store_id, "slot": booking.slot,
@@ -456,7 +460,7 @@ class BookingService:
         outcome = await self.store.cancel(
             CancelCall(
                 store_id=booking.store_id, day=start.date().isoformat(), booking_id=booking.id,
-                cancelled_at=cancelled_at, event=event, now_ms=now_ms(),
+                cancelled_at=cancelled_at, event=event, now_ms=at_ms,
             )
         )  # fmt: skip
         if outcome.kind is CancelOutcomeKind.MISSING:
@@ -464,16 +468,31 @@ class BookingService:
         if outcome.kind is CancelOutcomeKind.STATE:
             raise BookingNotCancellable("the booking changed meanwhile; it cannot be cancelled")
         if outcome.kind is CancelOutcomeKind.OK:
+            self.follow_ups.step_done(FollowUpKind.CANCELLED)
+        fields = await self.store.get(booking.store_id, booking.id)
+        if outcome.kind is CancelOutcomeKind.OK:
             try:
-                await self.store.count_cancellation(
-                    booking.room_id, booking.store_id, booking.viewer_id, booking.id
-                )
+                await self._count_cancellation(booking.id, fields, at_ms, outcome.created_pending)
                 await self.realtime.to_host(
                     booking.room_id, "booking.cancelled", {**event, "stream_id": outcome.stream_id}
                 )
-            except Exception:
+            except Exception:  # recorded as pending by cancel.lua: the repair pass counts it
                 log.exception("booking %s: cancellation follow-ups failed", booking.id)
-        return booking_from_hash(await self.store.get(booking.store_id, booking.id))
+        return booking_from_hash(fields)
+
+    async def _count_cancellation(
+        self, booking_id: str, fields: dict[bytes, bytes], at_ms: int, created_pending: bool
+    ) -> None:
+        """The room's and the customer's counters of a cancellation; first the booking's
+        own, when a crash left them pending (so a cancellation never counts before its
+        booking: the booked slot stays removed, the customer's active count right)."""
+        store = self.stores.get(store_of_booking(booking_id))
+        brand = store.brand if store is not None else ""
+        kinds = [FollowUpKind.CREATED] if created_pending else []
+        for kind in [*kinds, FollowUpKind.CANCELLED]:
+            follow_up = follow_up_of(kind, booking_id, fields, at_ms, brand)
+            if follow_up is not None:
+                await self.follow_ups.apply(follow_up)
 
 
 def booking_source(status: RoomStatus, scheduled: bool) -> str:

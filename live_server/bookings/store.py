@@ -1,13 +1,14 @@
-"""Redis access of bookings: the day's seats, the three Lua scripts, the follow-up counters.
+"""Redis access of bookings: the day's seats and the two Lua scripts of a booking step.
 
 Every key of one booking step carries the store's tag ``{store:S}`` (cluster rule); the
-room funnel (``{room:R}``) and the customer (``{cust:V}``) are idempotent-enough
-follow-ups run once, by the request whose Lua call made the change.
+room funnel (``{room:R}``), the customer (``{cust:V}``) and the leaderboard
+(``{brand:B}``) are follow-ups on other tags, recorded by the step and counted exactly
+once (``follow_ups.py``; on one node book.lua counts a booking's in its own call).
 
 Each script has one builder here: :class:`BookCall` (book.lua), :class:`CancelCall`
-(cancel.lua), :class:`CountCall` (count.lua). A builder takes named parameters, answers
-KEYS and ARGV in the order its script reads them, and reads the script's reply into a
-typed outcome; nothing else knows a script's positions.
+(cancel.lua). A builder takes named parameters, answers KEYS and ARGV in the order its
+script reads them, and reads the script's reply into a typed outcome; nothing else knows a
+script's positions.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from live_server.guides.models import TASK_LUA, task_id_for, task_keys
 
 BOOK = Script(__file__, "book.lua", libraries=[TASK_LUA])
 CANCEL = Script(__file__, "cancel.lua", libraries=[TASK_LUA])
-COUNT = Script(__file__, "count.lua")
 
 ROOM_FIELDS = ("status", "featured", "title", "product", "scheduled_at")
 """What a booking reads of the room record."""
@@ -145,7 +145,9 @@ class BookCall:
             self.day_expire_at,
         ]  # fmt: skip
         one_node_argv: list[ScriptArg] = []
-        if one_node is not None:
+        if one_node is None:  # a cluster: the follow-ups are recorded with the booking
+            booking_keys.append(keys.store_follow_ups(store_id))
+        else:
             booking_keys += [
                 keys.room(one_node.room_id),
                 # KEYS[13] must be a key even with no limit (the script then leaves it alone).
@@ -217,6 +219,7 @@ class CancelOutcome:
     kind: CancelOutcomeKind
     stream_id: str = ""  # ok: the booking.cancelled entry
     status: str = ""  # state: the booking's status
+    created_pending: bool = False  # ok: the booking's own follow-ups are not counted yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,7 +239,7 @@ class CancelCall:
         cancel_keys = [
             keys.store_booking(store_id, self.booking_id), keys.store_slot_seats(store_id, day),
             keys.store_slot_holders(store_id, day), keys.store_stream(store_id),
-            *task_keys(store_id, task_id_for(self.booking_id)),
+            *task_keys(store_id, task_id_for(self.booking_id)), keys.store_follow_ups(store_id),
         ]  # fmt: skip
         return cancel_keys, [
             self.booking_id,
@@ -250,46 +253,12 @@ class CancelCall:
         """cancel.lua's reply as a :class:`CancelOutcome`."""
         kind = CancelOutcomeKind(as_text(reply[0]))
         if kind is CancelOutcomeKind.OK:
-            return CancelOutcome(kind, stream_id=as_text(reply[1]))
+            return CancelOutcome(
+                kind, stream_id=as_text(reply[1]), created_pending=as_text(reply[2]) == "1"
+            )
         if kind is CancelOutcomeKind.STATE:
             return CancelOutcome(kind, status=as_text(reply[1]))
         return CancelOutcome(kind)
-
-
-# --- count.lua -----------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class CountCall:
-    """count.lua's named parameters: the follow-up counters of one booking on a cluster,
-    one call per hash tag (on one node book.lua counts them itself)."""
-
-    room_id: str
-    store_id: str
-    viewer_id: str
-    booked_at: str  # ISO: the customer's last_booking_at
-    booking_id: str = ""
-    slot_ts: int = 0
-    guide_id: str = ""  # the guide the booking's task went to ("": none)
-    source: str = "live"  # "preview": booked while the room was scheduled
-
-    def room_keys_argv(self) -> KeysArgv:
-        """The room's funnel ({room:R}): its reply is the room's total bookings."""
-        guide_field = f"guide:{self.store_id}:{self.guide_id}:tasks" if self.guide_id else ""
-        return [keys.room_stats(self.room_id), keys.room_booked_slots(self.room_id)], [
-            "room", f"total:{keys.STAT_BOOKINGS}", f"{self.store_id}:{keys.STAT_BOOKINGS}",
-            self.slot_ts, f"{self.store_id}|{self.booking_id}", guide_field, self.source,
-            f"{self.store_id}:preview_bookings",
-        ]  # fmt: skip
-
-    def customer_keys_argv(self) -> KeysArgv:
-        """The customer's counters ({cust:V})."""
-        return [keys.customer(self.viewer_id), keys.customer_booked_stores(self.viewer_id)], [
-            "customer", f"active:{self.store_id}", self.booked_at, self.store_id,
-        ]  # fmt: skip
-
-    @staticmethod
-    def read_room(reply: Any) -> int:
-        """The room form's reply: the room's total bookings."""
-        return int(reply)
 
 
 class BookingStore:
@@ -299,8 +268,6 @@ class BookingStore:
         """The hot path's auto-pipelined connection (single node), or None: redis-py."""
         self._book = BOOK.bind(redis, fast)
         self._cancel = CANCEL.bind(redis)
-        # A cluster's follow-up counters (on one node book.lua counts them itself).
-        self._count = COUNT.bind(redis)
 
     async def seats_taken(self, store_id: str, day: str) -> dict[int, int]:
         raw = await self.redis.hgetall(keys.store_slot_seats(store_id, day))
@@ -352,34 +319,3 @@ class BookingStore:
         """Free the seat, drop the holder, append ``booking.cancelled``: one step."""
         cancel_keys, argv = call.keys_argv()
         return call.read(await self._cancel(cancel_keys, argv))
-
-    async def count_booking(self, call: CountCall) -> int:
-        """Follow-up after a booking on a cluster (other tags): the room funnel, then the
-        customer counters, one ``count.lua`` call per tag. Answers the room's total bookings."""
-        total = call.read_room(await self._count(*call.room_keys_argv()))
-        await self._count(*call.customer_keys_argv())
-        return total
-
-    async def count_task(self, brand: str, day: str, store_id: str, guide_id: str) -> None:
-        """A cluster's follow-up of a booking's task: the brand's leaderboard of the day
-        (on one node book.lua counts it)."""
-        board = keys.brand_leaderboard(brand, day)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hincrby(board, f"s|{store_id}|tasks", 1)
-            if guide_id:
-                pipe.hincrby(board, f"g|{store_id}|{guide_id}|tasks", 1)
-            pipe.expire(board, keys.LEADERBOARD_RETENTION_S)
-            await pipe.execute()
-
-    async def count_cancellation(
-        self, room_id: str, store_id: str, viewer_id: str, booking_id: str = ""
-    ) -> None:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hincrby(keys.room_stats(room_id), f"total:{keys.STAT_CANCELLATIONS}", 1)
-            pipe.hincrby(keys.room_stats(room_id), f"{store_id}:{keys.STAT_CANCELLATIONS}", 1)
-            pipe.zrem(keys.room_booked_slots(room_id), f"{store_id}|{booking_id}")
-            pipe.hincrby(keys.customer(viewer_id), "cancellations", 1)
-            pipe.hincrby(keys.customer(viewer_id), f"active:{store_id}", -1)
-            results = await pipe.execute()
-        if int(results[4]) <= 0:
-            await self.redis.srem(keys.customer_booked_stores(viewer_id), store_id)

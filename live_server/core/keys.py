@@ -146,6 +146,41 @@ def store_booking_idempotency(store_id: str, viewer_id: str, key: str) -> str:
 
 IDEMPOTENCY_TTL_S = 24 * 3600
 BOOKING_RETENTION_S = 30 * 24 * 3600
+
+
+# --- a booking step's follow-ups on other tags (live_server/bookings/follow_ups.py) -------
+# The step on {store:S} (book.lua's cluster form, cancel.lua, arrive.lua) records what is
+# owed in store_follow_ups(S); each follow-up on {room:R}, {cust:V}, {brand:B} is counted
+# once by a Lua call that also writes its tag's "applied" marker; the request (or the
+# repair pass after a crash) removes the pending member once every tag has answered.
+def store_follow_ups(store_id: str) -> str:
+    """sorted set "<kind>|<booking id>" (kind created|cancelled|arrived) by the step's time
+    (ms): follow-ups written by a booking step and not confirmed yet."""
+    return f"{{store:{store_id}}}:follow-ups"
+
+
+def room_follow_up_applied(room_id: str, member: str) -> str:
+    """string: the room's counters of follow-up ``member`` ("<kind>|<booking>") are
+    counted. TTL FOLLOW_UP_APPLIED_TTL_S."""
+    return f"{{room:{room_id}}}:applied:{member}"
+
+
+def customer_follow_up_applied(viewer_id: str, member: str) -> str:
+    """string: the customer's counters of follow-up ``member`` are counted (TTL as above)."""
+    return f"{{cust:{viewer_id}}}:applied:{member}"
+
+
+def brand_follow_up_applied(brand: str, member: str) -> str:
+    """string: the brand leaderboard's counters of follow-up ``member`` are counted."""
+    return f"{{brand:{brand}}}:applied:{member}"
+
+
+FOLLOW_UP_APPLIED_TTL_S = 8 * 24 * 3600
+FOLLOW_UP_GIVE_UP_MS = 7 * 24 * 3600 * 1000
+"""The repair pass drops (and logs) a pending follow-up older than this instead of applying
+it: its markers may have expired, and a counter may fall short but never count twice."""
+FOLLOW_UP_REPAIR_LEASE = "{follow-ups}:repair-lease"
+"""string (PX = the pass interval): the node running this interval's repair pass."""
 # Customer hash fields the bookings domain writes in customer(viewer) (follow-up step):
 #   bookings, cancellations (counters), last_booking_at (ISO), "active:<store>" (active
 #   bookings at that store; customer_booked_stores(viewer) holds the stores where it is > 0).

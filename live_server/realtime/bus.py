@@ -62,18 +62,13 @@ class LiveRedisManager(FastFanout, socketio.AsyncRedisManager):  # type: ignore[
         namespace = namespace or "/"
         # Every socket is a room of its own: {sid: eio_sid} (also while it is connecting).
         members = self.rooms.get(namespace, {}).get(target) if isinstance(target, str) else None
-        if (
-            members is not None and target in members and callback is None
-            and not kwargs.get("ignore_queue") and not socketio.packet.Packet.data_is_binary([data])
-        ):  # fmt: skip
-            self.fast_emit(
-                event,
-                list(data) if isinstance(data, tuple) else [data],
-                namespace,
-                target,
-                skip_sid,
-            )
-            return
+        if members is not None and target in members and callback is None:
+            # As upstream: a tuple is the arguments, None is no argument. Binary is looked
+            # for in the arguments (a tuple of bytes is binary too).
+            args = list(data) if isinstance(data, tuple) else [] if data is None else [data]
+            if not kwargs.get("ignore_queue") and not socketio.packet.Packet.data_is_binary(args):
+                self.fast_emit(event, args, namespace, target, skip_sid)
+                return
         await super().emit(event, data, namespace=namespace, room=target, skip_sid=skip_sid,
                            callback=callback, **kwargs)  # fmt: skip
 

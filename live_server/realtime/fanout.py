@@ -14,7 +14,16 @@ websocket straight away (what our widget and every load generator do; the only t
 with ``--workers 2``) gets a :class:`LiveSocket` instead: its packets are written to the
 transport as they are sent (in call order, so order per connection is kept), the reading
 loop runs in the HTTP handler's own task, and pings come from one timer handle. A client
-that starts with long-polling and upgrades keeps engine.io's stock machinery.
+that starts with long-polling and upgrades keeps engine.io's queue and writer task.
+
+Protocol conformance (``live-server conformance`` serves the protocol's reference app on
+this stack; tests/live_server/realtime/test_conformance.py): where python-socketio and
+engine.io differed from Node's socket.io, this follows Node, none of it on the broadcast
+loop: ``pingInterval`` in ms, a session closed at its pong deadline by a timer, 400 for a
+missing transport or another method, a polling CLOSE answered with NOOP, a second
+websocket for an upgraded session accepted and closed, CONNECT before what the connect
+handler emits (:class:`HeldWrites`), ``Invalid namespace``, a malformed packet closes the
+connection, and one that joins no namespace within ``connect_timeout`` is closed.
 
 Backpressure: the stock writer awaited ``drain`` and let the queue grow without bound; a
 socket written directly buffers in its transport instead, and a client that stops reading
@@ -24,10 +33,11 @@ Compression is decided on purpose: permessage-deflate is NOT negotiated. Our eve
 small JSON (~150 bytes) where deflate saves little, and its per-connection zlib state
 costs ~60 KB of memory per viewer plus CPU per recipient on every broadcast.
 
-Internals this relies on, all pinned by tests (tests/live_server/test_fanout.py):
-engine.io's ``AsyncServer._handle_connect`` (re-implemented to build a LiveSocket),
-``AsyncSocket.queue`` (an ``asyncio.Queue`` with ``_getters``), and the aiohttp driver's
-``WebSocket`` class, which we subclass.
+Internals this relies on, all pinned by tests (tests/live_server/realtime/): engine.io's
+``AsyncServer._handle_connect`` (re-implemented to build a LiveSocket),
+``AsyncSocket.queue`` (an ``asyncio.Queue`` with ``_getters``), the aiohttp driver's
+``WebSocket`` class, which we subclass, and python-socketio's ``_handle_eio_message``
+(re-implemented to refuse malformed packets), ``_handle_connect`` and ``_send_packet``.
 """
 
 from __future__ import annotations
@@ -43,7 +53,7 @@ from typing import Any
 
 import engineio
 import socketio
-from aiohttp import WSMsgType
+from aiohttp import WSMsgType, web
 from aiohttp.web import WebSocketResponse
 from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
@@ -53,11 +63,17 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from socketio import packet as sio_packet
 
 log = logging.getLogger(__name__)
+_background: set[asyncio.Task[Any]] = set()  # fire-and-forget closes, kept until done
 
 SLOW_CLIENT_BUFFER = 256 * 1024
 # A direct-write client with this much unread is not reading: cut it off (it reconnects
 # and recovers from its offset) rather than buffer without bound.
 MAX_CLIENT_BUFFER = 4 * 1024 * 1024
+CLOSE_POLL_WAIT_S = 30.0  # Node's closeTimeout
+CONNECT_GAP_S = 0.01
+"""Between a namespace's CONNECT and what its connect handler emitted, on a server whose
+``connect_gap_s`` asks for it (the conformance app: see release). Production sends them
+back to back, in order: real clients read several frames at once."""
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -91,7 +107,7 @@ def packet_frame(encoded: str | bytes) -> bytes:
 PING_FRAME = packet_frame(eio_packet.Packet(eio_packet.PING).encode())
 
 
-def write_frame(transport: asyncio.Transport, frame: bytes) -> bool:
+def write_frame(transport: asyncio.Transport | HeldWrites, frame: bytes) -> bool:
     """Write one frame to a direct-write client; False if it is gone or was cut off."""
     if transport.is_closing():
         return False
@@ -102,6 +118,34 @@ def write_frame(transport: asyncio.Transport, frame: bytes) -> bool:
         return False
     transport.write(frame)
     return True
+
+
+class HeldWrites:
+    """Stands in for a direct-write client's transport while one of its namespace
+    connects is in progress: frames written meanwhile (what the connect handler emits,
+    broadcasts to rooms it joined, pings) wait here, and go out, in order, right after the
+    namespace's CONNECT packet. A Socket.IO client sees CONNECT first, then the events, as
+    from Node's server (whose ``connection`` handler runs after CONNECT is sent)."""
+
+    __slots__ = ("frames", "namespaces", "transport")
+
+    def __init__(self, transport: asyncio.Transport, namespace: str) -> None:
+        self.transport = transport
+        self.namespaces = {namespace}
+        self.frames: list[bytes] = []
+
+    def write(self, frame: bytes) -> None:
+        self.frames.append(frame)
+
+    def is_closing(self) -> bool:
+        return self.transport.is_closing()
+
+    def get_write_buffer_size(self) -> int:
+        return self.transport.get_write_buffer_size() + sum(map(len, self.frames))
+
+    def abort(self) -> None:
+        self.frames.clear()
+        self.transport.abort()
 
 
 # What a connection's WSGI-style environ keeps once its websocket is up (the aiohttp
@@ -153,9 +197,11 @@ class LiveSocket(AsyncSocket):  # type: ignore[misc]
     polling-to-websocket upgrade use it as upstream does).
     """
 
-    transport: asyncio.Transport | None = None
+    transport: asyncio.Transport | HeldWrites | None = None
     live_ws: WebSocketResponse | None = None
+    _close_after_poll = False
     _ping_handle: asyncio.TimerHandle | None = None
+    """The next ping, or, once a ping is out, the deadline for its pong (one handle)."""
     _queue: asyncio.Queue[Any] | None = None
     closes = 0  # sockets closed in this process (GcPacer's garbage estimate)
     # Set by upstream (engine.io is untyped): declared here so their uses type-check.
@@ -182,8 +228,11 @@ class LiveSocket(AsyncSocket):  # type: ignore[misc]
 
     def schedule_ping(self) -> None:
         # Upstream starts a task that sleeps ping_interval; a timer handle is ~30x smaller.
+        # Called at the handshake and on each PONG, which also ends the pong deadline.
         if self.last_ping:
             self.last_ping = None
+            if self._ping_handle is not None:
+                self._ping_handle.cancel()
             loop = asyncio.get_running_loop()
             self._ping_handle = loop.call_later(self.server.ping_interval, self._ping_due)
 
@@ -197,6 +246,57 @@ class LiveSocket(AsyncSocket):  # type: ignore[misc]
             write_frame(transport, PING_FRAME)
         else:  # long-polling: through the queue, as upstream
             self.queue.put_nowait(eio_packet.Packet(eio_packet.PING))
+        # As Node's engine.io: no PONG within ping_timeout closes the session then, not
+        # at the next send or service pass (a poll must find it closed: HTTP 400).
+        loop = asyncio.get_running_loop()
+        self._ping_handle = loop.call_later(self.server.ping_timeout, self._pong_overdue)
+
+    def _pong_overdue(self) -> None:
+        self._ping_handle = None
+        if self.closing or self.closed:
+            return
+        self.server.logger.info("%s: no pong in time, closing socket", self.sid)
+        self._close_soon(self.server.reason.PING_TIMEOUT)
+
+    def hold(self, namespace: str) -> bool:
+        """Hold this direct-write socket's frames until ``namespace``'s CONNECT (or
+        CONNECT_ERROR) is sent; False if the socket does not write directly."""
+        transport = self.transport
+        if transport is None:
+            return False
+        if isinstance(transport, HeldWrites):
+            transport.namespaces.add(namespace)
+        else:
+            self.transport = HeldWrites(transport, namespace)
+        return True
+
+    def release(self, namespace: str, first: bytes | None = None) -> None:
+        """End ``namespace``'s hold: write ``first`` (its CONNECT frame), then, when no
+        other namespace is connecting, what was held, in order."""
+        held = self.transport
+        if not isinstance(held, HeldWrites) or namespace not in held.namespaces:
+            return
+        held.namespaces.discard(namespace)
+        if first is not None:
+            write_frame(held.transport, first)
+        if not held.namespaces:
+            # On the conformance server the CONNECT goes out alone and the rest a moment
+            # later: a client that takes one message per read of its socket (the
+            # protocol's compliance suite does) would lose the second of two that arrive
+            # together. Elsewhere at once, in order (no timer per join).
+            gap = getattr(self.server, "connect_gap_s", 0.0)
+            if gap:
+                asyncio.get_running_loop().call_later(gap, self._end_hold, held)
+            else:
+                self._end_hold(held)
+
+    def _end_hold(self, held: HeldWrites) -> None:
+        if self.transport is not held or held.namespaces:  # gone, or held again meanwhile
+            return
+        self.transport = held.transport
+        for frame in held.frames:
+            if not write_frame(held.transport, frame):
+                break
 
     def _flush_queue(self, transport: asyncio.Transport) -> None:
         """Write what was sent before the websocket was up (the OPEN packet), then drop
@@ -212,9 +312,62 @@ class LiveSocket(AsyncSocket):  # type: ignore[misc]
         if self._ping_handle is not None:
             self._ping_handle.cancel()
             self._ping_handle = None
-        if not self.closed and not self.closing:
-            LiveSocket.closes += 1
+        if self.closed or self.closing:
+            return
+        LiveSocket.closes += 1
+        queue = self._queue
+        polled = queue is not None and getattr(queue, "_getters", None)
+        if polled and self.transport is None and not self.upgraded:
+            assert queue is not None
+            # As Node: a poll waiting when the session ends gets a NOOP (HTTP 200), and
+            # the next request with this sid gets HTTP 400.
+            queue.put_nowait(eio_packet.Packet(eio_packet.NOOP))
         await super().close(wait=wait, abort=abort, reason=reason)
+        ws = self.live_ws
+        if self.transport is not None and ws is not None and not ws.closed:
+            # Closed by the server (a ping timeout, a disconnect, a malformed packet): end
+            # the websocket too, as Node does, rather than wait for the client to do it.
+            task = asyncio.get_running_loop().create_task(ws.close())
+            _background.add(task)
+            task.add_done_callback(_background.discard)
+
+    async def receive(self, pkt: eio_packet.Packet) -> None:
+        if (
+            pkt.packet_type == eio_packet.CLOSE and self.transport is None
+            and not self.upgraded and not getattr(self._queue, "_getters", None)
+        ):  # fmt: skip
+            # Long-polling, no poll waiting: as Node, the session ends with the next poll,
+            # answered with a NOOP (then HTTP 400), or after CLOSE_POLL_WAIT_S.
+            self.queue.put_nowait(eio_packet.Packet(eio_packet.NOOP))
+            self._close_after_poll = True
+            loop = asyncio.get_running_loop()
+            loop.call_later(
+                CLOSE_POLL_WAIT_S, self._close_soon, self.server.reason.CLIENT_DISCONNECT
+            )
+            return
+        await super().receive(pkt)
+
+    async def handle_get_request(self, environ: dict[str, Any]) -> Any:
+        packets = await super().handle_get_request(environ)
+        if self._close_after_poll:
+            await self.close(wait=False, abort=True, reason=self.server.reason.CLIENT_DISCONNECT)
+        return packets
+
+    def _close_soon(self, reason: Any) -> None:
+        if self.closing or self.closed:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self.close(wait=False, abort=True, reason=reason)
+        )
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+
+    async def _upgrade_websocket(self, environ: dict[str, Any]) -> Any:
+        # A second websocket for a session that is upgrading or upgraded is refused (HTTP
+        # 400), as by Node; upstream would start a second upgrade that never ends.
+        if self.upgrading or self.upgraded:
+            return self.server._bad_request("Session already upgraded")
+        return await super()._upgrade_websocket(environ)
 
     async def _websocket_handler(self, ws: LiveWebSocket) -> None:
         if self.connected or ws.transport is None:  # an upgrade from long-polling
@@ -241,10 +394,12 @@ class LiveSocket(AsyncSocket):  # type: ignore[misc]
                 if data and len(data) > server.max_http_buffer_size:
                     break
                 try:
-                    await self.receive(eio_packet.Packet(encoded_packet=data))
-                except eio_exceptions.UnknownPacketError:
-                    pass
-                except eio_exceptions.SocketIsClosedError:
+                    pkt = eio_packet.Packet(encoded_packet=data)
+                except Exception:  # not an engine.io packet: close, as Node ("parse error")
+                    break
+                try:
+                    await self.receive(pkt)
+                except (eio_exceptions.UnknownPacketError, eio_exceptions.SocketIsClosedError):
                     break
                 except Exception:  # as upstream: log it and keep the connection
                     server.logger.exception("Unknown receive error")
@@ -261,6 +416,9 @@ class LiveEngineIO(engineio.AsyncServer):  # type: ignore[misc]
     # Set by upstream (engine.io is untyped): declared here so their uses type-check.
     _async: dict[str, Any]
     start_service_task: bool
+    connect_gap_s: float = 0.0
+    """Seconds between a namespace's CONNECT and the connect handler's own frames (0: back
+    to back; the conformance app sets CONNECT_GAP_S)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -271,12 +429,47 @@ class LiveEngineIO(engineio.AsyncServer):  # type: ignore[misc]
         await self.gc_pacer.stop()
         await super().shutdown()
 
+    def attach(self, app: web.Application, engineio_path: str = "engine.io") -> None:
+        """Upstream's routes (GET, POST, OPTIONS), and every other method on the same path
+        answered by the engine (HTTP 400, as Node) rather than by aiohttp's 405."""
+        super().attach(app, engineio_path)
+        app.router.add_route("*", f"/{engineio_path.strip('/')}/", self.handle_request)
+
+    async def handle_request(self, *args: Any, **kwargs: Any) -> Any:
+        request = args[0] if args else None
+        if isinstance(request, web.Request):
+            query = request.query
+            if "transport" not in query:
+                # Upstream assumes long-polling; Node refuses a request naming no transport.
+                return web.json_response({"code": 0, "message": "Transport unknown"}, status=400)
+            sock = self.sockets.get(query.get("sid", ""))
+            if sock is not None and sock.closed:
+                # Upstream's POST path let _get_socket's KeyError out (HTTP 500).
+                del self.sockets[sock.sid]
+                return web.json_response({"code": 1, "message": "Session ID unknown"}, status=400)
+            if (
+                sock is not None and (sock.upgrading or sock.upgraded)
+                and query["transport"] == "websocket"
+                and request.headers.get("Upgrade", "").lower() == "websocket"
+            ):  # fmt: skip
+                # Another websocket for a session already upgrading or upgraded: Node
+                # accepts it and closes it at once (upstream answered HTTP 400).
+                ws = WebSocketResponse()
+                await ws.prepare(request)
+                await ws.close()
+                return ws
+        return await super().handle_request(*args, **kwargs)
+
+    def _method_not_found(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._bad_request("Method not allowed")  # Node: 400, not 405
+        return result
+
     async def _handle_connect(
         self, environ: dict[str, Any], transport: str, jsonp_index: int | None = None
     ) -> Any:
         """Upstream's ``_handle_connect`` (engine.io 4.x) with a LiveSocket, and a websocket
         opened straight away run without the upgrade detour's extra frames."""
-        if transport != "websocket":  # long-polling first: upstream's sockets, as they are
+        if self.cookie:  # not used by this server: upstream's sockets, as they are
             return await super()._handle_connect(environ, transport, jsonp_index)
         if self.start_service_task:
             self.start_service_task = False
@@ -292,6 +485,12 @@ class LiveEngineIO(engineio.AsyncServer):  # type: ignore[misc]
             self.logger.warning("Application rejected connection")
             return self._unauthorized(ret or None)
         s.schedule_ping()
+        if transport != "websocket":  # long-polling first: the queue, as upstream
+            s.connected = True
+            try:
+                return self._ok(await s.poll(), jsonp_index=jsonp_index)
+            except eio_exceptions.QueueEmpty:
+                return self._bad_request()
         response = await LiveWebSocket(s._websocket_handler, self)(environ)
         if s.closed and sid in self.sockets:  # websocket connection ended, so we are done
             del self.sockets[sid]
@@ -302,7 +501,8 @@ class LiveEngineIO(engineio.AsyncServer):  # type: ignore[misc]
             "sid": sid,
             "upgrades": self._upgrades(sid, transport),
             "pingTimeout": int(self.ping_timeout * 1000),
-            "pingInterval": int(self.ping_interval + self.ping_interval_grace_period) * 1000,
+            # Upstream truncates to whole seconds before scaling (0.3 s would say 0 ms).
+            "pingInterval": int((self.ping_interval + self.ping_interval_grace_period) * 1000),
             "maxPayload": self.max_http_buffer_size,
         })  # fmt: skip
 
@@ -423,11 +623,161 @@ class GcPacer:
         )  # fmt: skip
 
 
+RESERVED_EVENTS = frozenset({
+    "connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener",
+})  # fmt: skip
+
+
+def payload_is_valid(pkt: sio_packet.Packet) -> bool:
+    """The payload rules of Node's socket.io-parser: a packet that breaks them closes the
+    connection there (python-socketio would log a handler error and keep it)."""
+    kind, data = pkt.packet_type, pkt.data
+    if kind == sio_packet.CONNECT:
+        return data is None or isinstance(data, dict)
+    if kind == sio_packet.DISCONNECT:
+        return data is None
+    if kind in (sio_packet.EVENT, sio_packet.BINARY_EVENT):
+        if not isinstance(data, list) or not data:
+            return False
+        name = data[0]
+        return (isinstance(name, str) and name not in RESERVED_EVENTS) or (
+            isinstance(name, int | float) and not isinstance(name, bool)
+        )
+    if kind in (sio_packet.ACK, sio_packet.BINARY_ACK):
+        return isinstance(data, list) and pkt.id is not None
+    return False  # CONNECT_ERROR or unknown: never sent by a client
+
+
 class LiveSocketIO(socketio.AsyncServer):  # type: ignore[misc]
-    """python-socketio's server on :class:`LiveEngineIO`."""
+    """python-socketio's server on :class:`LiveEngineIO`, with Node's rules where the
+    protocol's compliance suite (socketio/socket.io-protocol, ``test-suite``) finds they
+    differ: CONNECT before anything the connect handler emits, ``Invalid namespace`` for
+    an unknown namespace, a malformed packet closes the connection, and a connection that
+    joins no namespace within ``connect_timeout`` seconds is closed."""
+
+    def __init__(self, *args: Any, connect_timeout: float = 45.0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.connect_timeout = connect_timeout  # Node's default: 45 s
+        self._connect_deadlines: dict[str, asyncio.TimerHandle] = {}
+
+    # Set by upstream (socketio is untyped): declared here so their uses type-check.
+    eio: LiveEngineIO
+    manager: Any
+    _binary_packet: dict[str, Any]
 
     def _engineio_server_class(self) -> type[LiveEngineIO]:
         return LiveEngineIO
+
+    def _known_namespace(self, namespace: str) -> bool:
+        return (
+            namespace in self.handlers or namespace in self.namespace_handlers
+            or self.namespaces == "*" or namespace in self.namespaces
+        )  # fmt: skip
+
+    async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
+        result = await super()._handle_eio_connect(eio_sid, environ)
+        loop = asyncio.get_running_loop()
+        self._connect_deadlines[eio_sid] = loop.call_later(
+            self.connect_timeout, self._connect_overdue, eio_sid
+        )
+        return result
+
+    def _connect_overdue(self, eio_sid: str) -> None:
+        self._connect_deadlines.pop(eio_sid, None)
+        task = asyncio.get_running_loop().create_task(self._close_engine(eio_sid))
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+
+    async def _close_engine(self, eio_sid: str) -> None:
+        self._binary_packet.pop(eio_sid, None)
+        await self.eio.disconnect(eio_sid)
+
+    async def _handle_eio_disconnect(self, eio_sid: str, reason: Any = None) -> Any:
+        deadline = self._connect_deadlines.pop(eio_sid, None)
+        if deadline is not None:
+            deadline.cancel()
+        return await super()._handle_eio_disconnect(eio_sid, reason)
+
+    async def _handle_connect(self, eio_sid: str, namespace: str | None, data: Any) -> None:
+        namespace = namespace or "/"
+        if not self._known_namespace(namespace):  # Node's answer, word for word
+            await self._send_packet(eio_sid, self.packet_class(
+                sio_packet.CONNECT_ERROR, data={"message": "Invalid namespace"},
+                namespace=namespace,
+            ))  # fmt: skip
+            return
+        sock = self.eio.sockets.get(eio_sid)
+        held = isinstance(sock, LiveSocket) and sock.hold(namespace)
+        try:
+            await super()._handle_connect(eio_sid, namespace, data)
+        finally:
+            if held:
+                sock.release(namespace)
+        if self.manager.sid_from_eio_sid(eio_sid, namespace) is not None:
+            deadline = self._connect_deadlines.pop(eio_sid, None)
+            if deadline is not None:
+                deadline.cancel()
+
+    async def _send_packet(self, eio_sid: str, pkt: sio_packet.Packet) -> None:
+        if pkt.packet_type in (sio_packet.CONNECT, sio_packet.CONNECT_ERROR):
+            sock = self.eio.sockets.get(eio_sid)
+            held = sock.transport if isinstance(sock, LiveSocket) else None
+            namespace = pkt.namespace or "/"
+            if isinstance(held, HeldWrites) and namespace in held.namespaces:
+                # The namespace's answer goes before what its handler sent meanwhile.
+                frame = text_frame(("4" + pkt.encode()).encode())
+                sock.release(namespace, first=frame)
+                return
+        await super()._send_packet(eio_sid, pkt)
+
+    async def _handle_eio_message(self, eio_sid: str, data: str | bytes) -> None:
+        """Upstream's dispatch, closing the connection on a packet Node's parser refuses
+        (an unknown type, a payload that is not JSON or breaks the payload rules, binary
+        data nobody waits for) instead of logging and keeping it."""
+        pending = self._binary_packet.get(eio_sid)
+        if pending is not None:
+            try:
+                complete = isinstance(data, bytes) and pending.add_attachment(data)
+            except ValueError:
+                complete = None
+            if complete is None or not isinstance(data, bytes):
+                await self._malformed(eio_sid, "unexpected attachment")
+                return
+            if complete:
+                del self._binary_packet[eio_sid]
+                if pending.packet_type == sio_packet.BINARY_EVENT:
+                    await self._handle_event(eio_sid, pending.namespace, pending.id, pending.data)
+                else:
+                    await self._handle_ack(eio_sid, pending.namespace, pending.id, pending.data)
+            return
+        try:
+            if not isinstance(data, str):
+                raise ValueError("binary data outside an attachment")
+            pkt = self.packet_class(encoded_packet=data)
+            valid = payload_is_valid(pkt)
+        except (ValueError, TypeError, IndexError):
+            valid = False
+        if not valid:
+            await self._malformed(eio_sid, data)
+            return
+        kind = pkt.packet_type
+        if kind == sio_packet.CONNECT:
+            await self._handle_connect(eio_sid, pkt.namespace, pkt.data)
+        elif kind == sio_packet.DISCONNECT:
+            await self._handle_disconnect(eio_sid, pkt.namespace, self.reason.CLIENT_DISCONNECT)
+        elif kind == sio_packet.EVENT:
+            await self._handle_event(eio_sid, pkt.namespace, pkt.id, pkt.data)
+        elif kind == sio_packet.ACK:
+            await self._handle_ack(eio_sid, pkt.namespace, pkt.id, pkt.data)
+        elif self.manager.sid_from_eio_sid(eio_sid, pkt.namespace or "/"):
+            self._binary_packet[eio_sid] = pkt  # BINARY_EVENT or BINARY_ACK: attachments next
+        else:
+            await self._malformed(eio_sid, "binary packet outside a namespace")
+
+    async def _malformed(self, eio_sid: str, data: Any) -> None:
+        shown = data[:80] if isinstance(data, str) else "<binary>"
+        self.logger.info("closing %s: malformed Socket.IO packet %r", eio_sid, shown)
+        await self._close_engine(eio_sid)
 
 
 class FastFanout:

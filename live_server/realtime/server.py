@@ -82,7 +82,9 @@ def store_channel(store_id: str) -> str:
     return f"store:{store_id}"
 
 
-def make_socketio(settings: Settings) -> socketio.AsyncServer:
+def make_socketio(settings: Settings, **engine: Any) -> socketio.AsyncServer:
+    """The production Socket.IO server (fast path, Redis bus); ``engine`` overrides its
+    options (``live-server conformance``: the protocol test suite's ping interval etc.)."""
     assert settings.redis_url, "the Redis URL is known before the app is built"
     manager_class: type[LiveRedisManager] = LiveRedisManager
     if settings.redis_cluster:  # follow the cluster's nodes, not only the seed
@@ -93,7 +95,7 @@ def make_socketio(settings: Settings) -> socketio.AsyncServer:
         redis_options={"socket_connect_timeout": 2, "health_check_interval": 15},
     )
     cors: list[str] | str = "*" if "*" in settings.cors_origins else list(settings.cors_origins)
-    sio = LiveSocketIO(
+    options: dict[str, Any] = dict(
         async_mode="aiohttp",
         client_manager=manager,
         json=OrjsonForSocketIO,
@@ -109,7 +111,7 @@ def make_socketio(settings: Settings) -> socketio.AsyncServer:
         http_compression=False,
         compression_threshold=1 << 20,
     )
-    return sio
+    return LiveSocketIO(**(options | engine))
 
 
 ConnectHook = Callable[[socketio.AsyncServer, str, Claims, dict[str, Any]], Awaitable[None]]

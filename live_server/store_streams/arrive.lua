@@ -3,6 +3,9 @@
 -- atomically (every key carries the {store:S} tag; guides/task.lua is prepended).
 -- Idempotent.
 -- KEYS[1] booking hash   KEYS[2] store stream   KEYS[3..8] the task keys (tk_keys)
+-- KEYS[9] the store's pending follow-ups (keys.store_follow_ups): a first check-in records
+--   "arrived|<booking>" there (and its guide as the booking's arrived_guide field) until
+--   the room, leaderboard and customer counters are confirmed
 -- ARGV[1] booking id  ARGV[2] store id  ARGV[3] arrived_at (ISO-8601)  ARGV[4] now (ms)
 -- ARGV[5] staff subject
 -- Returns {code, arrived_at, stream id, room_id, viewer_id, guide id, slot_ts}:
@@ -36,7 +39,8 @@ local data = {
 local id = redis.call('XADD', KEYS[2], '*', 'v', '1', 'type', 'booking.arrived',
                       'data', cmsgpack.pack(data), 'ts', ARGV[4])
 redis.call('HSET', KEYS[1], 'status', 'arrived', 'arrived_at', ARGV[3],
-           'arrived_stream_id', id)
+           'arrived_stream_id', id, 'arrived_guide', guide)
+redis.call('ZADD', KEYS[9], ARGV[4], 'arrived|' .. ARGV[1])
 local t = tk_read(TK)
 if t and t.status ~= 'arrived' and t.status ~= 'cancelled' then
   if t.status == 'no_show' then  -- late, but here: no longer a no-show

@@ -2,9 +2,11 @@
 acks, when a consumer group gives an entry up (dead letters), and retention.
 
 Check-in: the booking hash and the stream share the ``{store:S}`` tag, so the status
-change and the ``booking.arrived`` append are one Lua call. The funnel counter
-(``{room:R}``) and the customer's visit count (``{cust:V}``) are other tags: idempotent
-follow-ups, done only by the call that made the transition.
+change and the ``booking.arrived`` append are one Lua call, which also records the
+follow-ups it owes on other tags: the room's funnel (``{room:R}``), the brand's
+leaderboard (``{brand:B}``) and the customer's visits (``{cust:V}``), applied exactly once
+by the call that made the transition, or by the repair pass after a crash
+(``bookings.follow_ups``, the named interface).
 
 Retention trims each store's stream by age (``XTRIM MINID``) but never below what any
 consumer group still needs: the oldest entry pending in it, or the first one not yet
@@ -20,6 +22,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from live_server.bookings.follow_ups import FollowUp, FollowUpKind, FollowUps
 from live_server.core import keys
 from live_server.core.errors import BadRequest
 from live_server.core.tasks import cancel_and_wait, cancel_requested
@@ -41,19 +44,23 @@ log = logging.getLogger(__name__)
 class StoreStreamService:
     """Check-in and the staff feed's start and acks (one per process)."""
 
-    def __init__(self, store: StreamStore, stores: StoreRegistry | None = None) -> None:
+    def __init__(
+        self, store: StreamStore, stores: StoreRegistry | None = None,
+        follow_ups: FollowUps | None = None,
+    ) -> None:  # fmt: skip
         self.store = store
         self.stores = stores  # the registry: a store's brand and timezone (leaderboard)
+        self.follow_ups = follow_ups or FollowUps(store.redis)
 
     # --- check-in ------------------------------------------------------------------------
     async def arrive(self, store_id: str, booking_id: str, staff: str) -> Arrival:
         """Mark a booking arrived (idempotent: a repeated call returns the first check-in)."""
         store = self.stores.get(store_id) if self.stores is not None else None
         now = datetime.now(store.tz if store is not None else UTC)  # the store's offset
+        at_ms = int(now.timestamp() * 1000)
         outcome = await self.store.arrive(ArriveCall(
             store_id=store_id, booking_id=booking_id,
-            arrived_at=now.isoformat(timespec="milliseconds"),
-            now_ms=int(now.timestamp() * 1000), staff=staff,
+            arrived_at=now.isoformat(timespec="milliseconds"), now_ms=at_ms, staff=staff,
         ))  # fmt: skip
         if outcome.code is ArriveCode.NOT_FOUND:
             raise BookingNotFound(f"no booking {booking_id!r} at store {store_id!r}")
@@ -61,19 +68,14 @@ class StoreStreamService:
             raise BookingCancelled(f"booking {booking_id!r} was cancelled; it cannot check in")
         first = outcome.code is ArriveCode.ARRIVED
         if first:
-            board = ""
-            if store is not None:
-                day = now.astimezone(store.tz).date().isoformat()
-                board = keys.brand_leaderboard(store.brand, day)
-            await self.store.count_arrival(
-                store_id,
-                outcome.room_id,
-                outcome.viewer_id,
-                clock_ms(),
-                outcome,
-                booking_id,
-                board,
-            )
+            self.follow_ups.step_done(FollowUpKind.ARRIVED)
+            # The leaderboard's day is the arrival's local day (arrived_at's date).
+            await self.follow_ups.apply(FollowUp(
+                kind=FollowUpKind.ARRIVED, booking_id=booking_id, store_id=store_id,
+                room_id=outcome.room_id, viewer_id=outcome.viewer_id, at=outcome.arrived_at,
+                at_ms=at_ms, slot_ts=outcome.slot_ts, guide_id=outcome.guide_id,
+                brand=store.brand if store is not None else "",
+            ))  # fmt: skip
         return Arrival(
             booking_id=booking_id,
             store_id=store_id,

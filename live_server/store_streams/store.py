@@ -74,6 +74,7 @@ class ArriveCall:
                 keys.store_booking(self.store_id, self.booking_id),
                 keys.store_stream(self.store_id),
                 *task_keys(self.store_id, task_id_for(self.booking_id)),
+                keys.store_follow_ups(self.store_id),
             ],
             [self.booking_id, self.store_id, self.arrived_at, self.now_ms, self.staff],
         )
@@ -287,34 +288,3 @@ class StreamStore:
     # --- check-in ----------------------------------------------------------------------
     async def arrive(self, call: ArriveCall) -> ArriveOutcome:
         return call.read(await self._arrive(*call.keys_argv()))
-
-    async def count_arrival(
-        self, store_id: str, room_id: str, viewer_id: str, now_ms: int,
-        outcome: ArriveOutcome | None = None, booking_id: str = "", board: str = "",
-    ) -> None:  # fmt: skip
-        """The follow-ups on other tags: the room's funnel ({room:R}) with its guide row and
-        arrived slots, the brand's leaderboard (``board``, {brand:B}) and the customer's
-        visits ({cust:V}). Run once, by the call that made the transition."""
-        guide = outcome.guide_id if outcome is not None else ""
-        if room_id:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.hincrby(keys.room_stats(room_id), f"total:{keys.STAT_ARRIVALS}", 1)
-                pipe.hincrby(keys.room_stats(room_id), f"{store_id}:{keys.STAT_ARRIVALS}", 1)
-                if outcome is not None:
-                    pipe.zadd(
-                        keys.room_arrived_slots(room_id),
-                        {f"{store_id}|{booking_id}": outcome.slot_ts},
-                    )
-                if guide:
-                    pipe.hincrby(keys.room_stats(room_id), f"guide:{store_id}:{guide}:arrivals", 1)
-                await pipe.execute()
-        if board:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.hincrby(board, f"s|{store_id}|arrivals", 1)
-                if guide:
-                    pipe.hincrby(board, f"g|{store_id}|{guide}|arrivals", 1)
-                pipe.expire(board, keys.LEADERBOARD_RETENTION_S)
-                await pipe.execute()
-        if viewer_id:
-            await self.redis.hincrby(keys.customer(viewer_id), "visits", 1)
-            await self.redis.hset(keys.customer(viewer_id), "last_visit_ms", now_ms)

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from live_server.bookings.follow_ups import FollowUps, KillSwitch
 from live_server.core.appkeys import REDIS, SETTINGS
 from live_server.core.redis_conn import connect_redis
 from live_server.guides.models import notice_for
@@ -32,7 +33,7 @@ async def store_streams_ctx(app: web.Application) -> AsyncIterator[None]:
         settings.with_changes(redis_timeout=max(settings.redis_timeout, TAIL_BLOCK_MS / 1000 + 5))
     )
     store = StreamStore(app[REDIS], blocking)
-    service = StoreStreamService(store, app[STORES])
+    service = StoreStreamService(store, app[STORES], FollowUps(app[REDIS], KillSwitch.from_env()))
     app[STORE_STREAMS] = service
     feed = StoreFeed(store, service, app[SIO])
     feed.install(app[REALTIME].store)

@@ -65,13 +65,18 @@ class TwoNodes:
     nodes: list[ServerNode] = field(default_factory=list)
 
 
-def start_node(name: str, tmp: Path, cluster_url: str, secret: str, *extra: str) -> ServerNode:
-    """Start ``live-server serve`` on a free port against the cluster (env only, as ops would)."""
+def start_node(
+    name: str, tmp: Path, cluster_url: str, secret: str, *extra: str,
+    env: dict[str, str] | None = None,
+) -> ServerNode:  # fmt: skip
+    """Start ``live-server serve`` on a free port against the cluster (env only, as ops
+    would); ``env``: more environment for this node."""
     port = free_port()
     data_dir = tmp / name
     data_dir.mkdir()
+    more = env or {}
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "LIVE_"))}
-    env.update(REDIS_URL=cluster_url, REDIS_CLUSTER="1", LIVE_SECRET=secret)
+    env.update(REDIS_URL=cluster_url, REDIS_CLUSTER="1", LIVE_SECRET=secret, **more)
     log_path = data_dir / "server.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(

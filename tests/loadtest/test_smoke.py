@@ -32,6 +32,14 @@ def test_smoke_profile_passes_with_integrity_checked(tmp_path: Path) -> None:
     assert sum(" users " in line and " p95 " in line for line in progress) >= 5, out
     assert f"report: {tmp_path / 'reports' / 'report.html'}" in proc.stdout, out
     assert (tmp_path / "reports" / "report.html").stat().st_size > 10_000  # locust's charts
+    # and the Socket.IO channels over time, linked from the summary
+    channels = tmp_path / "reports" / "channels.html"
+    assert f"channels: {channels}" in proc.stdout, out
+    page = channels.read_text()
+    for channel in ("/live", "/host", "/store", "SIO connect"):
+        assert f'<section class="channel" data-series="{channel}">' in page, channel
+    assert page.count("<svg ") >= 8  # a latency and a throughput chart per channel
+    assert 'data-key="p99"' in page and 'data-key="rate"' in page
     # The run did the peak path, not just connect: bookings, claims and deliveries counted.
     for row in (
         "/api/v1/rooms/[room]/bookings",

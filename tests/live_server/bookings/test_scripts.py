@@ -5,19 +5,20 @@ ARGV where the Lua reads them, the field offset computed, every answer an enum m
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import msgpack
 
 from live_server.bookings import store
+from live_server.bookings.follow_ups import Applied, FollowUp, FollowUpKind
 from live_server.bookings.models import confirmed_booking
 from live_server.bookings.store import (
     BookCall,
     BookOutcomeKind,
     CancelCall,
     CancelOutcomeKind,
-    CountCall,
     OneNode,
 )
 from live_server.core import keys
@@ -75,6 +76,7 @@ def test_book_call_in_steps() -> None:
         keys.store_slot_seats("s1", "2030-01-02"), keys.store_slot_holders("s1", "2030-01-02"),
         keys.store_booking("s1", RECORD["id"]),
         keys.store_booking_idempotency("s1", "v_1", "k1"), keys.store_stream("s1"), *TASK_KEYS,
+        keys.store_follow_ups("s1"),  # the follow-ups are recorded with the booking
     ]  # fmt: skip
     assert argv[:11] == [
         1893549600, 3, "v_1", RECORD["id"], "fp", b'{"id":"b"}', msgpack.packb(EVENT), 1000,
@@ -146,28 +148,64 @@ def test_cancel_call_and_replies() -> None:
     assert cancel_keys == [
         keys.store_booking("s1", RECORD["id"]), keys.store_slot_seats("s1", "2030-01-02"),
         keys.store_slot_holders("s1", "2030-01-02"), keys.store_stream("s1"), *TASK_KEYS,
+        keys.store_follow_ups("s1"),
     ]  # fmt: skip
     assert argv == [RECORD["id"], "t", msgpack.packb({"id": RECORD["id"]}), 5]
-    assert call.read([b"ok", b"1-2"]).stream_id == "1-2"
+    ok = call.read([b"ok", b"1-2", b"0"])
+    assert (ok.stream_id, ok.created_pending) == ("1-2", False)
+    assert call.read([b"ok", b"1-2", b"1"]).created_pending
     assert call.read([b"missing"]).kind is CancelOutcomeKind.MISSING
     assert call.read([b"already"]).kind is CancelOutcomeKind.ALREADY
     assert call.read([b"state", b"arrived"]).status == "arrived"
 
 
-def test_count_calls() -> None:
-    call = CountCall(
-        room_id="r_1", store_id="s1", viewer_id="v_1", booked_at="t", booking_id="b_1",
-        slot_ts=9, guide_id="g1",
+def test_follow_up_calls() -> None:
+    created = FollowUp(
+        kind=FollowUpKind.CREATED, booking_id="b_1", store_id="s1", room_id="r_1",
+        viewer_id="v_1", at="2030-01-01T09:00:00.000+08:00", at_ms=5, slot_ts=9,
+        guide_id="g1", task=True, brand="b1",
     )  # fmt: skip
-    assert call.room_keys_argv() == (
-        [keys.room_stats("r_1"), keys.room_booked_slots("r_1")],
-        [
-            "room", f"total:{keys.STAT_BOOKINGS}", f"s1:{keys.STAT_BOOKINGS}", 9, "s1|b_1",
-            "guide:s1:g1:tasks", "live", "s1:preview_bookings",
-        ],
+    ttl = keys.FOLLOW_UP_APPLIED_TTL_S
+    assert created.member == "created|b_1"
+    assert created.room_call() == (
+        [keys.room_follow_up_applied("r_1", "created|b_1"), keys.room_stats("r_1"),
+         keys.room_booked_slots("r_1")],
+        ["created-room", ttl, f"total:{keys.STAT_BOOKINGS}", f"s1:{keys.STAT_BOOKINGS}", 9,
+         "s1|b_1", "guide:s1:g1:tasks", "live", "s1:preview_bookings"],
     )  # fmt: skip
-    assert call.customer_keys_argv() == (
-        [keys.customer("v_1"), keys.customer_booked_stores("v_1")],
-        ["customer", "active:s1", "t", "s1"],
-    )
-    assert call.read_room(4) == 4
+    assert created.customer_call() == (
+        [keys.customer_follow_up_applied("v_1", "created|b_1"), keys.customer("v_1"),
+         keys.customer_booked_stores("v_1")],
+        ["created-customer", ttl, "active:s1", created.at, "s1"],
+    )  # fmt: skip
+    assert created.board_call() == (
+        [keys.brand_follow_up_applied("b1", "created|b_1"),
+         keys.brand_leaderboard("b1", "2030-01-01")],
+        ["board", ttl, keys.LEADERBOARD_RETENTION_S, "s|s1|tasks", "g|s1|g1|tasks"],
+    )  # fmt: skip
+    # No task, no brand, no room: nothing to count on that tag.
+    assert replace(created, task=False).board_call() is None
+    assert replace(created, brand="").board_call() is None
+    assert replace(created, room_id="").room_call() is None
+    cancelled = replace(created, kind=FollowUpKind.CANCELLED)
+    assert cancelled.board_call() is None
+    assert cancelled.customer_call() == (
+        [keys.customer_follow_up_applied("v_1", "cancelled|b_1"), keys.customer("v_1"),
+         keys.customer_booked_stores("v_1")],
+        ["cancelled-customer", ttl, "active:s1", "s1"],
+    )  # fmt: skip
+    arrived = replace(created, kind=FollowUpKind.ARRIVED)
+    assert arrived.customer_call() == (
+        [keys.customer_follow_up_applied("v_1", "arrived|b_1"), keys.customer("v_1")],
+        ["arrived-customer", ttl, 5],
+    )  # fmt: skip
+    assert arrived.board_call() is not None and arrived.board_call()[1][3:] == [  # type: ignore[index]
+        "s|s1|arrivals", "g|s1|g1|arrivals",
+    ]  # fmt: skip
+    assert FollowUp.read([b"already", 4]) == (Applied.ALREADY, 4)
+    forms = set(re.findall(r"form == '([\w-]+)'", (HERE / "follow_up.lua").read_text()))
+    assert forms == {"created-room", "created-customer", "cancelled-room", "cancelled-customer",
+                     "arrived-room", "arrived-customer", "board"}  # fmt: skip
+    assert set(re.findall(r"return \{'(\w+)'", (HERE / "follow_up.lua").read_text())) == {
+        a.value for a in Applied
+    }
