@@ -248,7 +248,7 @@ def task_plan(
         "id", task_id, "booking_id", booking_id, "store_id", store_id, "room_id", room_id,
         "viewer_id", viewer_id, "due_at", due_at, "slot_ts", slot_ts,
         "slot_end_ts", slot_end_ts, "created_at", created_at, "updated_at", created_at,
-        "service_name", service_name, "info", info,
+        "service_name", service_name,
     ]  # fmt: skip
     event = {
         "task_id": task_id, "booking_id": booking_id, "store_id": store_id, "room_id": room_id,
@@ -257,15 +257,16 @@ def task_plan(
         "service_name": service_name, "action": "created",
     }  # fmt: skip
     packed_event = msgpack.packb(event, use_bin_type=False)
-    # the map's header is 1 byte under 16 entries: the entries follow it; info is raw msgpack
-    event_body = packed_event[1:] + msgpack.packb("info") + info
+    # the map's header is 1 byte under 16 entries: the entries follow it (tk_create adds
+    # info, sent once, to both the hash and the event)
+    event_body = packed_event[1:]
     plan: dict[str, Any] = {
         "id": task_id, "viewer_id": viewer_id, "owner": owner,
         "priority": nearness(slot_ts, now_ms / 1000), "now_ms": now_ms,
         "accept_ms": times.accept_s * 1000, "remind_ms": (slot_ts - times.remind_s) * 1000,
         "noshow_ms": (slot_end_ts + times.no_show_grace_s) * 1000, "slot_ts": slot_ts,
         "expire_at": expire_at, "fields": fields, "event": event_body,
-        "event_n": len(event) + 1,
+        "event_n": len(event), "info": info,
     }  # fmt: skip
     if customer is not None:
         plan["customer"] = msgpack.packb(customer, use_bin_type=False)

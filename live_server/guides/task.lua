@@ -105,8 +105,9 @@ end
 -- Create the task of a booking. `p` is the caller's msgpack map (guides/models.py,
 -- task_plan): id, viewer_id, owner (the guide owning the customer's group, or ''),
 -- priority (the slot's part), now_ms, accept_ms, remind_ms, noshow_ms, slot_ts, expire_at,
--- fields (the task hash's fixed fields, name/value pairs), event and event_n (the
--- task.assigned map's fixed entries, msgpack, and how many). `customer` is the context
+-- fields (the task hash's fixed fields, name/value pairs), info (msgpack: room, product,
+-- talking points), event and event_n (the task.assigned map's fixed entries, msgpack,
+-- and how many). `customer` is the context
 -- (msgpack bytes), `value` its part of the priority. Returns guide id, priority and the
 -- task.assigned stream id.
 local function tk_create(TK, p, customer, value)
@@ -114,7 +115,8 @@ local function tk_create(TK, p, customer, value)
   local priority = math.min(100, p.priority + value)
   local accept_by = p.now_ms + p.accept_ms
   redis.call('HSET', TK.task, 'guide_id', guide, 'status', 'assigned', 'priority', priority,
-             'accept_by', accept_by, 'reassigned', 0, 'customer', customer, unpack(p.fields))
+             'accept_by', accept_by, 'reassigned', 0, 'customer', customer, 'info', p.info,
+             unpack(p.fields))
   redis.call('EXPIREAT', TK.task, p.expire_at)
   redis.call('ZADD', TK.tasks, p.slot_ts, p.id)
   if guide ~= '' then  -- picked from the load set: it is active, its score its open count
@@ -128,10 +130,11 @@ local function tk_create(TK, p, customer, value)
     redis.call('ZADD', TK.timers, accept_by, 'accept|' .. p.id, p.noshow_ms, 'noshow|' .. p.id)
   end
   local pack = cmsgpack.pack
-  local n = p.event_n + 4
+  local n = p.event_n + 5
   local head = n < 16 and string.char(128 + n) or ('\222' .. string.char(math.floor(n / 256), n % 256))
   local data = head .. p.event .. pack('guide_id') .. pack(guide) .. pack('priority')
     .. pack(priority) .. pack('accept_by') .. pack(accept_by) .. pack('customer') .. customer
+    .. pack('info') .. p.info
   local sid = redis.call('XADD', TK.stream, '*', 'v', '1', 'type', 'task.assigned',
                          'data', data, 'ts', p.now_ms)
   return {guide, priority, sid}
