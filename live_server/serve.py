@@ -153,6 +153,13 @@ def print_demo(demo: dict[str, Any], settings: Settings) -> None:
     print(f"  live room page   {demo['pages']['room']}", file=out)
     print(f"  host console     {demo['pages']['host']}", file=out)
     print(f"  store dashboard  {demo['pages']['store']}", file=out)
+    for label, page in (
+        ("guide's phone", "guide"),
+        ("leaderboard", "leaderboard"),
+        ("group report", "report"),
+    ):
+        if demo["pages"].get(page):
+            print(f"  {label:<16} {demo['pages'][page]}", file=out)
     print(f"  room id          {demo['room_id']}", file=out)
     print(f"  ops token        {demo['ops_token']}", file=out)
     print(f"  host token       {demo['host_token']}", file=out)
