@@ -245,10 +245,10 @@ class GuideService:
             "since": profile.get("created_at"),
             "identity": profile.get("platform") or profile.get("external_kind"),
             "rooms_watched": await self.store.customer_rooms(viewer_id),
+            "groups": await self.store.customer_groups(viewer_id),
             "bookings_total": n("bookings"), "visits_total": n("visits"),
             "cancellations_total": n("cancellations"), "no_shows_total": n("no_shows"),
             "orders_total": n("orders"), "amount_total": n("amount_cents") / 100,
-            "coupons_claimed": n("coupons_claimed"), "coupons_redeemed": n("coupons_redeemed"),
             "last_visit_ms": n("last_visit_ms") or None,
         }  # fmt: skip
 

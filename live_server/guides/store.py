@@ -226,5 +226,10 @@ class GuideStore:
         raw = await self.redis.hgetall(keys.customer(viewer_id))
         return {as_text(k): as_text(v) for k, v in raw.items()}
 
+    async def customer_groups(self, viewer_id: str) -> list[str]:
+        """The community groups the customer is a member of (OneID, the groups domain)."""
+        found = await self.redis.smembers(keys.customer_groups(viewer_id))
+        return sorted(as_text(g) for g in found)
+
     async def customer_rooms(self, viewer_id: str) -> list[str]:
         return sorted(as_text(r) for r in await self.redis.smembers(keys.customer_rooms(viewer_id)))

@@ -429,6 +429,7 @@ async def test_a_groups_owner_guide_gets_its_members_bookings(
     assert status == 201, booking
     status, task = await api.get(f"/api/v1/tasks/t_{booking['id']}", ops_token)
     assert task["guide_id"] == "g_ce"  # not g_an, the next in turn with equal loads
+    assert task["customer"]["groups"] == ["g1"]  # Customer 360: the group they are in
 
 
 async def test_a_group_takes_its_stores_brand_and_the_brands_staff_read_its_report(
