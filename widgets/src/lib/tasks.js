@@ -120,11 +120,11 @@ export function customerFacts(c) {
   ];
   const amount = n("amount_total", "amount");
   if (amount) facts.push(["消费 Spent", `¥${amount}`]);
-  if (typeof c.coupons_claimed === "number" && (c.coupons_claimed || c.coupons_redeemed)) {
-    facts.push(["券 Coupons", `${c.coupons_redeemed || 0}/${c.coupons_claimed}`]);
-  }
   if (Array.isArray(c.rooms_watched) && c.rooms_watched.length) {
     facts.push(["看过直播 Rooms watched", c.rooms_watched.length]);
+  }
+  if (Array.isArray(c.groups) && c.groups.length) {
+    facts.push(["社群 Groups", c.groups.length]);
   }
   return facts;
 }
