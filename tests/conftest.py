@@ -17,7 +17,7 @@ import socketio
 from aiohttp.test_utils import TestServer
 
 from live_server.app import create_app
-from live_server.core.embedded_redis import EmbeddedRedis
+from live_server.core.embedded_redis import EmbeddedRedis, free_port
 from live_server.core.tokens import Role, TokenSigner
 from live_server.settings import Settings
 from live_server.stores.models import Store
@@ -141,10 +141,28 @@ class Api:
         return await self.call("DELETE", path, token, **kw)
 
 
+# Ports Chromium refuses to load (net::ERR_UNSAFE_PORT); a random free port can be one of
+# them (6669 was, once, and a browser test failed for it).
+CHROMIUM_UNSAFE_PORTS = frozenset({
+    1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101,
+    102, 103, 104, 109, 110, 111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161, 179, 389,
+    427, 465, 512, 513, 514, 515, 526, 530, 531, 532, 540, 548, 554, 556, 563, 587, 601, 636,
+    989, 990, 993, 995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566,
+    6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080,
+})  # fmt: skip
+
+
+def browser_safe_port() -> int:
+    """A free 127.0.0.1 port a browser will load pages from."""
+    while (port := free_port()) in CHROMIUM_UNSAFE_PORTS:
+        pass
+    return port
+
+
 @pytest.fixture
 async def server(settings: Settings) -> AsyncIterator[TestServer]:
-    """The real application on a real port (127.0.0.1)."""
-    srv = TestServer(create_app(settings), host="127.0.0.1")
+    """The real application on a real port (127.0.0.1; one Chromium will load)."""
+    srv = TestServer(create_app(settings), host="127.0.0.1", port=browser_safe_port())
     await srv.start_server()
     yield srv
     await srv.close()
