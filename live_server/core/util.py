@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
+from typing import Any
 
 
 def now_ms() -> int:
@@ -20,3 +22,24 @@ def as_text(value: object) -> str:
 def optional_text(value: bytes | str | None) -> str | None:
     """As :func:`as_text`, but None (a missing hash field) stays None."""
     return None if value is None else as_text(value)
+
+
+def parse_time_ms(value: Any) -> int:
+    """A time a request names: ISO-8601 (naive: UTC) or unix seconds -> unix ms
+    (ValueError otherwise)."""
+    if isinstance(value, bool):
+        raise ValueError("use ISO-8601 or unix seconds")
+    if isinstance(value, int | float):
+        return int(float(value) * 1000)
+    text = str(value).strip()
+    try:
+        return int(float(text) * 1000)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValueError("use ISO-8601 (e.g. 2026-12-01T20:00:00+08:00) or unix seconds") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)

@@ -16,28 +16,9 @@ from typing import Annotated, Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from live_server.core.errors import BadRequest, NotFound
+from live_server.core.util import parse_time_ms
 
 DAY_MS = 86_400_000
-
-
-def parse_time_ms(value: Any) -> int:
-    """ISO-8601 (naive: UTC) or unix seconds -> unix ms (ValueError otherwise)."""
-    if isinstance(value, bool):
-        raise ValueError("use ISO-8601 or unix seconds")
-    if isinstance(value, int | float):
-        return int(float(value) * 1000)
-    text = str(value).strip()
-    try:
-        return int(float(text) * 1000)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ValueError("use ISO-8601 (e.g. 2026-12-01T20:00:00+08:00) or unix seconds") from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
 
 
 def iso_ms(ms: int | None) -> str | None:

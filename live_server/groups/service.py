@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 
 from live_server.core.tasks import cancel_and_wait
 from live_server.core.tokens import Claims
-from live_server.core.util import now_ms
+from live_server.core.util import now_ms, parse_time_ms
 from live_server.groups.models import (
     DAY_MS,
     Automation,
@@ -42,7 +42,6 @@ from live_server.groups.models import (
     gift_notice,
     iso_ms,
     offer_notice,
-    parse_time_ms,
     post_notice,
     preview_text,
 )

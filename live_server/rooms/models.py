@@ -6,7 +6,6 @@ import base64
 import hashlib
 import hmac
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -14,6 +13,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from live_server.core.errors import Conflict, Forbidden, NotFound, RoomEnded, RoomNotLive
+from live_server.core.util import parse_time_ms
 
 __all__ = ["RoomEnded", "RoomNotLive"]
 
@@ -78,30 +78,10 @@ class CreateRoom(BaseModel):
     def _scheduled(cls, value: Any) -> Any:
         if value is None:
             return None
-        ms = scheduled_ms(value)
+        ms = parse_time_ms(value)
         if ms <= 0:
             raise ValueError("scheduled_at must be a time")
         return value
-
-
-def scheduled_ms(value: Any) -> int:
-    """ISO-8601 (naive: UTC) or unix seconds -> unix ms (ValueError otherwise)."""
-    if isinstance(value, bool):
-        raise ValueError("use ISO-8601 or unix seconds")
-    if isinstance(value, int | float):
-        return int(float(value) * 1000)
-    text = str(value).strip()
-    try:
-        return int(float(text) * 1000)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ValueError("use ISO-8601 (e.g. 2026-12-01T20:00:00+08:00) or unix seconds") from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
 
 
 class RoomCreated(BaseModel):

@@ -21,8 +21,8 @@ from live_server.core import keys
 from live_server.core.redis_conn import RedisClient
 from live_server.core.redis_types import Fields, entries, raw, raw_hash, raw_or_none
 from live_server.core.scripts import Script
-from live_server.core.util import optional_text
-from live_server.rooms.models import CreateRoom, FeaturedItem, Room, RoomStatus, scheduled_ms
+from live_server.core.util import optional_text, parse_time_ms
+from live_server.rooms.models import CreateRoom, FeaturedItem, Room, RoomStatus
 
 TRANSITION = Script(__file__, "transition.lua")
 VIEWER_COUNT = Script(__file__, "viewer_count.lua")
@@ -77,7 +77,7 @@ class RoomStore:
         if spec.store_id is not None:
             fields["store"] = spec.store_id
         if spec.scheduled_at is not None:
-            fields["scheduled_at"] = scheduled_ms(spec.scheduled_at)
+            fields["scheduled_at"] = parse_time_ms(spec.scheduled_at)
         await self.redis.hset(keys.room(room_id), mapping=fields)
         await self.redis.zadd(keys.ROOMS, {room_id: datetime.now(UTC).timestamp()})
 
