@@ -89,6 +89,9 @@ EVENTS: tuple[EventDecl, ...] = (
               "of the room's platform rooms (at most once a second).",
               _obj(("room_id",), room_id=STR, likes=INT, gifts=INT, joins=INT,
                    viewer_count=INT)),
+    EventDecl("room.product", (HOST,), "The platform's product card changed: the product on "
+              "screen, recorded on each booking and claim from now on.",
+              _obj(("room_id", "product_id"), room_id=STR, product_id=STR)),
     EventDecl("coupon.dropped", (LIVE, HOST), "The host dropped a coupon campaign: claim now.",
               _obj(("id", "room_id", "title", "remaining"), id=STR, room_id=STR, title=STR,
                    kind=STR, value={"type": "number"}, quantity=INT, remaining=INT,
@@ -123,6 +126,8 @@ EVENTS: tuple[EventDecl, ...] = (
     EventDecl("task.assigned", (STORE,), "A booking's task was assigned to this guide.", TASK),
     EventDecl("task.updated", (STORE,), "A task changed status or guide.", TASK),
     EventDecl("task.reminder", (STORE,), "A task is due soon and not yet handled.", TASK),
+    EventDecl("order.recorded", (STORE,), "A sale recorded at the till, credited to the "
+              "booking's guide and room (store and live-team shares).", STREAM_ENTRY),
 )  # fmt: skip
 
 CLIENT_EVENTS: dict[str, tuple[str, Schema]] = {
