@@ -63,6 +63,13 @@ TASK = _obj(
 )  # fmt: skip
 
 
+BATCH = _obj(
+    ("events",),
+    events={"type": "array",
+            "items": _obj(("event", "data"), event=STR, data={"type": "object"})},
+)  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class EventDecl:
     """One server-to-client event: name (``noun.verb``), namespaces, meaning, payload."""
@@ -128,6 +135,13 @@ EVENTS: tuple[EventDecl, ...] = (
     EventDecl("task.reminder", (STORE,), "A task is due soon and not yet handled.", TASK),
     EventDecl("order.recorded", (STORE,), "A sale recorded at the till, credited to the "
               "booking's guide and room (store and live-team shares).", STREAM_ENTRY),
+    EventDecl("host.batch", (HOST,), "Sent in place of the single events above to a host "
+              "console that connected with `auth={token, batch: true}`: the room's events "
+              "of the last 250 ms, in order, each with its own `ts`; a card or counter that "
+              "changed several times appears once, with its last state.", BATCH),
+    EventDecl("store.batch", (STORE,), "Sent in place of single entries to a dashboard that "
+              "connected with `auth={token, batch: true}`: the entries (replayed or live) "
+              "that were ready together, in stream order; ack the last id.", BATCH),
 )  # fmt: skip
 
 CLIENT_EVENTS: dict[str, tuple[str, Schema]] = {

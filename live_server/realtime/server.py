@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import orjson
@@ -80,6 +80,90 @@ def room_channel(room_id: str) -> str:
 
 def store_channel(store_id: str) -> str:
     return f"store:{store_id}"
+
+
+def batch_channel(room_id: str) -> str:
+    """The /host sockets of a room that asked for batches (``auth={token, batch: true}``)."""
+    return f"room:{room_id}:batch"
+
+
+HOST_BATCH = "host.batch"
+BATCH_KEYS: dict[str, str] = {
+    "question.new": "question", "question.updated": "question",
+    "coupon.stock": "coupon.stock", "booking.count": "booking.count",
+    "room.viewers": "room.viewers", "room.engagement": "room.engagement",
+    "room.product": "room.product",
+}  # fmt: skip
+"""Events whose latest state is all a host needs: within one batch, a later one replaces an
+earlier one with the same key (a card's id, a campaign's id, or the room)."""
+
+
+class HostBatcher:
+    """One worker's /host events of each room, gathered for at most ``interval_s`` and
+    coalesced, then sent as one ``host.batch`` to the room's batching host sockets.
+
+    At a broadcast's peak the host gets every booking, every question card change and
+    every counter: hundreds of small packets a second, each one parsed, dispatched and
+    rendered by the console. A batch carries them in one packet, in order; a card that
+    changed five times in the window appears once, with its last state (a ``question.new``
+    stays ``question.new``), and so does each counter. Every event keeps its own ``ts``.
+    """
+
+    def __init__(self, send: Callable[[str, dict[str, Any]], Awaitable[None]],
+                 interval_s: float = 0.25, max_events: int = 500) -> None:  # fmt: skip
+        self.send = send
+        self.interval_s = interval_s
+        self.max_events = max_events
+        self._rooms: dict[str, dict[object, tuple[str, dict[str, Any]]]] = {}
+        self._serial = 0
+        self._flusher: asyncio.Task[None] | None = None
+        self.batches = 0
+        self.coalesced = 0
+
+    def add(self, room_id: str, event: str, data: dict[str, Any]) -> None:
+        pending = self._rooms.setdefault(room_id, {})
+        group = BATCH_KEYS.get(event)
+        key: object
+        if group is None:
+            self._serial += 1
+            key = self._serial
+        else:
+            ident = data.get("id") or data.get("campaign_id") or ""
+            key = (group, ident)
+            earlier = pending.pop(key, None)  # re-added last: the newest state, in order
+            if earlier is not None:
+                self.coalesced += 1
+                if earlier[0] == "question.new":
+                    event = "question.new"
+        pending[key] = (event, data)
+        if len(pending) >= self.max_events:
+            self._spawn(self._flush_room(room_id))
+        elif self._flusher is None or self._flusher.done():
+            self._flusher = self._spawn(self._flush_soon())
+
+    @staticmethod
+    def _spawn(job: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        return asyncio.get_running_loop().create_task(job)
+
+    async def _flush_soon(self) -> None:
+        await asyncio.sleep(self.interval_s)
+        for room_id in list(self._rooms):
+            await self._flush_room(room_id)
+
+    async def _flush_room(self, room_id: str) -> None:
+        pending = self._rooms.pop(room_id, None)
+        if not pending:
+            return
+        events = [{"event": event, "data": data} for event, data in pending.values()]
+        self.batches += 1
+        try:
+            await self.send(room_id, {"room_id": room_id, "events": events, "ts": now_ms()})
+        except Exception:  # a failed batch must not stop later ones
+            log.exception("host batch for room %s failed", room_id)
+
+    async def close(self) -> None:
+        if self._flusher and not self._flusher.done():
+            self._flusher.cancel()
 
 
 def make_socketio(settings: Settings, **engine: Any) -> socketio.AsyncServer:
@@ -251,6 +335,8 @@ class Realtime:
         self._undeclared: set[tuple[str, str]] = set()
         self._pending: dict[tuple[str, str, str], dict[str, Any]] = {}
         self._flusher: asyncio.Task[None] | None = None
+        self.host_batches = HostBatcher(self._send_host_batch)
+        self.host.on_join.append(self._host_joined)
         # Set by the live-room module: records each room broadcast in the room's
         # history (offsets for recovery) before emitting it.
         self.broadcaster: Callable[[str, str, dict[str, Any]], Awaitable[str]] | None = None
@@ -282,6 +368,19 @@ class Realtime:
     async def close(self) -> None:
         if self._flusher and not self._flusher.done():
             self._flusher.cancel()
+        await self.host_batches.close()
+
+    async def _host_joined(
+        self, server: socketio.AsyncServer, sid: str, claims: Claims, auth: dict[str, Any]
+    ) -> None:
+        """A host console that asks for batches gets ``host.batch`` in place of single events."""
+        room_id = claims.scope if claims.role is Role.HOST else str(auth.get("room") or "")
+        if auth.get("batch") is True and room_id:
+            await self.host.leave_room(sid, self.host.channel_for(claims))
+            await self.host.enter_room(sid, batch_channel(room_id))
+
+    async def _send_host_batch(self, room_id: str, batch: dict[str, Any]) -> None:
+        await self._emit_json(HOST_BATCH, batch, HOST, batch_channel(room_id))
 
     def _declared(self, namespace: str, event: str) -> None:
         """Every event sent is declared in core.socket_events (the AsyncAPI document); an
@@ -303,6 +402,7 @@ class Realtime:
     async def to_host(self, room_id: str, event: str, data: dict[str, Any]) -> None:
         self._declared(HOST, event)
         data.setdefault("ts", now_ms())
+        self.host_batches.add(room_id, event, data)
         await self._emit_json(event, data, HOST, room_channel(room_id))
 
     async def to_store(self, store_id: str, event: str, data: dict[str, Any]) -> None:
@@ -315,6 +415,7 @@ class Realtime:
         result for the outcome."""
         self._declared(HOST, event)
         data.setdefault("ts", now_ms())
+        self.host_batches.add(room_id, event, data)
         manager = self.sio.manager
         if isinstance(manager, LiveRedisManager):
             queued = manager.emit_json_now(event, data, HOST, room_channel(room_id))

@@ -31,7 +31,14 @@ from redis.exceptions import RedisError
 from live_server.core.tasks import cancel_and_wait, cancel_requested
 from live_server.core.tokens import Claims, Role
 from live_server.core.util import now_ms
-from live_server.realtime.server import HOST, LIVE, Realtime, room_channel
+from live_server.realtime.server import (
+    HOST,
+    HOST_BATCH,
+    LIVE,
+    Realtime,
+    batch_channel,
+    room_channel,
+)
 from live_server.rooms.models import Room, RoomStatus
 from live_server.rooms.service import RoomService
 from live_server.rooms.store import NODE_STALE_MS
@@ -207,6 +214,11 @@ class LiveRooms:
                 await self.rt.sio.manager.emit_local(
                     "room.viewers", payload, namespace=namespace, room=room_channel(room_id)
                 )
+            batch = {"room_id": room_id, "events": [{"event": "room.viewers", "data": payload}],
+                     "ts": now}  # fmt: skip
+            await self.rt.sio.manager.emit_local(
+                HOST_BATCH, batch, namespace=HOST, room=batch_channel(room_id)
+            )
 
     async def _count_loop(self) -> None:
         while not cancel_requested():  # a cancel swallowed by redis-py still stops it

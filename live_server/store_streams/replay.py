@@ -53,6 +53,7 @@ REPLAY_BATCH = 200
 TAIL_BLOCK_MS = 2000
 CONNECT_WAIT_S = 5.0
 SYNCED = "store.synced"
+BATCH = "store.batch"
 ERROR = "store.error"
 
 
@@ -64,6 +65,7 @@ class StoreConnection:
     store_id: str
     token_id: str
     guide_id: str | None = None  # a guide's token: its own tasks' events only
+    batch: bool = False  # auth={..., batch: true}: entries ready together go as one store.batch
     cursor: StreamId = ZERO  # highest id queued or sent to this socket
     sent: StreamId = ZERO  # highest id actually emitted (the bound for acks)
     queue: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
@@ -142,8 +144,9 @@ class StoreFeed:
                 raise BadRequest("an ops token on /store must name the store: auth={token, store}")
         start = await self.service.start_point(store_id, claims.token_id, auth.get("last_id"))
         conn = StoreConnection(
-            sid=sid, store_id=store_id, token_id=claims.token_id, guide_id=claims.guide_id
-        )
+            sid=sid, store_id=store_id, token_id=claims.token_id, guide_id=claims.guide_id,
+            batch=auth.get("batch") is True,
+        )  # fmt: skip
         self.connections[sid] = conn
         tail = self._tail(store_id)
         tail.users += 1
@@ -197,14 +200,14 @@ class StoreFeed:
                 if not batch:  # trimmed or deleted in between: nothing left up to target
                     cursor = target
                     continue
-                for entry_id, fields in batch:
-                    event = decode_entry(entry_id, fields)
-                    await self._send(conn, event)
-                    cursor = StreamId.parse(entry_id)
-                    replayed += 1
+                await self._send_all(conn, [decode_entry(i, f) for i, f in batch])
+                cursor = StreamId.parse(batch[-1][0])
+                replayed += len(batch)
             while True:
-                event = await conn.queue.get()
-                await self._send(conn, event)
+                events = [await conn.queue.get()]
+                while conn.batch and not conn.queue.empty() and len(events) < self.batch:
+                    events.append(conn.queue.get_nowait())
+                await self._send_all(conn, events)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -217,15 +220,40 @@ class StoreFeed:
                 )  # fmt: skip
                 await self.sio.disconnect(conn.sid, namespace=STORE, ignore_queue=True)
 
-    async def _send(self, conn: StoreConnection, event: dict[str, Any]) -> None:
-        name = event.get("_event")
-        if name is not None:
-            payload = {k: v for k, v in event.items() if k != "_event"}
-        else:
-            if conn.guide_id is not None and not for_guide(event, conn.guide_id):
-                return
-            name, payload = event["type"], event
-        await self.sio.emit(name, payload, to=conn.sid, namespace=STORE, ignore_queue=True)
+    async def _send_all(self, conn: StoreConnection, events: list[dict[str, Any]]) -> None:
+        """Send entries in order: one by one, or as one ``store.batch`` where the connection
+        asked for batches (``store.synced`` always on its own, after what precedes it)."""
+        out: list[tuple[str, dict[str, Any]]] = []
+        for event in events:
+            name = event.get("_event")
+            if name is not None:
+                payload = {k: v for k, v in event.items() if k != "_event"}
+            else:
+                if conn.guide_id is not None and not for_guide(event, conn.guide_id):
+                    continue
+                name, payload = event["type"], event
+            out.append((name, payload))
+        while out:
+            if conn.batch and out[0][0] != SYNCED:
+                run = [out.pop(0)]
+                while out and out[0][0] != SYNCED:
+                    run.append(out.pop(0))
+                if len(run) > 1:
+                    batch = {"events": [{"event": n, "data": p} for n, p in run], "ts": now_ms()}
+                    await self.sio.emit(
+                        BATCH, batch, to=conn.sid, namespace=STORE, ignore_queue=True
+                    )
+                    for _name, payload in run:
+                        self._sent(conn, _name, payload)
+                    continue
+                name, payload = run[0]
+            else:
+                name, payload = out.pop(0)
+            await self.sio.emit(name, payload, to=conn.sid, namespace=STORE, ignore_queue=True)
+            self._sent(conn, name, payload)
+
+    @staticmethod
+    def _sent(conn: StoreConnection, name: str, payload: dict[str, Any]) -> None:
         if "id" in payload and name != SYNCED:
             conn.sent = StreamId.parse(payload["id"])
         elif name == SYNCED:

@@ -98,40 +98,50 @@ function start(token) {
   );
   renderAll();
   load();
-  socket = connect("", "/host", () => ({ token: S.token }), (state, detail) => {
+  socket = connect("", "/host", () => ({ token: S.token, batch: true }), (state, detail) => {
     conn.set(state, detail);
     if (state === "connected") load(); // whatever happened while away
     if (state === "refused") signOut(detail);
   });
-  socket.on("question.new", upsert);
-  socket.on("question.updated", upsert);
-  socket.on("question.pinned", (d) => upsert({ ...(d.question || d), status: "pinned" }));
-  socket.on("question.answered", (d) => upsert({ ...(d.question || d), status: "answered" }));
-  socket.on("booking.created", (d) => {
+  // The room's events come as host.batch (asked for above): the last 250 ms, in order,
+  // each card and counter once with its latest state; each goes to its handler below.
+  const handlers = {};
+  const on = (name, fn) => {
+    handlers[name] = fn;
+    socket.on(name, fn); // a server without batches still sends single events
+  };
+  socket.on("host.batch", (b) => {
+    for (const { event, data } of (b && b.events) || []) if (handlers[event]) handlers[event](data);
+  });
+  on("question.new", upsert);
+  on("question.updated", upsert);
+  on("question.pinned", (d) => upsert({ ...(d.question || d), status: "pinned" }));
+  on("question.answered", (d) => upsert({ ...(d.question || d), status: "answered" }));
+  on("booking.created", (d) => {
     S.bookings += 1;
     S.bookingFeed.unshift(d);
     S.bookingFeed.length = Math.min(S.bookingFeed.length, 20);
     renderCounters();
     renderFeed();
   });
-  socket.on("booking.count", (d) => {
+  on("booking.count", (d) => {
     const n = d.count ?? d.bookings ?? d.total;
     if (typeof n === "number") S.bookings = n;
     renderCounters();
   });
-  socket.on("coupon.stock", (d) => {
+  on("coupon.stock", (d) => {
     const id = d.campaign_id || d.id;
     if (!id) return;
     S.coupons.set(id, { ...(S.coupons.get(id) || {}), ...d });
     renderCounters();
   });
-  socket.on("coupon.dropped", (d) => {
+  on("coupon.dropped", (d) => {
     const c = d.campaign || d;
     const id = c.campaign_id || c.id;
     if (id) S.coupons.set(id, { ...(S.coupons.get(id) || {}), ...c });
     renderCounters();
   });
-  socket.on("room.viewers", (d) => {
+  on("room.viewers", (d) => {
     S.viewers = d.viewers;
     renderCounters();
   });

@@ -133,14 +133,20 @@ function start(token) {
   );
   render();
   loadStore();
-  socket = connect("", "/store", () => ({ token: S.token, last_id: S.lastId || "0" }), (state, detail) => {
+  socket = connect("", "/store", () => ({ token: S.token, last_id: S.lastId || "0", batch: true }), (state, detail) => {
     conn.set(state, detail);
     if (state === "refused") signOut(detail);
   });
+  // Entries ready together (a replay, a burst) come as one store.batch, in stream order.
+  const handlers = {};
   for (const type of ["booking.created", "booking.cancelled", "booking.arrived", "coupon.redeemed"]) {
-    socket.on(type, (ev) => handle(type, ev || {}));
+    handlers[type] = (ev) => handle(type, ev || {});
   }
-  for (const type of TASK_EVENTS) socket.on(type, (ev) => handleTask(ev || {}));
+  for (const type of TASK_EVENTS) handlers[type] = (ev) => handleTask(ev || {});
+  for (const [type, fn] of Object.entries(handlers)) socket.on(type, fn);
+  socket.on("store.batch", (b) => {
+    for (const { event, data } of (b && b.events) || []) if (handlers[event]) handlers[event](data);
+  });
   socket.on("store.synced", (ev) => {
     if (ev && ev.last_id && ev.last_id !== "0-0" && !S.lastId) S.lastId = ev.last_id;
     S.synced = true;
