@@ -53,12 +53,15 @@ _INTENT_PATTERNS: tuple[tuple[str, str], ...] = (
     (
         "price",
         r"多少钱|价格|价钱|怎么卖|什么价|啥价|几块|几元|贵不贵|贵吗|要钱|收费|付费|手续费|"
-        r"另外买|另付|额外|how much|price|cost|expensive|pricey|charge|fee",
+        r"另外买|另付|额外|价多少|价是多少|\bhow much\b|\bprices?\b|\bcosts?\b|\bexpensive\b|"
+        r"\bpricey\b|\bcharge (?:for|extra)\b|\bextra charge\b|\bfees?\b",
     ),
     (
         "when",
         r"几点|什么时候|啥时候|何时|哪天|几号|多久|多长时间|多少天|几天|几个小时|几小时|"
-        r"多少小时|when|what time|how long|how many days|how many hours|how soon",
+        r"多少小时|多长|保质期|有效期|期限|营业时间|\bwhen\b|\bwhat time\b|\bhow long\b|"
+        r"\bhow many days\b|\bhow many hours\b|\bhow soon\b|\bhow early\b|\bin advance\b|"
+        r"\bshelf life\b|\bopening (?:time|hours)\b|\bbattery life\b|\bperiod\b",
     ),
     (
         "qty",
@@ -152,6 +155,17 @@ _LIGHT_CONCEPTS = frozenset(("§使用", "§购买", "§领取", "§包含", "§
 _STORE_WORDS = frozenset(("店", "门店", "专柜", "柜台", "§门店", "§专柜"))
 """A word right before these names the store (静安店, 国贸专柜): a different store, a different
 question."""
+
+_EN_ACTION = re.compile(
+    r"\b(?:how (?:do|can|should|would) (?:i|we|you)|how to|can (?:i|we|you)|could (?:i|we|you)|"
+    r"may i|do you)\s+([a-z]{2,})"
+)
+_LIGHT_VERBS = frozenset(
+    "能 去 来 要 想 会 可以 可 有 是 在 做 弄 搞 办 需要 用得 得 让 给 叫 看 看看 问 请 帮 "
+    "支持 支援 适合 "
+    "be have do go come get make take let help need want know tell ask".split()
+)
+"""Verbs that say how, not what (能, 去, get): no action of their own."""
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _ZH_DIGIT = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
@@ -247,6 +261,12 @@ class Reading:
     negated: frozenset[str]
     opposites: frozenset[str]
     """words and characters that have an opposite (开门, 大, ...)"""
+    things: frozenset[str] = frozenset()
+    """nouns (jieba's part of speech n*): what a question is about"""
+    actions: frozenset[str] = frozenset()
+    """what the asker wants to do (领, 用, 试听, redeem): verbs by jieba's part of speech, and
+    in English the verb after "how do I" / "can I"; a different one on each side is a
+    different question (怎么领 vs 怎么用)"""
 
     @property
     def weight(self) -> float:
@@ -282,6 +302,15 @@ class Matcher:
             re.compile("|".join(re.escape(s) for s in sorted(phrases, key=len, reverse=True)))
             if phrases else None
         )  # fmt: skip
+        # a concept is an action where its Chinese surfaces are verbs (领/领取/领券)
+        self._verbal = frozenset(
+            token for group, token in entries
+            if any(
+                len(tags := rjieba.tag(normalise(x).replace(" ", ""), False)) == 1
+                and tags[0][1] == "v"
+                for x in group if _CJK_RUN.fullmatch(normalise(x).replace(" ", ""))
+            )
+        )  # fmt: skip
         self._opposite: dict[str, set[str]] = {}
         for a, b in (*_ANTONYMS_GENERIC, *lexicon.antonyms):
             a, b = normalise(a), normalise(b)
@@ -295,6 +324,7 @@ class Matcher:
 
     def read(self, raw: str) -> Reading:
         text = normalise(raw)
+        english_actions = {_stem(m.group(1)) for m in _EN_ACTION.finditer(text)}
         # the one kind of answer wanted: price before time before quantity before how-to
         primary = next((name for name, pattern in _INTENTS if pattern.search(text)), "")
         intents = frozenset((primary,)) if primary else frozenset()
@@ -317,8 +347,11 @@ class Matcher:
         opposites: set[str] = set()
         negate_next = False
         previous = ""
-        tokens = list(self._tokens(body))
-        for index, token in enumerate(tokens):
+        tagged = list(self._tokens(body))
+        tokens = [token for token, _ in tagged]
+        actions: set[str] = set()
+        things: set[str] = set()
+        for index, (token, pos) in enumerate(tagged):
             if token in _TIME_WORDS:
                 times.add(token)
                 continue
@@ -378,6 +411,12 @@ class Matcher:
                 weight = max(weight, STRONG)
             if token in self._opposite:
                 opposites.add(token)
+            if (pos == "v" or token in english_actions or token in self._verbal) and (
+                token not in _LIGHT_VERBS
+            ):
+                actions.add(token)
+            elif pos == "n" and not token.startswith(("§", "@")):
+                things.add(token)
             if negate_next:
                 negated.add(token)
                 # "不带坚果": a light word (带, use, get) passes the negation on
@@ -389,20 +428,21 @@ class Matcher:
         ) | frozenset(run for run in chars if len(run) == 1)
         return Reading(
             raw, words, bigrams, intents, frozenset(numbers), frozenset(times),
-            frozenset(negated), frozenset(opposites),
+            frozenset(negated), frozenset(opposites), frozenset(things), frozenset(actions),
         )  # fmt: skip
 
-    def _tokens(self, text: str) -> Iterable[str]:
+    def _tokens(self, text: str) -> Iterable[tuple[str, str]]:
+        """(token, part of speech: "v" for a Chinese verb, else "")."""
         pieces = [text] if self._phrases is None else self._split_phrases(text)
         for piece in pieces:
             if piece.startswith(("§", "@")):
-                yield piece
+                yield piece, ""
                 continue
             for word in _WORD.findall(piece):
                 if _CJK_RUN.fullmatch(word):
-                    yield from (w for w in rjieba.cut(word, False) if w.strip())
+                    yield from ((w, t[:1]) for w, t in rjieba.tag(word, False) if w.strip())
                 else:
-                    yield word.strip(".-'")
+                    yield word.strip(".-'"), ""
 
     def _split_phrases(self, text: str) -> list[str]:
         assert self._phrases is not None
@@ -477,6 +517,29 @@ class Matcher:
             return "distinct"  # a variant, size or colour named on one side only
         if only_a and only_b and not any(self._contains(x, y) for x in only_a for y in only_b):
             return "distinct"
+        return self._swapped(a, b)
+
+    def _swapped(self, a: Reading, b: Reading) -> str | None:
+        """One word swapped for another in the same question: the asker wants to do another
+        thing (怎么领 / 怎么用, 能退 / 能换) or asks about another thing (防水 / 防摔)."""
+
+        def related(xs: Iterable[str], ys: Iterable[str]) -> bool:
+            labels = [self._label(y) for y in ys]
+            return any((lx := self._label(x)) in ly or ly in lx for x in xs for ly in labels)
+
+        acts_a, acts_b = a.actions - b.words.keys(), b.actions - a.words.keys()
+        if (
+            len(acts_a) == 1 and len(acts_b) == 1 and not (a.actions & b.actions)
+            and a.words.keys() - acts_a == b.words.keys() - acts_b
+            and not related(acts_a, acts_b)
+        ):  # fmt: skip
+            return "action"
+        own_a, own_b = a.words.keys() - b.words.keys(), b.words.keys() - a.words.keys()
+        if (
+            len(own_a) == 1 and len(own_b) == 1 and own_a <= a.things and own_b <= b.things
+            and not related(own_a, own_b)
+        ):  # fmt: skip
+            return "thing"
         return None
 
     def _contains(self, x: str, y: str) -> bool:

@@ -54,6 +54,8 @@ def test_paraphrases_merge_with_the_generic_vocabulary(a: str, b: str) -> None:
         ("X5有现货吗", "X5 Pro有现货吗", "distinct"),  # another model
         ("有M码吗", "有L码吗", "distinct"),  # another size
         ("月饼多少钱", "月饼什么时候发货", "intent"),  # price vs time
+        ("how do I activate the card?", "how do I cancel the card?", "action"),
+        ("这款包能刻字吗", "这款包能烫金吗", "thing"),  # one thing asked for another
         ("蛋糕能放几天", "蛋糕能放几天", None),
     ],
 )
