@@ -59,9 +59,9 @@ _INTENT_PATTERNS: tuple[tuple[str, str], ...] = (
     (
         "when",
         r"几点|什么时候|啥时候|何时|哪天|几号|多久|多长时间|多少天|几天|几个小时|几小时|"
-        r"多少小时|多长|保质期|有效期|期限|营业时间|\bwhen\b|\bwhat time\b|\bhow long\b|"
-        r"\bhow many days\b|\bhow many hours\b|\bhow soon\b|\bhow early\b|\bin advance\b|"
-        r"\bshelf life\b|\bopening (?:time|hours)\b|\bbattery life\b|\bperiod\b",
+        r"多少小时|几年|几个月|多长|保质期|有效期|期限|营业时间|\bwhen\b|\bwhat time\b|"
+        r"\bhow long\b|\bhow many days\b|\bhow many hours\b|\bhow soon\b|\bhow early\b|"
+        r"\bin advance\b|\bshelf life\b|\bopening (?:time|hours)\b|\bbattery life\b|\bperiod\b",
     ),
     (
         "qty",
@@ -385,6 +385,9 @@ class Matcher:
                 if token.endswith("n't") or token in ("without", "never", "non"):
                     negate_next = True
                     continue
+                if token == "free" and previous and tokens[index - 1].startswith("§"):
+                    negated.add(previous)  # "nut-free": the concept before it, negated
+                    continue
                 if token.endswith("-free") and len(token) > 5:
                     token = _stem(token[:-5])
                     negated.add(token)
@@ -406,7 +409,7 @@ class Matcher:
             if (
                 following in _STORE_WORDS
                 or (len(token) >= 3 and token[-1] == "店" and _CJK_RUN.fullmatch(token))
-                or (previous in ("at", "in") and not token.startswith("§"))
+                or (index and tokens[index - 1] in ("at", "in") and not token.startswith("§"))
             ):
                 weight = max(weight, STRONG)
             if token in self._opposite:
@@ -485,7 +488,8 @@ class Matcher:
                 (
                     t for t in left_b
                     if len(lb := self._label(t)) >= 2 and len(label) >= 2
-                    and _CJK_RUN.match(label) and (label in lb or lb in label)
+                    and (_CJK_RUN.match(label) or _IDENT.fullmatch(label) or _IDENT.fullmatch(lb))
+                    and (label in lb or lb in label)
                 ),
                 None,
             )  # fmt: skip
@@ -511,8 +515,12 @@ class Matcher:
                     return "opposite"
         if (a.negated - b.negated) & b.words.keys() or (b.negated - a.negated) & a.words.keys():
             return "negation"
-        only_a = [t for t, w in a.words.items() if w >= STRONG and t not in b.words]
-        only_b = [t for t, w in b.words.items() if w >= STRONG and t not in a.words]
+        # strong words of one side only; one the other side names in part (小金瓶防晒 / 小金)
+        # is the same thing
+        only_a = [t for t, w in a.words.items() if w >= STRONG and t not in b.words
+                  and not any(self._contains(t, u) for u in b.words)]  # fmt: skip
+        only_b = [t for t, w in b.words.items() if w >= STRONG and t not in a.words
+                  and not any(self._contains(t, u) for u in a.words)]  # fmt: skip
         if any(t in _STRONG_WORDS for t in (*only_a, *only_b)):
             return "distinct"  # a variant, size or colour named on one side only
         if only_a and only_b and not any(self._contains(x, y) for x in only_a for y in only_b):
