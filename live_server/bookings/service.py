@@ -416,7 +416,11 @@ class BookingService:
 
     def _count_published(self, room_id: str, total: int) -> None:
         self.realtime.counter(
-            room_id, "booking.count", "all", {"room_id": room_id, "bookings": int(total)}
+            room_id,
+            "booking.count",
+            "all",
+            {"room_id": room_id, "bookings": int(total)},
+            gated=int(total),
         )
 
     async def get(self, booking_id: str, who: Claims) -> Booking:

@@ -434,6 +434,13 @@ def platform_seen(room_id: str, bucket: int) -> str:
 PLATFORM_SEEN_BUCKET_S = 300
 
 
+def counter_gate(room_id: str, event: str, key: str) -> tuple[str, str]:
+    """(gate string with PX, last value sent) of a room counter sent at most once per gate
+    period across workers (realtime.server: ``booking.count``)."""
+    base = f"{{room:{room_id}}}:ctr:{event}:{key}"
+    return f"{base}:gate", f"{base}:last"
+
+
 def platform_engagement_gate(room_id: str) -> str:
     """string with PX 1000: set by the worker that sends the room's room.engagement this
     second (at most one a second across workers)."""

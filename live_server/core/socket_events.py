@@ -105,7 +105,8 @@ EVENTS: tuple[EventDecl, ...] = (
                    per_user=INT, expires_at=STR, status=STR)),
     EventDecl("coupon.stock", (LIVE, HOST),
               "Coupons left in a campaign (coalesced: at most 4 a second).", STOCK),
-    EventDecl("booking.count", (LIVE, HOST), "Bookings made in the room (coalesced).",
+    EventDecl("booking.count", (LIVE, HOST), "Bookings made in the room (at most once a second, "
+              "across workers; never lower than a value sent).",
               _obj(("room_id", "bookings"), room_id=STR, bookings=INT)),
     EventDecl("booking.created", (HOST, STORE), "A viewer booked a visit: on /host with "
               "`stream_id` and the seats left, on /store as a stream entry with the "

@@ -18,8 +18,10 @@ import orjson
 import socketio
 from aiohttp import web
 
-from live_server.core.appkeys import METRICS, SIGNER
+from live_server.core.appkeys import METRICS, REDIS, SIGNER
 from live_server.core.errors import Problem
+from live_server.core.keys import counter_gate
+from live_server.core.scripts import Script, ScriptCall
 from live_server.core.socket_events import HOST as HOST
 from live_server.core.socket_events import LIVE as LIVE
 from live_server.core.socket_events import STORE as STORE
@@ -36,6 +38,8 @@ log = logging.getLogger(__name__)
 
 # LIVE, HOST, STORE: the namespaces, declared with their events in core/socket_events.py.
 MAX_CLIENT_PAYLOAD = 16 * 1024
+COUNTER_GATE = Script(__file__, "counter_gate.lua")
+COUNTER_GATE_MS = 1000
 EVENT_RATE = 10.0  # client events per second per connection, sustained
 EVENT_BURST = 20
 FLOOD_DISCONNECT_AFTER = 500  # dropped events before the connection is closed
@@ -333,7 +337,9 @@ class Realtime:
         self.metrics = app[METRICS]
         self.metrics.registry.register(FanoutCollector())
         self._undeclared: set[tuple[str, str]] = set()
-        self._pending: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.app = app
+        self._pending: dict[tuple[str, str, str], tuple[dict[str, Any], int | None]] = {}
+        self._gate_script: ScriptCall | None = None
         self._flusher: asyncio.Task[None] | None = None
         self.host_batches = HostBatcher(self._send_host_batch)
         self.host.on_join.append(self._host_joined)
@@ -349,21 +355,46 @@ class Realtime:
             closed += await ns.disconnect_where(refused)
         return closed
 
-    def counter(self, room_id: str, event: str, key: str, data: dict[str, Any]) -> None:
-        """Publish the latest value of a high-rate counter (coalesced, non-blocking)."""
-        self._pending[(room_id, event, key)] = data
+    def counter(
+        self, room_id: str, event: str, key: str, data: dict[str, Any], *,
+        gated: int | None = None,
+    ) -> None:  # fmt: skip
+        """Publish the latest value of a high-rate counter (coalesced, non-blocking).
+
+        ``gated``: the counter's value, which only grows (``booking.count``): it goes out at
+        most once a second per room *across workers* (a gate in Redis) and never below a
+        value already sent. Every worker flushing its own count four times a second made
+        ``booking.count`` 96% of all /live deliveries at a 10,000-viewer peak."""
+        self._pending[(room_id, event, key)] = (data, gated)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.get_running_loop().create_task(self._flush_soon())
 
     async def _flush_soon(self) -> None:
         await asyncio.sleep(1 / self.COUNTER_HZ)
         pending, self._pending = self._pending, {}
-        for (room_id, event, _key), data in pending.items():
+        retry = False
+        for (room_id, event, key), (data, gated) in pending.items():
             try:
+                if gated is not None:
+                    verdict = await self._gate(room_id, event, key, gated)
+                    if verdict < 0:  # another worker sent this second: try again later
+                        self._pending.setdefault((room_id, event, key), (data, gated))
+                        retry = True
+                        continue
+                    if verdict == 0:  # a value as high went out already
+                        continue
                 await self.to_viewers(room_id, event, dict(data))
                 await self.to_host(room_id, event, dict(data))
             except Exception:  # a failed flush must not kill later ones
                 log.exception("counter flush failed for %s %s", room_id, event)
+        if retry:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_soon())
+
+    async def _gate(self, room_id: str, event: str, key: str, value: int) -> int:
+        if self._gate_script is None:
+            self._gate_script = COUNTER_GATE.bind(self.app[REDIS])
+        gate, last = counter_gate(room_id, event, key)
+        return int(await self._gate_script([gate, last], [COUNTER_GATE_MS, value]))
 
     async def close(self) -> None:
         if self._flusher and not self._flusher.done():
