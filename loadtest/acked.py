@@ -40,6 +40,12 @@ class AckedLog:
     def code(self, campaign_id: str, code: str, viewer_id: str) -> None:
         self._write({"kind": "code", "campaign": campaign_id, "code": code, "viewer": viewer_id})
 
+    def arrival(self, booking_id: str, store_id: str) -> None:
+        self._write({"kind": "arrival", "id": booking_id, "store": store_id})
+
+    def redemption(self, campaign_id: str, code: str, store_id: str) -> None:
+        self._write({"kind": "redeem", "campaign": campaign_id, "code": code, "store": store_id})
+
     def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
@@ -53,6 +59,8 @@ class Acknowledged:
     bookings: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (store, viewer)
     cancelled: set[str] = field(default_factory=set)
     codes: list[tuple[str, str, str]] = field(default_factory=list)  # (campaign, code, viewer)
+    arrived: set[str] = field(default_factory=set)
+    redeemed: dict[str, str] = field(default_factory=dict)  # code -> store
 
     @classmethod
     def read(cls, paths: list[Path]) -> Acknowledged:
@@ -71,6 +79,10 @@ class Acknowledged:
             self.cancelled.add(record["id"])
         elif kind == "code":
             self.codes.append((record["campaign"], record["code"], record["viewer"]))
+        elif kind == "arrival":
+            self.arrived.add(record["id"])
+        elif kind == "redeem":
+            self.redeemed[record["code"]] = record["store"]
 
 
 def _records(path: Path) -> Iterator[dict[str, Any]]:

@@ -9,7 +9,9 @@ Checks (any violation fails the run):
   stream naming it; cancelled ones are cancelled, the others are not;
 * coupons: per campaign, codes issued <= quantity, ``remaining + claimed + released ==
   quantity``, one code record per claim, per-viewer holdings within ``per_user``, and
-  every code a user was given exists and belongs to that user.
+  every code a user was given exists and belongs to that user;
+* every check-in staff were answered 200 is ``arrived``, every code redeemed with a 200 is
+  ``redeemed``.
 
 No SCAN, no KEYS (cluster-friendly): stores come from the registry hash, campaigns from
 the room's campaign index, bookings from each store's stream and the days it names.
@@ -169,6 +171,10 @@ def _check_store(
             report.violate(f"{where} was cancelled but is {status}")
         if not gone and status not in ("confirmed", "arrived"):
             report.violate(f"{where} is {status!r} without a cancellation")
+        if booking_id in acked.arrived:
+            report.checked["acknowledged_arrivals"] += 1
+            if status != "arrived":
+                report.violate(f"{where} was checked in (200) but is {status!r}")
         if booking_id in acked.bookings:
             report.checked["acknowledged_bookings"] += 1
             if _s(raw.get(b"viewer_id", b"")) != acked.bookings[booking_id][1]:
@@ -276,6 +282,12 @@ def _check_coupons(client: Any, room_id: str, acked: Acknowledged, report: Integ
                 report.violate(
                     f"{where}: code {code} given to two viewers ({seen[nonce]}, {viewer})"
                 )
+            if code in acked.redeemed:
+                report.checked["acknowledged_redemptions"] += 1
+                if record is not None and record.get("s") != "redeemed":
+                    report.violate(
+                        f"{where}: code {code} was redeemed (200) but is {record.get('s')!r}"
+                    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,10 +19,11 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
-from locust import LoadTestShape, events
+from locust import LoadTestShape, constant_throughput, events
 from locust.runners import WorkerRunner
 
 if __package__ in (None, ""):  # run by path (locust -f): make the repo importable
@@ -32,9 +33,23 @@ from loadtest import run as load_run
 from loadtest.acked import Acknowledged
 from loadtest.profiles import PROFILES
 from loadtest.thresholds import Thresholds, evaluate, key_of
-from loadtest.users import CommentStorm, GroupBot, Host, StoreDashboard, Viewer
+from loadtest.users import (
+    DOUYIN_BATCH,
+    Booker,
+    Claimer,
+    CommentStorm,
+    GroupBot,
+    Host,
+    StoreDashboard,
+    StoreStaff,
+    Viewer,
+)
 
-__all__ = ["BroadcastShape", "CommentStorm", "GroupBot", "Host", "StoreDashboard", "Viewer"]
+__all__ = [
+    "Booker", "BroadcastShape", "Claimer", "CommentStorm", "GroupBot", "Host",
+    "StoreDashboard", "StoreStaff", "Viewer",
+]  # fmt: skip
+COMMENT_SHARE = 0.8  # CommentStorm pushes comments 4 times for 1 push of likes
 log = logging.getLogger("loadtest")
 
 
@@ -48,6 +63,10 @@ def _arguments(parser: Any) -> None:
         "--load-profile", default="smoke", choices=sorted(PROFILES), help="broadcast shape"
     )
     group.add_argument("--scale", type=float, default=1.0, help="multiply the profile's viewers")
+    group.add_argument(
+        "--profile-duration", type=float, default=0.0,
+        help="stretch or shrink the profile to this many seconds (0: its own)",
+    )  # fmt: skip
     group.add_argument(
         "--thresholds", default="", help="pass/fail rules (default loadtest/thresholds.toml)"
     )
@@ -74,6 +93,26 @@ def _init(environment: Any, **_: Any) -> None:
     GroupBot.fixed_count = len(run.demo.groups)
     CommentStorm.fixed_count = 1 if run.demo.douyin_room_id and run.demo.douyin_secret else 0
     StoreDashboard.fixed_count = min(run.profile.store_dashboards, len(run.demo.stores))
+    _broadcast_cast(environment, run)
+
+
+def _broadcast_cast(environment: Any, run: load_run.Run) -> None:
+    """The broadcast profile's HTTP crowd, paced from the profile; the classes a profile
+    does not use leave the run (a fixed_count of 0 would make them weighted users)."""
+    profile = run.profile
+    Booker.fixed_count = profile.bookers
+    if profile.bookers:
+        Booker.wait_time = constant_throughput(profile.bookings_per_s / profile.bookers)
+    Claimer.fixed_count = profile.claimers
+    StoreStaff.fixed_count = profile.staff
+    if run.storm_users:
+        pushes_per_s = profile.comments_per_s / (DOUYIN_BATCH * COMMENT_SHARE)
+        CommentStorm.fixed_count = run.storm_users
+        CommentStorm.wait_time = constant_throughput(pushes_per_s / run.storm_users)
+    environment.user_classes[:] = [
+        u for u in environment.user_classes
+        if u not in (Booker, Claimer, StoreStaff) or u.fixed_count > 0
+    ]  # fmt: skip
 
 
 @events.test_start.add_listener  # type: ignore[untyped-decorator]  # locust: untyped
@@ -123,6 +162,7 @@ def _verdict(environment: Any, **_: Any) -> None:
         "checks": [{"rule": c.rule, "ok": c.ok, "detail": c.detail} for c in verdict.checks],
         "integrity": integrity,
         "verdict": "PASS" if passed else "FAIL",
+        "started_at_epoch": round(time.time() - run.elapsed(), 3),
         # this process's Socket.IO measurements per second (loadtest/timeline.py)
         "timeline": run.timeline.as_dict(),
     }

@@ -71,6 +71,11 @@ class ProcessMeter:
                 self.last[name] = usage
                 self.peak_rss[name] = max(self.peak_rss.get(name, 0.0), usage.rss_mb)
 
+    def rebase(self) -> None:
+        """Count from the last sample on (a new phase of the run)."""
+        self.sample()
+        self.baseline = dict(self.last)
+
     def report(self) -> dict[str, dict[str, float]]:
         return {
             name: {

@@ -7,7 +7,7 @@ one bot per community group, store dashboards) comes on top.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +39,25 @@ class Profile:
     """think time between a viewer's actions"""
     max_bookings_per_viewer: int = 2
     notes: str = field(default="")
+    # --- the whole peak (``broadcast``): 0 everywhere else, so the other profiles are as before
+    sockets: int = 0
+    """viewers held by the light Node carrier (loadtest/sockets.js) on /live, connected
+    before the users start; they watch and are measured (delivery, lost, disconnects)"""
+    bookers: int = 0
+    """HTTP-only viewers from the carrier's crowd who book visits (a new identity every
+    ``max_bookings_per_viewer`` bookings), paced to ``bookings_per_s`` in all"""
+    bookings_per_s: float = 0.0
+    bookings_target: int = 0
+    """bookings (201) the run must make in all: a broadcast that booked less did not hold"""
+    claimers: int = 0
+    """HTTP-only viewers who claim each dropped coupon within ``claim_within_s``"""
+    staff: int = 0
+    """store staff checking booked visits in and redeeming claimed codes"""
+    staff_wait_s: tuple[float, float] = (1.0, 3.0)
+    comments_per_s: float = 0.0
+    """the platform's comment storm (Douyin push); 0: the default one (100 messages/s)"""
+    pinned: bool = False
+    """server and Valkey on the first half of the CPUs, load generators on the rest"""
 
     @property
     def duration_s(self) -> float:
@@ -57,13 +76,28 @@ class Profile:
             Stage(s.until_s, max(1, round(s.viewers * factor)), max(0.5, s.spawn_rate * factor))
             for s in self.stages
         )
-        return Profile(
-            name=self.name, stages=stages, drops_s=self.drops_s,
-            coupon_quantity=max(1, round(self.coupon_quantity * factor)),
-            store_dashboards=self.store_dashboards, claim_share=self.claim_share,
-            claim_within_s=self.claim_within_s, viewer_wait_s=self.viewer_wait_s,
-            max_bookings_per_viewer=self.max_bookings_per_viewer, notes=self.notes,
+        return replace(
+            self, stages=stages, coupon_quantity=max(1, round(self.coupon_quantity * factor)),
+            sockets=round(self.sockets * factor),
+            claimers=round(self.claimers * factor),
+            bookers=max(1, round(self.bookers * factor)) if self.bookers else 0,
+            bookings_per_s=self.bookings_per_s * factor,
+            bookings_target=round(self.bookings_target * factor),
         )  # fmt: skip
+
+    def with_sockets(self, sockets: int) -> Profile:
+        """The same broadcast with ``sockets`` viewers on the Node carrier."""
+        return replace(self, sockets=sockets)
+
+    def stretched(self, duration_s: float) -> Profile:
+        """The same shape over ``duration_s`` seconds (stages and drops moved alike)."""
+        factor = duration_s / self.duration_s
+        return replace(
+            self,
+            stages=tuple(replace(s, until_s=round(s.until_s * factor, 1)) for s in self.stages),
+            drops_s=tuple(round(d * factor, 1) for d in self.drops_s),
+            bookings_target=round(self.bookings_target * factor),
+        )
 
 
 PROFILES: dict[str, Profile] = {
@@ -94,5 +128,30 @@ PROFILES: dict[str, Profile] = {
         coupon_quantity=120,
         store_dashboards=24,
         notes="150 s, 200-320 viewers, two coupon drops",
+    ),
+    # Issue 21, "the whole peak, one node": 10,000 viewers on the Node carrier, two coupon
+    # storms, 5,000 bookings in 10 minutes, 500 comments/s, check-ins and redemptions, the
+    # host and 24 store dashboards. Locust's own Socket.IO viewers (the stages) are a few
+    # dozen: they book and claim too, and see the drops first-hand.
+    "broadcast": Profile(
+        name="broadcast",
+        stages=(
+            Stage(30, 40, 50),  # the cast joins (the carrier's viewers are already in)
+            Stage(600, 40, 50),  # ten minutes of broadcast
+        ),
+        drops_s=(90, 390),
+        coupon_quantity=500,
+        store_dashboards=24,
+        sockets=10_000,
+        bookers=40,
+        bookings_per_s=9.5,
+        bookings_target=5000,
+        claimers=800,
+        claim_within_s=3.0,
+        staff=4,
+        comments_per_s=500,
+        pinned=True,
+        notes="600 s, 10,000 viewers on the Node carrier + 40 locust viewers, 800 claimers "
+        "for 500 codes x 2 drops, ~9.5 booking flows/s, 500 comments/s",
     ),
 }

@@ -6,6 +6,7 @@ locustfile's ``init`` listener (:func:`setup`) and read through :func:`current`.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -15,6 +16,10 @@ from loadtest.acked import AckedLog
 from loadtest.demo import Demo
 from loadtest.profiles import PROFILES, Profile
 from loadtest.timeline import Timeline
+
+STORM_COMMENTS_PER_USER = 50.0
+"""comments a second one comment-storm sender pushes (1.25 pushes of 40 comments + 10 likes):
+ten senders for 500/s, so one slow answer does not hold the storm back"""
 
 
 @dataclass
@@ -30,8 +35,18 @@ class Run:
 
     @property
     def fixed_users(self) -> int:
-        """The cast on top of the viewers: host, group bots, store dashboards."""
-        return 1 + len(self.demo.groups) + min(self.profile.store_dashboards, len(self.demo.stores))
+        """The cast on top of the viewers: host, group bots, store dashboards (and, in the
+        broadcast profile, bookers, claimers, staff and the comment storm's senders)."""
+        profile = self.profile
+        cast = 1 + len(self.demo.groups) + min(profile.store_dashboards, len(self.demo.stores))
+        return cast + profile.bookers + profile.claimers + profile.staff + self.storm_users
+
+    @property
+    def storm_users(self) -> int:
+        """Senders of a profile's own comment storm (0: the default single sender)."""
+        if not self.profile.comments_per_s or not self.demo.douyin_room_id:
+            return 0
+        return max(1, math.ceil(self.profile.comments_per_s / STORM_COMMENTS_PER_USER))
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started_at
@@ -79,7 +94,10 @@ def _profile(options: Any) -> Profile:
         profile = PROFILES[options.load_profile]
     except KeyError:
         raise SystemExit(f"loadtest: --load-profile must be one of {', '.join(PROFILES)}") from None
-    return profile.scaled(options.scale) if options.scale != 1.0 else profile
+    profile = profile.scaled(options.scale) if options.scale != 1.0 else profile
+    if getattr(options, "profile_duration", 0):
+        profile = profile.stretched(float(options.profile_duration))
+    return profile
 
 
 def start(options: Any) -> None:

@@ -9,6 +9,7 @@ counted apart as ``OUTCOME`` entries so a run shows how often they happened.
 from __future__ import annotations
 
 import base64
+import collections
 import hashlib
 import hmac
 import itertools
@@ -20,6 +21,7 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import gevent
+import gevent.event
 import socketio
 from locust import between, constant, task
 from locust.contrib.fasthttp import FastHttpSession, FastHttpUser
@@ -109,48 +111,73 @@ class BroadcastSocketUser(SocketIOUser):
             self.sio.disconnect()
 
 
-class Viewer(BroadcastSocketUser):
-    """A viewer in the live room: watches (socket on /live), books a visit now and then,
-    claims dropped coupons within seconds, sometimes asks a question."""
+class Board:
+    """What the users of one locust process pass on to each other: the coupon drops seen
+    (claimers without a socket wait for them), booked visits (store staff check them in)
+    and claimed codes (staff redeem them)."""
 
-    weight = 1
+    def __init__(self) -> None:
+        self.drops: dict[str, float] = {}  # campaign -> when first seen (monotonic)
+        self.sold_out: set[str] = set()
+        self.signal = gevent.event.Event()
+        self.visits: dict[str, str] = {}  # booking -> store, oldest first
+        self.codes: collections.deque[tuple[str, str]] = collections.deque(maxlen=100_000)
 
-    def wait_time(self) -> float:
-        low, high = self.load_run.profile.viewer_wait_s
-        return self.load_run.rng.uniform(low, high)
+    def dropped(self, campaign_id: str) -> None:
+        if campaign_id in self.drops:
+            return
+        self.drops[campaign_id] = time.monotonic()
+        signal, self.signal = self.signal, gevent.event.Event()
+        signal.set()  # wake every claimer waiting for a drop
 
-    def on_start(self) -> None:
-        demo = self.load_run.demo
-        self.room = demo.room_id
-        self.token = ""
-        self.viewer_id = ""
-        self.bookings: list[tuple[str, str]] = []  # (booking id, store id)
-        self.asked = 0
-        self.claimed: set[str] = set()
+    def sold_out_seen(self, run: Run, campaign_id: str) -> None:
+        """The first "sold out" answer of a drop: how long the stock lasted."""
+        if campaign_id in self.sold_out or campaign_id not in self.drops:
+            return
+        self.sold_out.add(campaign_id)
+        run.fire("COUPON", "drop-to-sold-out", (time.monotonic() - self.drops[campaign_id]) * 1000)
+
+    def next_visit(self) -> tuple[str, str] | None:
+        if not self.visits:
+            return None
+        booking_id = next(iter(self.visits))
+        return booking_id, self.visits.pop(booking_id)
+
+    def withdraw(self, booking_id: str) -> bool:
+        """A viewer cancels: False if staff already took the visit (checked in)."""
+        return self.visits.pop(booking_id, None) is not None
+
+
+BOARD = Board()
+
+
+class ViewerFlows:
+    """What a viewer does over HTTP, shared by the socket viewer and the HTTP-only crowd
+    of the broadcast profile (bookers, claimers): join, claim, book, cancel."""
+
+    load_run: Run
+    http: FastHttpSession
+    room: str
+    token: str
+    viewer_id: str
+    bookings: list[tuple[str, str]]  # (booking id, store id)
+
+    def auth_headers(self, token: str, **extra: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}", **extra}
+
+    def join(self) -> bool:
+        """A new viewer identity in the room (``POST /viewers``): token and viewer id."""
         with self.http.post(
             f"/api/v1/rooms/{self.room}/viewers", json={"external_id": f"lt-{uuid.uuid4().hex}"},
             name=f"{ROOM}/viewers", catch_response=True,
         ) as resp:  # fmt: skip
             if resp.status_code not in (200, 201):
                 resp.failure(f"viewer not created: {resp.status_code} {_slug(resp)}")
-                return
+                return False
             body = resp.json()
             self.token, self.viewer_id = body["token"], body["viewer_id"]
-        self.connect_socket({"token": self.token})
-
-    def _on_event(self, event: str, data: Any = None) -> None:
-        self.delivered(event, data)
-        if event == "coupon.dropped" and isinstance(data, dict) and self.token:
-            campaign_id = str(data.get("id", ""))
-            profile = self.load_run.profile
-            if (
-                campaign_id
-                and campaign_id not in self.claimed
-                and self.load_run.rng.random() < profile.claim_share
-            ):
-                self.claimed.add(campaign_id)
-                delay = self.load_run.rng.uniform(0.1, profile.claim_within_s)
-                self.greenlets.append(gevent.spawn_later(delay, self.claim, campaign_id))
+            self.bookings = []
+            return True
 
     # --- coupons ------------------------------------------------------------------------
     def claim(self, campaign_id: str) -> None:
@@ -169,10 +196,14 @@ class Viewer(BroadcastSocketUser):
                     code = resp.json()["code"]
                     self.load_run.acked.code(campaign_id, code, self.viewer_id)
                     self.load_run.fire("COUPON", "claim-to-code", _ms_since(start))
+                    BOARD.codes.append((campaign_id, code))
                     return
                 if resp.status_code in (409, 410):  # sold out, limit reached: the shop's answer
                     resp.success()
-                    self.load_run.fire("OUTCOME", f"coupon {_slug(resp)}", 0)
+                    slug = _slug(resp)
+                    self.load_run.fire("OUTCOME", f"coupon {slug}", 0)
+                    if slug == "sold-out":
+                        BOARD.sold_out_seen(self.load_run, campaign_id)
                     return
                 error = RuntimeError(f"claim answered {resp.status_code} {_slug(resp)}")
                 resp.failure(error)
@@ -181,8 +212,7 @@ class Viewer(BroadcastSocketUser):
         self.load_run.fire("COUPON", "claim-to-code", _ms_since(start), error)
 
     # --- bookings -----------------------------------------------------------------------
-    @task(3)
-    def book_visit(self) -> None:
+    def book_once(self) -> None:
         """Tap -> nearest stores -> the day's slots -> book (with an Idempotency-Key)."""
         if not self.token or len(self.bookings) >= self.load_run.profile.max_bookings_per_viewer:
             return
@@ -251,6 +281,7 @@ class Viewer(BroadcastSocketUser):
                     return booking_id
                 self.load_run.acked.booking(booking_id, body["store_id"], self.viewer_id)
                 self.bookings.append((booking_id, body["store_id"]))
+                BOARD.visits[booking_id] = body["store_id"]
                 return booking_id
             if resp.status_code == 409 and not retry:  # slot full / already booked
                 resp.success()
@@ -259,12 +290,11 @@ class Viewer(BroadcastSocketUser):
             resp.failure(f"booking answered {resp.status_code} {_slug(resp)}")
             return ""
 
-    @task(1)
-    def cancel_visit(self) -> None:
-        """Some viewers change their mind: the seat goes back."""
-        if not self.bookings or self.load_run.rng.random() > 0.3:
-            return
+    def cancel_one(self) -> None:
+        """A viewer changes their mind: the seat goes back (not once checked in)."""
         booking_id, store_id = self.bookings.pop(self.load_run.rng.randrange(len(self.bookings)))
+        if not BOARD.withdraw(booking_id):
+            return  # the visitor is in the store already
         with self.http.delete(
             f"/api/v1/bookings/{booking_id}", headers=self.auth_headers(self.token),
             name="/api/v1/bookings/[booking]", catch_response=True,
@@ -276,6 +306,55 @@ class Viewer(BroadcastSocketUser):
                 self.load_run.fire("OUTCOME", f"cancel {_slug(resp)}", 0)
             else:
                 resp.failure(f"cancel answered {resp.status_code} {_slug(resp)}")
+
+
+class Viewer(ViewerFlows, BroadcastSocketUser):
+    """A viewer in the live room: watches (socket on /live), books a visit now and then,
+    claims dropped coupons within seconds, sometimes asks a question."""
+
+    weight = 1
+
+    def wait_time(self) -> float:
+        low, high = self.load_run.profile.viewer_wait_s
+        return self.load_run.rng.uniform(low, high)
+
+    def on_start(self) -> None:
+        demo = self.load_run.demo
+        self.room = demo.room_id
+        self.token = ""
+        self.viewer_id = ""
+        self.bookings = []
+        self.asked = 0
+        self.claimed: set[str] = set()
+        if self.join():
+            self.connect_socket({"token": self.token})
+
+    def _on_event(self, event: str, data: Any = None) -> None:
+        self.delivered(event, data)
+        if event == "coupon.dropped" and isinstance(data, dict) and self.token:
+            campaign_id = str(data.get("id", ""))
+            if campaign_id:
+                BOARD.dropped(campaign_id)
+            profile = self.load_run.profile
+            if (
+                campaign_id
+                and campaign_id not in self.claimed
+                and self.load_run.rng.random() < profile.claim_share
+            ):
+                self.claimed.add(campaign_id)
+                delay = self.load_run.rng.uniform(0.1, profile.claim_within_s)
+                self.greenlets.append(gevent.spawn_later(delay, self.claim, campaign_id))
+
+    @task(3)
+    def book_visit(self) -> None:
+        self.book_once()
+
+    @task(1)
+    def cancel_visit(self) -> None:
+        """Some viewers change their mind: the seat goes back."""
+        if not self.bookings or self.load_run.rng.random() > 0.3:
+            return
+        self.cancel_one()
 
     # --- questions and watching -----------------------------------------------------------
     @task(1)
@@ -296,6 +375,119 @@ class Viewer(BroadcastSocketUser):
         """Most of a broadcast is watching: the socket stays open, nothing is sent."""
 
 
+class CrowdUser(ViewerFlows, FastHttpUser):
+    """A viewer of the broadcast profile's crowd (whose socket the Node carrier holds)
+    seen from its HTTP side only: no Socket.IO client in locust."""
+
+    abstract = True
+
+    def on_start(self) -> None:
+        self.load_run = current()
+        self.http = self.client
+        self.room = self.load_run.demo.room_id
+        self.token = ""
+        self.viewer_id = ""
+        self.bookings = []
+
+
+class Booker(CrowdUser):
+    """Viewers tapping "book a visit", one after another: a new identity every
+    ``max_bookings_per_viewer`` bookings, paced by the locustfile (``bookings_per_s``
+    over all bookers); 1 in 20 cancels one of theirs."""
+
+    fixed_count = 0  # the locustfile sets it from the profile (0: not in the run)
+    wait_time = constant(1)  # the locustfile paces it
+
+    @task
+    def book(self) -> None:
+        if not self.token or len(self.bookings) >= self.load_run.profile.max_bookings_per_viewer:
+            if not self.join():
+                return
+        self.book_once()
+        if self.bookings and self.load_run.rng.random() < 0.05:
+            self.cancel_one()
+
+
+class Claimer(CrowdUser):
+    """A viewer waiting for the host's coupon: claims each drop (seen by the process's
+    socket viewers) within ``claim_within_s`` of it. Many claimers, fewer codes: the
+    stock is gone in seconds and the rest are told "sold out"."""
+
+    fixed_count = 0  # the locustfile sets it from the profile
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.claimed: set[str] = set()
+        self.join()
+
+    @task
+    def claim_drops(self) -> None:
+        fresh = [c for c in BOARD.drops if c not in self.claimed]
+        if not fresh:
+            BOARD.signal.wait(timeout=5)  # until the next drop (gevent: no busy loop)
+            return
+        campaign_id = fresh[0]
+        self.claimed.add(campaign_id)
+        if not self.token:
+            return
+        since_drop = time.monotonic() - BOARD.drops[campaign_id]
+        delay = self.load_run.rng.uniform(0.1, self.load_run.profile.claim_within_s)
+        gevent.sleep(max(0.0, delay - since_drop))
+        self.claim(campaign_id)
+
+
+class StoreStaff(FastHttpUser):
+    """Staff at the till: check booked visitors in (``arrive``) and redeem claimed codes,
+    each at the booking's store (the code at any store of the brand: campaigns are valid
+    in all of them)."""
+
+    fixed_count = 0  # the locustfile sets it from the profile
+
+    def wait_time(self) -> float:
+        low, high = self.load_run.profile.staff_wait_s
+        return self.load_run.rng.uniform(low, high)
+
+    def on_start(self) -> None:
+        self.load_run = current()
+        self.tokens = {s.id: s.staff_token for s in self.load_run.demo.stores}
+
+    @task
+    def check_in(self) -> None:
+        visit = BOARD.next_visit()
+        if visit is None:
+            return
+        booking_id, store_id = visit
+        with self.client.post(
+            f"/api/v1/stores/{store_id}/bookings/{booking_id}/arrive",
+            headers={"Authorization": f"Bearer {self.tokens[store_id]}"},
+            name="/api/v1/stores/[store]/bookings/[booking]/arrive", catch_response=True,
+        ) as resp:  # fmt: skip
+            if resp.status_code == 200 and resp.json().get("first"):
+                self.load_run.acked.arrival(booking_id, store_id)
+            elif resp.status_code == 200:
+                resp.failure(f"{booking_id} was checked in before (first: false)")
+            else:
+                resp.failure(f"check-in answered {resp.status_code} {_slug(resp)}")
+
+    @task
+    def redeem(self) -> None:
+        if not BOARD.codes:
+            return
+        campaign_id, code = BOARD.codes.popleft()
+        store_id = self.load_run.rng.choice(self.load_run.demo.stores).id
+        with self.client.post(
+            f"/api/v1/stores/{store_id}/redemptions",
+            json={"code": code, "order_amount": 128},
+            headers={"Authorization": f"Bearer {self.tokens[store_id]}"},
+            name="/api/v1/stores/[store]/redemptions", catch_response=True,
+        ) as resp:  # fmt: skip
+            if resp.status_code == 200:
+                self.load_run.acked.redemption(campaign_id, code, store_id)
+            else:
+                resp.failure(f"redemption answered {resp.status_code} {_slug(resp)}")
+
+
 class Host(BroadcastSocketUser):
     """The host: on /host, reads the question feed, pins the top card, drops coupons on
     the profile's schedule (create the campaign, then drop it)."""
@@ -313,7 +505,16 @@ class Host(BroadcastSocketUser):
         self.token = self.load_run.demo.host_token
         self.dropped = 0
         self.last_pin = 0.0
-        self.connect_socket({"token": self.token})
+        # batch: the room's events as host.batch packets (what the host console does)
+        self.connect_socket({"token": self.token, "batch": True})
+
+    def _on_event(self, event: str, data: Any = None) -> None:
+        if event == "host.batch" and isinstance(data, dict):
+            for entry in data.get("events", ()):
+                if isinstance(entry, dict):
+                    self.delivered(str(entry.get("event")), entry.get("data"))
+            return
+        self.delivered(event, data)
 
     def _next_drop(self) -> float | None:
         drops = self.load_run.profile.drops_s
@@ -495,9 +696,24 @@ class StoreDashboard(BroadcastSocketUser):
         self.synced = False
         self.last_id: tuple[int, int] = (0, 0)
         self.recent: list[str] = []
-        self.connect_socket({"token": self.store.staff_token})
+        # batch: entries ready together come as one store.batch (what the dashboard page does)
+        self.connect_socket({"token": self.store.staff_token, "batch": True})
 
     def _on_event(self, event: str, data: Any = None) -> None:
+        if event == "store.batch" and isinstance(data, dict):
+            entries = [e for e in data.get("events", ()) if isinstance(e, dict)]
+            for entry in entries:
+                self._on_entry(str(entry.get("event")), entry.get("data"), ack=False)
+            if entries and isinstance(entries[-1].get("data"), dict):
+                last = entries[-1]["data"].get("id")
+                if last:  # one ack for the batch: its last id
+                    socketio.Client.emit(
+                        self.sio, "ack", {"id": str(last)}, namespace=self.namespace
+                    )
+            return
+        self._on_entry(event, data, ack=True)
+
+    def _on_entry(self, event: str, data: Any, *, ack: bool) -> None:
         if event == "store.synced":
             self.synced = True  # what follows is live: its latency means something
             return
@@ -516,8 +732,8 @@ class StoreDashboard(BroadcastSocketUser):
             self.delivered(event, data)
         if event == "booking.created" and data.get("booking_id"):
             self.recent = [*self.recent[-19:], str(data["booking_id"])]
-        # The dashboard handled it: ack (socketio.Client.emit: not a locust "request").
-        socketio.Client.emit(self.sio, "ack", {"id": entry}, namespace=self.namespace)
+        if ack:  # the dashboard handled it (socketio.Client.emit: not a locust "request")
+            socketio.Client.emit(self.sio, "ack", {"id": entry}, namespace=self.namespace)
 
     @task
     def open_booking(self) -> None:

@@ -131,3 +131,49 @@ async def test_oversold_campaign_and_foreign_code_are_caught(
     report = await _check(clean_redis, run_data, acked)
     assert any("claimed for a quantity of 3" in v for v in report.violations), report.violations
     assert any("belongs to" in v for v in report.violations), report.violations
+
+
+async def test_check_ins_and_redemptions_are_checked(
+    api: Any, staff_token: Callable[[str], str], clean_redis: Any, run_data: dict[str, Any]
+) -> None:
+    """Staff answered 200: the booking is arrived and the code redeemed in Redis; a 200
+    that did not stick is a violation."""
+    booking, code, token = run_data["booking"], run_data["code"], staff_token(STORE)
+    status, body = await api.post(f"/api/v1/stores/{STORE}/bookings/{booking['id']}/arrive", token)
+    assert status == 200, body
+    status, body = await api.post(
+        f"/api/v1/stores/{STORE}/redemptions", token, json={"code": code, "order_amount": 100}
+    )
+    assert status == 200, body
+    acked = Acknowledged.read([run_data["acked"]])
+    acked.arrived.add(booking["id"])
+    acked.redeemed[code] = STORE
+    report = await _check(clean_redis, run_data, acked)
+    assert report.ok, report.violations
+    assert report.checked["acknowledged_arrivals"] == 1
+    assert report.checked["acknowledged_redemptions"] == 1
+
+    clean_redis.hset(keys.store_booking(STORE, booking["id"]), "status", "confirmed")
+    report = await _check(clean_redis, run_data, acked)
+    assert any("was checked in (200) but is 'confirmed'" in v for v in report.violations), (
+        report.violations
+    )
+
+
+async def test_a_redemption_that_did_not_stick_is_caught(
+    clean_redis: Any, run_data: dict[str, Any]
+) -> None:
+    acked = Acknowledged.read([run_data["acked"]])
+    acked.redeemed[run_data["code"]] = STORE  # told 200, but the code is only claimed
+    report = await _check(clean_redis, run_data, acked)
+    assert any("was redeemed (200) but is" in v for v in report.violations), report.violations
+
+
+def test_acked_log_round_trips_arrivals_and_redemptions(tmp_path: Any) -> None:
+    log = AckedLog(tmp_path / "a.jsonl")
+    log.arrival("b_1", STORE)
+    log.redemption("cp_x", "ABCDE-12345-XYZ", STORE)
+    log.close()
+    acked = Acknowledged.read([tmp_path / "a.jsonl"])
+    assert acked.arrived == {"b_1"}
+    assert acked.redeemed == {"ABCDE-12345-XYZ": STORE}
