@@ -254,7 +254,9 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # 
                 await self.app[TENANCY].require_path(claims, named)
             except Problem as exc:
                 raise socketio.exceptions.ConnectionRefusedError(exc.detail) from None
-        await self.save_session(sid, {"claims": claims, "auth": auth})
+        # The claims only: nothing reads the auth dict back, and its token (~250 bytes)
+        # would be kept for the connection's lifetime.
+        await self.save_session(sid, {"claims": claims})
         await self.enter_room(sid, self.channel_for(claims))
         try:
             for hook in self.on_join:

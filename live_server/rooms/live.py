@@ -47,6 +47,17 @@ from live_server.web.http import NODE_ID
 log = logging.getLogger(__name__)
 
 STATE_TTL_S = 0.5
+COUNT_VIEWERS_PER_S = 2000
+"""``room.viewers`` to a big room goes out at most every (this node's viewers / 2000)
+seconds, at least every second (10,000 viewers: every 5 s). Each one is a frame to every
+viewer: at 10,000 that is ~100 ms of the worker's loop and as many messages for the
+clients, once a second through a whole join storm, and the count of a big room moves
+by a fraction of a percent in a second."""
+COUNT_QUIET_S = 0.5
+COUNT_MAX_DEFER_S = 10.0
+"""Nor within COUNT_QUIET_S of a room broadcast (a coupon drop, an announcement), unless
+it has waited COUNT_MAX_DEFER_S: for the clients a count to every viewer costs as much as
+the broadcast, and one that lands in the same instant doubles the broadcast's tail."""
 
 StateContributor = Callable[[str, Claims], Awaitable[dict[str, Any]]]
 
@@ -66,6 +77,15 @@ class LiveRooms:
         self.state_contributors: list[StateContributor] = []
         self._task: asyncio.Task[None] | None = None
         self._state_cache: dict[str, tuple[float, asyncio.Future[dict[str, Any]]]] = {}
+        self._count_sent_at: dict[str, float] = {}
+        self._broadcast_at: dict[str, float] = {}  # room -> last room broadcast seen here
+        # Every room emit delivered on this node (ours or another node's) drops the room's
+        # cached state: a joiner whose snapshot is still cached after its join missed
+        # nothing (see _on_viewer_join). Without the hook, every joiner asks Redis.
+        watch = getattr(realtime.sio.manager, "add_room_emit_hook", None)
+        self._emits_watched = watch is not None
+        if watch is not None:
+            watch(self._room_emitted)
         realtime.live.on_join.append(self._on_viewer_join)
         realtime.live.on_leave.append(self._on_viewer_leave)
         realtime.broadcaster = self.broadcast
@@ -140,20 +160,36 @@ class LiveRooms:
         """room.state built at most every STATE_TTL_S per room and shared by every joiner
         of that moment (a burst of 1,000 joins costs one build, not 6,000 Redis calls).
         Contributors must therefore not personalise the state."""
+        return (await self._snapshot(room_id, claims))[1]
+
+    async def _snapshot(
+        self, room_id: str, claims: Claims
+    ) -> tuple[tuple[float, asyncio.Future[dict[str, Any]]], dict[str, Any]]:
+        """:meth:`shared_state` with its cache entry (which a room emit drops)."""
         now = time.monotonic()
         cached = self._state_cache.get(room_id)
         if cached is not None and cached[0] > now:
-            return await cached[1]
+            return cached, await cached[1]
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._state_cache[room_id] = (now + STATE_TTL_S, future)
+        entry = (now + STATE_TTL_S, future)
+        self._state_cache[room_id] = entry
         try:
             future.set_result(await self.room_state(room_id, claims))
         except BaseException as exc:
-            self._state_cache.pop(room_id, None)
+            if self._state_cache.get(room_id) is entry:
+                self._state_cache.pop(room_id, None)
             future.set_exception(exc)
             future.exception()  # retrieved: waiters re-raise it, nobody logs it as lost
             raise
-        return future.result()
+        return entry, future.result()
+
+    def _room_emitted(self, namespace: str, room: str) -> None:
+        """An emit to a room was delivered on this node: its cached state is stale."""
+        if namespace == LIVE and room.startswith("room:"):
+            room_id = room[len("room:") :]
+            self._state_cache.pop(room_id, None)
+            if room_id in self._count_sent_at:  # a big room (see _publish_counts)
+                self._broadcast_at[room_id] = time.monotonic()
 
     async def _on_viewer_join(
         self, sio: socketio.AsyncServer, sid: str, claims: Claims, auth: dict[str, Any]
@@ -168,11 +204,19 @@ class LiveRooms:
             with contextlib.suppress(ValueError):
                 missed = await self.missed_since(room_id, offset)
         if missed is None:
-            state = dict(await self.shared_state(room_id, claims))
+            entry, shared = await self._snapshot(room_id, claims)
+            state = dict(shared)
             state["ts"] = now_ms()
             await sio.emit("room.state", state, to=sid, namespace=LIVE)
-            # The snapshot may be up to STATE_TTL_S old: send what was broadcast since.
-            missed = await self.missed_since(room_id, state["offset"]) or []
+            if self._emits_watched and self._state_cache.get(room_id) is entry:
+                # No room emit reached this node since the snapshot's build began (each
+                # drops it from the cache): a broadcast after its offset reaches this
+                # node later, and this viewer with it (it joined the room before this
+                # hook ran). Nothing to replay, no Redis call for this join.
+                missed = []
+            else:
+                # The snapshot may be up to STATE_TTL_S old: send what was broadcast since.
+                missed = await self.missed_since(room_id, state["offset"]) or []
         for event, data in missed:
             await sio.emit(event, data, to=sid, namespace=LIVE)
 
@@ -205,8 +249,21 @@ class LiveRooms:
             total = await self.store.publish_viewer_count(room_id, self.node_id, local, now)
             if local == 0:
                 self.local_viewers.pop(room_id, None)
+            if local == 0:
+                self._count_sent_at.pop(room_id, None)
+                self._broadcast_at.pop(room_id, None)
             if self._last_total.get(room_id) == total:
                 continue
+            every = local / COUNT_VIEWERS_PER_S  # seconds; this loop runs every second
+            sent_at = self._count_sent_at.get(room_id)
+            clock = time.monotonic()
+            if every > 1.0 and sent_at is not None:
+                if clock - sent_at < every - 0.1:
+                    continue  # a big room: this change goes out with a later pass
+                recent = clock - self._broadcast_at.get(room_id, 0.0) < COUNT_QUIET_S
+                if recent and clock - sent_at < COUNT_MAX_DEFER_S:
+                    continue  # not on top of a broadcast: with the next quiet pass
+            self._count_sent_at[room_id] = clock
             self._last_total[room_id] = total
             payload = {"room_id": room_id, "viewers": total, "ts": now}
             # Local only: every node tells its own viewers; no pub/sub storm.
