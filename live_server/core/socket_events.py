@@ -104,7 +104,8 @@ EVENTS: tuple[EventDecl, ...] = (
                    kind=STR, value={"type": "number"}, quantity=INT, remaining=INT,
                    per_user=INT, expires_at=STR, status=STR)),
     EventDecl("coupon.stock", (LIVE, HOST),
-              "Coupons left in a campaign (coalesced: at most 4 a second).", STOCK),
+              "Coupons left in a campaign (at most 4 a second across workers; "
+              "never more than a value already sent).", STOCK),
     EventDecl("booking.count", (LIVE, HOST), "Bookings made in the room (at most once a second, "
               "across workers; never lower than a value sent).",
               _obj(("room_id", "bookings"), room_id=STR, bookings=INT)),
