@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from live_server.core.errors import BadRequest, Conflict, Forbidden, Gone, NotFound
-from live_server.core.util import now_ms
+from live_server.core.util import now_ms, parse_time_ms
 
 MAX_QUANTITY = 1_000_000
 ALL_STORES = "all"
@@ -42,30 +42,6 @@ class CodeStatus(StrEnum):
 
 
 # --- time ---------------------------------------------------------------------------
-
-
-def parse_time(value: Any) -> int:
-    """ISO-8601 (with an offset; naive means UTC) or unix seconds -> unix ms."""
-    if isinstance(value, bool):
-        raise ValueError("use ISO-8601 or unix seconds")
-    if isinstance(value, int | float):
-        return int(float(value) * 1000)
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            return int(float(text) * 1000)
-        except ValueError:
-            pass
-        try:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise ValueError(
-                "use ISO-8601 (e.g. 2025-06-01T20:00:00+08:00) or unix seconds"
-            ) from exc
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return int(moment.timestamp() * 1000)
-    raise ValueError("use ISO-8601 or unix seconds")
 
 
 def iso(ms: int | None) -> str | None:
@@ -120,7 +96,7 @@ class CreateCampaign(BaseModel):
     @field_validator("valid_from", "expires_at", mode="before")
     @classmethod
     def _time(cls, v: Any) -> int | None:
-        return None if v is None else parse_time(v)
+        return None if v is None else parse_time_ms(v)
 
     @field_validator("store_ids")
     @classmethod

@@ -38,7 +38,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.fanout.run import HERE, free_port, mint_viewer_tokens, post_json, wait_http
+from bench.fanout.run import (
+    HERE,
+    drop_triggers,
+    free_port,
+    mint_viewer_tokens,
+    wait_http,
+)
 
 TIMES: dict[str, list[float]] = defaultdict(list)
 COUNTS: dict[str, list[int]] = defaultdict(list)
@@ -158,19 +164,7 @@ def probe(port: int, data_dir: Path, viewers: int, drops: int, secret: str, prof
         time.sleep(1.0)
         demo = json.loads((data_dir / "demo.json").read_text())
         room, host = demo["room_id"], demo["host_token"]
-        expires = int(time.time()) + 3600
-        triggers = []
-        for k in range(drops):
-            campaign = post_json(
-                f"{base}/api/v1/rooms/{room}/campaigns",
-                {"title": f"bench drop {k:02d}", "kind": "amount_off", "value": 20,
-                 "quantity": 100_000, "expires_at": expires, "identity": "any"},
-                host,
-            )  # fmt: skip
-            triggers.append({
-                "url": f"{base}/api/v1/rooms/{room}/campaigns/{campaign['id']}/drop",
-                "token": host, "key": campaign["id"],
-            })  # fmt: skip
+        _campaigns, triggers = drop_triggers(base, room, host, drops)
         load = {
             "url": base, "n": viewers, "gap_ms": 250, "event": "coupon.dropped",
             "tokens": mint_viewer_tokens(secret, room, viewers), "triggers": triggers,

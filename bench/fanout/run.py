@@ -196,6 +196,29 @@ def mint_viewer_tokens(secret: str, room: str, n: int) -> list[str]:
     return [signer.issue(Role.VIEWER, room, f"v_{i:016x}") for i in range(n)]
 
 
+def drop_triggers(
+    base: str, room: str, host: str, n: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The host creates ``n`` campaigns through the API; (campaigns, the load generator's
+    triggers: one drop request each)."""
+    expires = int(time.time()) + 3600
+    campaigns = [
+        post_json(
+            f"{base}/api/v1/rooms/{room}/campaigns",
+            {"title": f"bench drop {k:02d}", "kind": "amount_off", "value": 20,
+             "quantity": 100_000, "expires_at": expires, "identity": "any"},
+            host,
+        )
+        for k in range(n)
+    ]  # fmt: skip
+    triggers = [
+        {"url": f"{base}/api/v1/rooms/{room}/campaigns/{c['id']}/drop", "token": host,
+         "key": c["id"]}
+        for c in campaigns
+    ]  # fmt: skip
+    return campaigns, triggers
+
+
 def start_server(
     config: str, port: int, data_dir: Path, path: str, viewers: int, broadcasts: int
 ) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
@@ -249,21 +272,10 @@ def start_server(
             for k in range(broadcasts)]}  # fmt: skip
         return proc, load
     # The host creates the campaigns through the API (drafts: not in room.state).
-    expires = int(time.time()) + 3600
-    triggers = []
-    for k in range(broadcasts):
-        campaign = post_json(
-            f"{base}/api/v1/rooms/{room}/campaigns",
-            {"title": f"bench drop {k:02d}", "kind": "amount_off", "value": 20,
-             "quantity": 100_000, "expires_at": expires, "identity": "any"},
-            host,
-        )  # fmt: skip
-        triggers.append({
-            "url": f"{base}/api/v1/rooms/{room}/campaigns/{campaign['id']}/drop",
-            "token": host, "key": campaign["id"],
-        })  # fmt: skip
-        if not _template:  # Node's coupon.dropped: the same fields and size as ours
-            _template.update(campaign, status="open", dropped_at=campaign["created_at"])
+    campaigns, triggers = drop_triggers(base, room, host, broadcasts)
+    if not _template:  # Node's coupon.dropped: the same fields and size as ours
+        first = campaigns[0]
+        _template.update(first, status="open", dropped_at=first["created_at"])
     load |= {
         "tokens": mint_viewer_tokens(secret, room, viewers),
         "event": "coupon.dropped",

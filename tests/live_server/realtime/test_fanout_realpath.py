@@ -138,7 +138,8 @@ class _Store:
         return self.total
 
 
-async def test_a_big_rooms_viewer_count_is_paced_a_small_ones_is_not() -> None:
+def _counting_rooms() -> tuple[LiveRooms, _Store, list[int]]:
+    """LiveRooms on a stand-in manager and store; the viewer counts it sends to /live."""
     sent: list[int] = []
 
     async def emit_local(event: str, data: Any, namespace: str, room: str) -> None:
@@ -152,6 +153,11 @@ async def test_a_big_rooms_viewer_count_is_paced_a_small_ones_is_not() -> None:
         broadcaster=None,
     )
     rooms = LiveRooms(SimpleNamespace(store=store), realtime)  # type: ignore[arg-type]
+    return rooms, store, sent
+
+
+async def test_a_big_rooms_viewer_count_is_paced_a_small_ones_is_not() -> None:
+    rooms, store, sent = _counting_rooms()
     assert not rooms._emits_watched  # a manager without the hook: joiners read the history
     rooms.local_viewers["small"] = 40
     for total in (40, 41, 42):
@@ -216,19 +222,7 @@ def test_the_binary_check_finds_bytes_anywhere_and_nothing_in_json() -> None:
 
 
 async def test_a_big_rooms_count_does_not_land_on_top_of_a_broadcast() -> None:
-    sent: list[int] = []
-
-    async def emit_local(event: str, data: Any, namespace: str, room: str) -> None:
-        if event == "room.viewers" and namespace == LIVE:
-            sent.append(data["viewers"])
-
-    store = _Store()
-    realtime = SimpleNamespace(
-        live=SimpleNamespace(on_join=[], on_leave=[]),
-        sio=SimpleNamespace(manager=SimpleNamespace(emit_local=emit_local)),
-        broadcaster=None,
-    )
-    rooms = LiveRooms(SimpleNamespace(store=store), realtime)  # type: ignore[arg-type]
+    rooms, store, sent = _counting_rooms()
     rooms.local_viewers["big"] = 10_000
     store.total = 10_000
     await rooms._publish_counts()
