@@ -110,7 +110,7 @@ class DedupIndex:
             other = self.cards[card_id][2]
             if matcher.apart(reading, other) is not None:
                 continue
-            score = matcher.similarity(reading, other)
+            score = matcher.score(reading, other)
             if score < matcher.threshold:
                 continue
             if best is None or score > best[0] or (score == best[0] and card_id < best[1]):

@@ -17,13 +17,18 @@ matcher reads a question into a :class:`Reading` once, then compares readings:
    time / quantity), numbers (6寸 vs 8寸), time words (今天 vs 明天), opposite words
    (开门 vs 关门, 偏大 vs 偏小), a negated word on one side only (没拆吊牌 vs 拆了吊牌,
    非人为 vs 人为), and a distinct strong word on each side (手机 vs 耳机, 保修 vs 延保).
-5. **Similarity**: a weighted overlap of the content words, taking the shorter question's
-   coverage into account (extra context does not change the answer), helped by character
-   bigrams for segmentation and wording variants (试色 / 试色号).
+5. **Score**: the likelihood that two readings are one question, a logistic model over
+   what they share and what each adds: the weighted overlap of content words, the shorter
+   question's coverage (extra context does not change the answer), character bigrams
+   (segmentation and wording variants: 试色 / 试色号), the weight of words on one side
+   only, and whether both ask the same kind of answer. Its weights are learned from
+   the dev pairs of ``bench/questions/eval_sets`` (``python -m bench.questions.train_scorer``
+   writes ``scorer_weights.py``; the frozen test pairs are never used).
 """
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -31,6 +36,8 @@ from dataclasses import dataclass
 
 import opencc
 import rjieba
+
+from live_server.questions import scorer_weights
 
 _T2S = opencc.OpenCC("t2s")
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff"
@@ -239,6 +246,41 @@ def _teach(word: str) -> None:
         _KNOWN_WORDS.add(word)
 
 
+FEATURES = (
+    "overlap",  # weighted Jaccard of content words
+    "coverage",  # the shorter question's share of common weight
+    "bigrams",  # Dice of character bigrams
+    "unmatched",  # the lesser unmatched weight of the two, over the union
+    "unmatched_strong",  # the same for concepts, products, identifiers
+    "same_intent",  # both ask the same kind of answer
+)
+"""The inputs of :meth:`Matcher.score`, in the order of ``scorer_weights``: each one's meaning
+is monotone (more in common: more likely one question; more on one side only: less), so
+the learned weights cannot pick up an artefact of the labelled pairs. Counts of words of
+one side only were tried and left out: they learned that a long question with many words
+of its own is likely a duplicate (the labelled "context" pairs), which merged two cake
+questions sharing only the word 蛋糕."""
+
+
+# the learned weights folded with the standardisation: z = intercept + sum(coef * feature)
+_COEF = tuple(
+    w / scale for w, scale in zip(scorer_weights.WEIGHTS, scorer_weights.SCALE, strict=True)
+)
+_INTERCEPT = scorer_weights.BIAS - sum(
+    c * mean for c, mean in zip(_COEF, scorer_weights.MEAN, strict=True)
+)
+
+
+def likelihood(features: tuple[float, ...]) -> float:
+    """The learned score of :data:`FEATURES`; two questions with no word and no character
+    pair in common (这个多少钱 / 那个包包多少钱) are never one question."""
+    overlap, _coverage, bigrams, *_ = features
+    if not (overlap or bigrams):
+        return 0.0
+    z = _INTERCEPT + sum(c * x for c, x in zip(_COEF, features, strict=True))
+    return 1.0 / (1.0 + math.exp(-z))
+
+
 CONCEPT_WEIGHT = 2.0
 PRODUCT_WEIGHT = 2.5
 IDENT_WEIGHT = 2.5
@@ -276,11 +318,11 @@ class Reading:
 class Matcher:
     """Reads questions and decides whether two readings are the same question."""
 
-    def __init__(self, lexicon: Lexicon | None = None, *, threshold: float = 0.25,
-                 penalty: float = 0.5, strong_penalty: float = 1.0) -> None:  # fmt: skip
+    def __init__(
+        self, lexicon: Lexicon | None = None, *, threshold: float = scorer_weights.THRESHOLD
+    ) -> None:
         self.threshold = threshold
-        self.penalty = penalty
-        self.strong_penalty = strong_penalty
+        """the least :meth:`score` of two readings that are the same question"""
         self._concept: dict[str, str] = {}  # surface -> token
         self._surface: dict[str, str] = {}  # token -> its canonical surface
         phrases: list[str] = []
@@ -554,7 +596,8 @@ class Matcher:
         lx, ly = self._label(x), self._label(y)
         return len(lx) >= 2 and len(ly) >= 2 and (lx in ly or ly in lx)
 
-    def similarity(self, a: Reading, b: Reading) -> float:
+    def features(self, a: Reading, b: Reading) -> tuple[float, ...]:
+        """What the score weighs, named by :data:`FEATURES`."""
         common, only_a, only_b, strong_a, strong_b = self._matched(a, b)
         union = common + only_a + only_b
         jaccard = common / union if union else 0.0
@@ -564,10 +607,18 @@ class Matcher:
             dice = 2 * len(a.bigrams & b.bigrams) / (len(a.bigrams) + len(b.bigrams))
         else:
             dice = jaccard
-        score = 0.4 * jaccard + 0.35 * coverage + 0.25 * dice
-        both = min(only_a, only_b)
-        strong = min(strong_a, strong_b)
-        return score - (self.penalty * both + self.strong_penalty * strong) / (union or 1.0)
+        return (
+            jaccard,
+            coverage,
+            dice,
+            min(only_a, only_b) / (union or 1.0),
+            min(strong_a, strong_b) / (union or 1.0),
+            float(bool(a.intents) and a.intents == b.intents),
+        )
+
+    def score(self, a: Reading, b: Reading) -> float:
+        """How likely two readings are one question (0..1; guards aside)."""
+        return likelihood(self.features(a, b))
 
     def same(self, a: Reading, b: Reading) -> bool:
-        return self.apart(a, b) is None and self.similarity(a, b) >= self.threshold
+        return self.apart(a, b) is None and self.score(a, b) >= self.threshold

@@ -67,6 +67,44 @@ def test_look_alikes_stay_apart(a: str, b: str, guard: str | None) -> None:
         assert not matcher.same(ra, rb)
 
 
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("蛋糕是动物奶油还是植物奶油", "蛋糕可以当天做好吗"),  # one product, two questions
+        ("积分能抵现吗", "积分可以换小样吗"),
+        ("这个多少钱", "那个包包多少钱"),  # nothing in common but the intent
+        ("这个粉底液适合油皮吗", "这件外套适合胖子穿吗"),
+    ],
+)
+def test_questions_that_only_share_a_topic_stay_apart(a: str, b: str) -> None:
+    """A room's open cards share words with most new questions: sharing the product or
+    the intent alone is not being the same question."""
+    matcher = default_matcher()
+    assert not same(matcher, a, b), (a, b, matcher.score(matcher.read(a), matcher.read(b)))
+
+
+def test_the_score_ranks_a_paraphrase_above_a_topic_neighbour() -> None:
+    matcher = default_matcher()
+    question = matcher.read("优惠券怎么用")
+    paraphrase = matcher.score(question, matcher.read("请问优惠券怎么使用"))
+    neighbour = matcher.score(question, matcher.read("会员卡怎么用"))  # the same ask, another thing
+    assert 0.0 <= neighbour < matcher.threshold <= paraphrase <= 1.0
+
+
+def test_shipped_weights_are_what_the_trainer_learns_from_dev() -> None:
+    """scorer_weights.py is generated (python -m bench.questions.train_scorer --write): a
+    hand edit, or a change of the features or the dev pairs without retraining, fails."""
+    from bench.questions import train_scorer
+    from live_server.questions import scorer_weights
+
+    labelled, _cross = train_scorer.examples()
+    model = train_scorer.train(train_scorer.learnable(labelled))
+    assert model.bias == pytest.approx(scorer_weights.BIAS, abs=1e-9)
+    assert list(model.weights) == pytest.approx(scorer_weights.WEIGHTS, abs=1e-9)
+    assert list(model.mean) == pytest.approx(scorer_weights.MEAN, abs=1e-9)
+    assert list(model.scale) == pytest.approx(scorer_weights.SCALE, abs=1e-9)
+
+
 def test_a_brand_lexicon_teaches_its_words() -> None:
     generic, brand = default_matcher(), Matcher(retail_lexicon().merged(COSMETICS))
     pair = ("这个粉底液适合油皮吗", "foundation适合oily skin吗")
