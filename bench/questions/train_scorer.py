@@ -38,6 +38,10 @@ RATE = 0.5
 CROSS_BUDGET = 0.235
 """The most of the held-out cross pairs the shipped threshold may merge: the share the
 hand-weighted score it replaced merged (0.235 of the dev cross pairs)."""
+SUGGEST_RECALL = 0.85
+"""The suggestion floor is the highest threshold below the merge threshold whose held-out
+recall reaches this: a duplicate the score does not merge is then at least offered to the
+host (``similar_to`` on the new card)."""
 THRESHOLDS = (0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8)
 OUT = Path(__file__).parents[2] / "live_server" / "questions" / "scorer_weights.py"
 
@@ -130,7 +134,11 @@ def held_out(labelled: list[Example], cross: list[Example]) -> dict[float, dict[
     return table
 
 
-def render(model: Model, threshold: float, figure: dict[str, float]) -> str:
+def render(
+    model: Model, threshold: float, suggest: float, table: dict[float, dict[str, float]]
+) -> str:
+    figure = table[threshold]
+
     def floats(values: Sequence[float]) -> str:
         return "(\n" + "".join(f"    {v!r},\n" for v in values) + ")"
 
@@ -144,6 +152,8 @@ def render(model: Model, threshold: float, figure: dict[str, float]) -> str:
         + "\n"
         '"""\n\n'
         f"THRESHOLD = {threshold!r}\n"
+        f"SUGGEST = {suggest!r}  # held-out recall {table[suggest]['recall']:.3f}: merged or "
+        "offered\n"
         f"BIAS = {model.bias!r}\n"
         f"WEIGHTS = {floats(model.weights)}\n"
         f"MEAN = {floats(model.mean)}\n"
@@ -166,14 +176,18 @@ def main() -> None:
               f"| {s['cross']:.3f} |")  # fmt: skip
     within = [t for t in THRESHOLDS if table[t]["cross"] <= CROSS_BUDGET] or [max(THRESHOLDS)]
     threshold = max(within, key=lambda t: (round(table[t]["f05"], 6), t))
+    reach = [t for t in THRESHOLDS if t < threshold and table[t]["recall"] >= SUGGEST_RECALL]
+    suggest = max(reach, default=min(THRESHOLDS))
     model = train(learnable(labelled))
     print(f"\nchosen threshold {threshold} (best held-out F0.5 merging at most "
           f"{CROSS_BUDGET:.1%} of the cross pairs)")  # fmt: skip
+    print(f"suggestion floor {suggest} (merged or suggested: held-out recall "
+          f"{table[suggest]['recall']:.3f} >= {SUGGEST_RECALL})")  # fmt: skip
     print("weights (standardised features):")
     for name, w in zip(FEATURES, model.weights, strict=True):
         print(f"  {name:18} {w:+.3f}")
     if args.write:
-        OUT.write_text(render(model, threshold, table[threshold]), encoding="utf-8")
+        OUT.write_text(render(model, threshold, suggest, table), encoding="utf-8")
         print(f"wrote {OUT}")
 
 

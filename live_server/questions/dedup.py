@@ -81,7 +81,19 @@ class DedupIndex:
                     del postings[word]
 
     def best_match(self, reading: Reading, lane: str) -> str | None:
-        """The most similar card of ``lane`` that is the same question, if any.
+        """The most similar card of ``lane`` that is the same question, if any."""
+        best = self.nearest(reading, lane, self.matcher.threshold)
+        return best[1] if best else None
+
+    def suggestion(self, reading: Reading, lane: str) -> str | None:
+        """The closest card of ``lane`` whose score reaches the matcher's suggestion floor
+        but not its threshold: a merge the host may want (``similar_to``), if any."""
+        best = self.nearest(reading, lane, self.matcher.suggest)
+        return best[1] if best and best[0] < self.matcher.threshold else None
+
+    def nearest(self, reading: Reading, lane: str, floor: float) -> tuple[float, str] | None:
+        """(score, card id) of the best card of ``lane`` that no guard keeps apart and that
+        scores at least ``floor``, if any.
 
         Candidates are the cards sharing the most word weight with the question; a word
         that most of the room's cards share (the brand's store word, say) finds none on its
@@ -111,11 +123,11 @@ class DedupIndex:
             if matcher.apart(reading, other) is not None:
                 continue
             score = matcher.score(reading, other)
-            if score < matcher.threshold:
+            if score < floor:
                 continue
             if best is None or score > best[0] or (score == best[0] and card_id < best[1]):
                 best = (score, card_id)
-        return best[1] if best else None
+        return best
 
     def apply(
         self, start: int, entries: Iterable[tuple[str, str, str]], reading: Reading | None = None

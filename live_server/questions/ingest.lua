@@ -9,7 +9,8 @@
 --       6 held reason, 7 asker key, 8 group id, 9 store id, 10 now ms, 11 check replay (1|0),
 --       12 replay ttl s, 13 author limit (0 none), 14 author window ms, 15 group limit,
 --       16 group window ms, 17 index entry (msgpack [id, lane, text]),
---       18 source label ('' none; "group", "viewer", "live_comment:<platform>": askers per source)
+--       18 source label ('' none; "group", "viewer", "live_comment:<platform>": askers per source),
+--       19 similar card id (new: a card close to this question but not merged; '' none)
 -- Returns {code, ...}: {'dup', id} | {'noroom'} | {'notlive', status} | {'rl', who, pttl}
 --       | {'stale', entries since ARGV[2]} | {'gone'} | {'moved', id of the card it was merged into}
 --       | {'created'|'merged', id, askers, new asker (1|0), card hash (flat), group ids, store ids}
@@ -77,6 +78,7 @@ if mode == 'new' then
   redis.call('HSET', KEYS[6], 'id', qid, 'text', ARGV[4], 'status', status_new, 'lane', ARGV[5],
     'held_reason', ARGV[6], 'created_ms', now, 'updated_ms', now, 'asked_ms', now,
     'askers', 1, 'votes', 0)
+  if ARGV[19] and ARGV[19] ~= '' then redis.call('HSET', KEYS[6], 'similar_to', ARGV[19]) end
   redis.call('HINCRBY', KEYS[6], 'groups', 0)
   redis.call('RPUSH', KEYS[5], ARGV[17])
   redis.call('ZADD', KEYS[10], now, qid)

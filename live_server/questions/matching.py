@@ -323,6 +323,8 @@ class Matcher:
     ) -> None:
         self.threshold = threshold
         """the least :meth:`score` of two readings that are the same question"""
+        self.suggest = min(scorer_weights.SUGGEST, threshold)
+        """the least score at which a new card names the closest card as ``similar_to``"""
         self._concept: dict[str, str] = {}  # surface -> token
         self._surface: dict[str, str] = {}  # token -> its canonical surface
         phrases: list[str] = []

@@ -215,6 +215,14 @@ class QuestionCard(BaseModel):
     sources: list[QuestionSource] = Field(
         default_factory=list, description="askers per source (group, viewer, live_comment)"
     )
+    similar_to: str | None = Field(
+        default=None,
+        description=(
+            "a card of the room this question came close to when it was created, not close "
+            "enough to merge by itself: a merge suggestion for the host (POST "
+            "/api/v1/questions/{id}/merge with into = this id); null when none"
+        ),
+    )
 
 
 class QuestionList(BaseModel):

@@ -126,6 +126,11 @@ class QuestionService:
             "live_question_corrections_total",
             "Cards a host split or merged by hand (the matcher's misses, live)", ("action",),
         )  # fmt: skip
+        self.suggestions_total = metrics.counter(
+            "live_question_suggestions_total",
+            "Merge suggestions: made (a new card came close to another), accepted (the host "
+            "merged it as suggested)", ("outcome",),
+        )  # fmt: skip
 
     # --- intake --------------------------------------------------------------------------
     async def signed_group(
@@ -255,7 +260,9 @@ class QuestionService:
         index = await self._index(room_id)
         fp = index.read(verdict.text)
 
-        def ingest(mode: IngestMode, target: int, expected: int) -> Awaitable[IngestOutcome]:
+        def ingest(
+            mode: IngestMode, target: int, expected: int, similar_to: str = ""
+        ) -> Awaitable[IngestOutcome]:
             return self.store.ingest(IngestCall(
                 room_id=room_id, seq=target, mode=mode, expected_length=expected,
                 text=verdict.text, lane=verdict.lane, held_reason=verdict.reason or "",
@@ -263,6 +270,7 @@ class QuestionService:
                 now_ms=now_ms(), author_rate=self.config.author_rate,
                 group_rate=self.config.group_rate,
                 source=f"{source}:{platform}" if platform else source,
+                similar_to=similar_to,
             ))  # fmt: skip
 
         # Merges run concurrently. Creating a card is serialised per room in this process,
@@ -286,7 +294,11 @@ class QuestionService:
                         outcome = await self._merge_into(room_id, index, match, ingest)
                     else:
                         expected = index.length
-                        outcome = await ingest(IngestMode.NEW, seq, expected)
+                        # close but not the same: the host is offered the merge
+                        similar = index.suggestion(fp, verdict.lane) or ""
+                        outcome = await ingest(IngestMode.NEW, seq, expected, similar)
+                        if similar and outcome.code is IngestCode.CREATED:
+                            self.suggestions_total.labels("made").inc()
                         if outcome.code is IngestCode.STALE:
                             index.apply(expected, outcome.entries)
                         elif outcome.code is IngestCode.CREATED:
@@ -522,6 +534,8 @@ class QuestionService:
         if outcome.code is MergeCode.NOOP:
             return MergeResult(question=card, into=into)
         self.corrections_total.labels("merge").inc()
+        if card.similar_to is not None and card.similar_to in (body.into, target):
+            self.suggestions_total.labels("accepted").inc()
         self._merged.setdefault(room_id, {})[qid] = target
         await self.rt.to_host(room_id, "question.updated", card_event(into))
         await self.rt.to_host(room_id, "question.updated", card_event(card))

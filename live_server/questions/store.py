@@ -123,6 +123,7 @@ class IngestCall:
     author_rate: Rate
     group_rate: Rate
     source: str = ""  # "group", "viewer", "live_comment:<platform>": the card's sources
+    similar_to: str = ""  # new: a close card the host may merge it into ("" none)
 
     def keys_argv(self) -> KeysArgv:
         room_id, seq, qid = self.room_id, self.seq, question_id(self.room_id, self.seq)
@@ -161,6 +162,7 @@ class IngestCall:
                 int(self.group_rate.window_s * 1000),
                 msgpack.packb([qid, self.lane, self.text]),
                 self.source,
+                self.similar_to,
             ],
         )
 
@@ -624,6 +626,7 @@ def _card(
         score=rank_score(askers, votes, len(group_ids), num("asked_ms"), now_ms, half_life_s),
         held_reason=as_text(raw.get(b"held_reason")) or None,
         merged_into=as_text(raw.get(b"merged_into")) or None,
+        similar_to=as_text(raw.get(b"similar_to")) or None,
         sources=_sources(raw),
     )
 

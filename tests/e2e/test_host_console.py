@@ -187,3 +187,51 @@ async def test_host_splits_a_merged_card_and_merges_it_back(
     await expect(page.locator(".message")).to_contain_text(f"已合并 Merged into: {CAKE}")
     await expect(page.locator("[data-view=live]")).to_contain_text("(1)")
     await steps.shot(page, "merged-back")
+
+
+async def test_host_accepts_or_declines_a_merge_suggestion(
+    base_url: str, api: Any, make_room: Any, make_viewer: Any, new_context: ContextFactory,
+    steps: Steps,
+) -> None:  # fmt: skip
+    """A question close to a card but not close enough to merge by itself arrives with a
+    suggestion; one click merges it, "Not the same" hides the hint."""
+    room = await make_room(title="Merge suggestions")
+    room_id = room["room_id"]
+    ctx = await new_context()  # phone-sized
+    page = await ctx.new_page()
+    await page.goto(f"{base_url}/host/{room_id}#token={room['host_token']}")
+    await expect(page.locator(".conn")).to_have_attribute("data-state", "connected")
+
+    async def ask(text: str) -> str:
+        viewer = await make_viewer(room_id)
+        status, body = await api.post(
+            f"/api/v1/rooms/{room_id}/questions", viewer["token"], json={"text": text}
+        )
+        assert status in (200, 201), body
+        return str(body["question_id"])
+
+    first = await ask("可以用花呗吗")
+    close = await ask("支持花呗付款吗")
+    assert close != first, "the matcher is expected to suggest, not merge, this pair"
+    cards = page.locator(".questions .question")
+    await expect(cards).to_have_count(2)
+    hint = page.locator(f"[data-question-id='{close}'] .q-suggest")
+    await expect(hint).to_contain_text("可能与「可以用花呗吗」相同")
+    await expect(hint).to_have_attribute("data-similar-to", first)
+    await expect(page.locator(f"[data-question-id='{first}'] .q-suggest")).to_have_count(0)
+    await steps.shot(page, "suggestion")
+    await hint.locator("[data-action=merge-suggested]").click()
+    await expect(cards).to_have_count(1)
+    await expect(page.locator(f"[data-question-id='{first}'] .q-meta")).to_contain_text("2 人")
+    await expect(page.locator(".message")).to_contain_text("已合并 Merged into: 可以用花呗吗")
+
+    # another close one: the host says they differ, the hint goes, both cards stay
+    other = await ask("面包新鲜吗")
+    again = await ask("面包是当天做的吗")
+    assert again != other
+    hint = page.locator(f"[data-question-id='{again}'] .q-suggest")
+    await expect(hint).to_have_attribute("data-similar-to", other)
+    await hint.locator("[data-action=not-same]").click()
+    await expect(hint).to_have_count(0)
+    await expect(cards).to_have_count(3)
+    await steps.shot(page, "not-the-same")

@@ -34,6 +34,7 @@ const S = {
   sort: "top",
   selected: null, // question id
   merging: null, // question id being merged: the host picks the card it joins
+  notSame: new Set(), // cards whose merge suggestion the host turned down (this console)
   bookings: 0,
   bookingFeed: [], // latest booking.created
   coupons: new Map(), // campaign id -> {title, remaining, quantity}
@@ -365,6 +366,7 @@ function renderCard(q) {
       Array.isArray(q.store_ids) && q.store_ids.length ? h("span", { text: ` · ${q.store_ids.slice(0, 3).join(", ")}` }) : null,
       q.held_reason ? h("span", { class: "error", text: ` · ${q.held_reason}` }) : null
     ),
+    renderSuggestion(q),
     h(
       "div",
       { class: "q-actions" },
@@ -410,6 +412,36 @@ function renderCard(q) {
           onclick: () => merge(source.id, q.id),
         })
     )
+  );
+}
+
+// The matcher found this card close to another but not close enough to merge by itself
+// (`similar_to`): the host merges with one click, or says they differ.
+function renderSuggestion(q) {
+  const other = q.similar_to && S.questions.get(q.similar_to);
+  if (!other || !mergeable(q) || !mergeable(other) || S.merging || S.notSame.has(q.id)) return null;
+  return h(
+    "p",
+    { class: "q-suggest", "data-similar-to": other.id },
+    h("span", { text: `可能与「${snippet(other)}」相同 Same as "${snippet(other)}"? ` }),
+    h("button", {
+      type: "button",
+      "data-action": "merge-suggested",
+      class: "primary",
+      text: "合并 Merge",
+      "aria-label": `把此问题并入「${snippet(other)}」 Merge this question into "${snippet(other)}"`,
+      onclick: () => merge(q.id, other.id),
+    }),
+    " ",
+    h("button", {
+      type: "button",
+      "data-action": "not-same",
+      text: "不同 Not the same",
+      onclick: () => {
+        S.notSame.add(q.id);
+        renderList();
+      },
+    })
   );
 }
 

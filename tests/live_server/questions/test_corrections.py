@@ -396,3 +396,42 @@ async def test_cards_older_than_asker_records_split_too(
     )  # fmt: skip
     assert (original["askers"], original["group_ids"]) == (1, ["g0"])
     assert original["store_ids"] == ["hz-wulin", "sh-jingan"]  # unknown: kept
+
+
+async def _suggestions(api: Api) -> dict[str, float]:
+    status, text = await api.get("/metrics")
+    assert status == 200
+    found = re.findall(
+        r'^live_question_suggestions_total\{outcome="(\w+)"\} (\S+)$',
+        text.decode() if isinstance(text, bytes) else str(text), re.MULTILINE,
+    )  # fmt: skip
+    return {outcome: float(value) for outcome, value in found}
+
+
+async def test_a_close_question_comes_with_a_merge_suggestion_the_host_accepts(
+    api: Api, live_room: dict[str, Any], make_viewer: Any, sio_client: Any
+) -> None:
+    """Close but not sure: the new card names the card it came close to (``similar_to``);
+    the host merges with one call, and /metrics counts suggestions made and accepted."""
+    room_id, host = live_room["room_id"], live_room["host_token"]
+    v1, v2 = [await make_viewer(room_id) for _ in range(2)]
+    _, host_log = await sio_client("/host", host)
+    a = (await _viewer_ask(api, room_id, v1, "可以用花呗吗"))["question_id"]
+    b = (await _viewer_ask(api, room_id, v2, "支持花呗付款吗"))["question_id"]
+    assert b != a, "the matcher is expected not to merge this pair by itself"
+    created = await host_log.wait_for("question.new", where=lambda e: e["id"] == b)
+    assert created[-1]["similar_to"] == a
+    unrelated = (await _viewer_ask(api, room_id, v2, "几点关门"))["question_id"]
+    cards = await _listing(api, live_room)
+    assert cards[b]["similar_to"] == a
+    assert cards[a]["similar_to"] is None and cards[unrelated]["similar_to"] is None
+    assert await _suggestions(api) == {"made": 1.0}
+
+    status, merged = await api.post(f"/api/v1/questions/{b}/merge", host, json={"into": a})
+    assert status == 200, merged
+    assert merged["into"]["askers"] == 2 and merged["question"]["merged_into"] == a
+    assert await _suggestions(api) == {"made": 1.0, "accepted": 1.0}
+    # the host merging against the suggestion is a correction, not an accepted suggestion
+    status, _ = await api.post(f"/api/v1/questions/{unrelated}/merge", host, json={"into": a})
+    assert status == 200
+    assert await _suggestions(api) == {"made": 1.0, "accepted": 1.0}
