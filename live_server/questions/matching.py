@@ -32,7 +32,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import opencc
 import rjieba
@@ -253,6 +253,7 @@ FEATURES = (
     "unmatched",  # the lesser unmatched weight of the two, over the union
     "unmatched_strong",  # the same for concepts, products, identifiers
     "same_intent",  # both ask the same kind of answer
+    "apart_words",  # both add words of their own, and no two of them share a character
 )
 """The inputs of :meth:`Matcher.score`, in the order of ``scorer_weights``: each one's meaning
 is monotone (more in common: more likely one question; more on one side only: less), so
@@ -260,6 +261,14 @@ the learned weights cannot pick up an artefact of the labelled pairs. Counts of 
 one side only were tried and left out: they learned that a long question with many words
 of its own is likely a duplicate (the labelled "context" pairs), which merged two cake
 questions sharing only the word 蛋糕."""
+
+
+def _named(label: str, others: Iterable[str]) -> bool:
+    """Whether one of ``others`` names ``label`` in part or whole (小金瓶防晒 / 小金): both of
+    two characters or more, one inside the other."""
+    return len(label) >= 2 and any(
+        len(other) >= 2 and (label in other or other in label) for other in others
+    )
 
 
 # the learned weights folded with the standardisation: z = intercept + sum(coef * feature)
@@ -309,6 +318,8 @@ class Reading:
     """what the asker wants to do (领, 用, 试听, redeem): verbs by jieba's part of speech, and
     in English the verb after "how do I" / "can I"; a different one on each side is a
     different question (怎么领 vs 怎么用)"""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """content token -> its surface (a concept's or product's canonical name, else itself)"""
 
     @property
     def weight(self) -> float:
@@ -342,10 +353,13 @@ class Matcher:
                 if not (len(key) == 1 and _CJK_RUN.fullmatch(key)):
                     phrases.append(key)
                     _teach(key.replace(" ", ""))
-        self._phrases = (
-            re.compile("|".join(re.escape(s) for s in sorted(phrases, key=len, reverse=True)))
-            if phrases else None
-        )  # fmt: skip
+        # phrase lengths by first character, longest first: a dict scan, not a regex of
+        # thousands of alternatives (the generic vocabulary alone has ~3,000 surfaces)
+        lengths: dict[str, set[int]] = {}
+        for phrase in phrases:
+            lengths.setdefault(phrase[0], set()).add(len(phrase))
+        self._phrases = {c: sorted(ls, reverse=True) for c, ls in lengths.items()}
+        self._phrase_set = frozenset(phrases)
         # a concept is an action where its Chinese surfaces are verbs (领/领取/领券)
         self._verbal = frozenset(
             token for group, token in entries
@@ -368,7 +382,10 @@ class Matcher:
 
     def read(self, raw: str) -> Reading:
         text = normalise(raw)
-        english_actions = {_stem(m.group(1)) for m in _EN_ACTION.finditer(text)}
+        english_actions: set[str] = set()
+        for match in _EN_ACTION.finditer(text):  # the verb, and its concept if it has one
+            english_actions.add(_stem(match.group(1)))
+            english_actions.add(self._concept.get(match.group(1), ""))
         # the one kind of answer wanted: price before time before quantity before how-to
         primary = next((name for name, pattern in _INTENTS if pattern.search(text)), "")
         intents = frozenset((primary,)) if primary else frozenset()
@@ -476,11 +493,12 @@ class Matcher:
         return Reading(
             raw, words, bigrams, intents, frozenset(numbers), frozenset(times),
             frozenset(negated), frozenset(opposites), frozenset(things), frozenset(actions),
+            {t: self._label(t) for t in words},
         )  # fmt: skip
 
     def _tokens(self, text: str) -> Iterable[tuple[str, str]]:
         """(token, part of speech: "v" for a Chinese verb, else "")."""
-        pieces = [text] if self._phrases is None else self._split_phrases(text)
+        pieces = self._split_phrases(text) if self._phrases else [text]
         for piece in pieces:
             if piece.startswith(("§", "@")):
                 yield piece, ""
@@ -492,22 +510,30 @@ class Matcher:
                     yield word.strip(".-'"), ""
 
     def _split_phrases(self, text: str) -> list[str]:
-        assert self._phrases is not None
+        """``text`` cut around the lexicon's surfaces (leftmost, then longest), each
+        surface replaced by its token."""
         out: list[str] = []
-        last = 0
-        for match in self._phrases.finditer(text):
-            surface = match.group()
-            # an English surface only as whole words
-            if surface[0].isascii() and surface[0].isalnum():
-                before = text[match.start() - 1 : match.start()]
-                after = text[match.end() : match.end() + 1]
-                if (before and before.isascii() and before.isalnum()) or (
-                    after and after.isascii() and after.isalnum()
-                ):
+        last = i = 0
+        n = len(text)
+        while i < n:
+            for length in self._phrases.get(text[i], ()):
+                surface = text[i : i + length]
+                if surface not in self._phrase_set:
                     continue
-            out.append(text[last : match.start()])
-            out.append(self._concept[surface])
-            last = match.end()
+                # an English surface only as whole words
+                if surface[0].isascii() and surface[0].isalnum():
+                    before = text[i - 1 : i] if i else ""
+                    after = text[i + length : i + length + 1]
+                    if (before and before.isascii() and before.isalnum()) or (
+                        after and after.isascii() and after.isalnum()
+                    ):
+                        continue
+                out.append(text[last:i])
+                out.append(self._concept[surface])
+                last = i = i + length
+                break
+            else:
+                i += 1
         out.append(text[last:])
         return out
 
@@ -527,16 +553,18 @@ class Matcher:
             if token in left_b:
                 common += min(weight, left_b.pop(token))
                 continue
-            label = self._label(token)
-            partner = next(
-                (
-                    t for t in left_b
-                    if len(lb := self._label(t)) >= 2 and len(label) >= 2
-                    and (_CJK_RUN.match(label) or _IDENT.fullmatch(label) or _IDENT.fullmatch(lb))
-                    and (label in lb or lb in label)
-                ),
-                None,
-            )  # fmt: skip
+            label = a.labels[token]
+            partner = None
+            if len(label) >= 2:  # containment first: a substring test is cheap, a regex not
+                partner = next(
+                    (
+                        t for t in left_b
+                        if ((lb := b.labels[t]) in label or label in lb) and len(lb) >= 2
+                        and (_CJK_RUN.match(label) or _IDENT.fullmatch(label)
+                             or _IDENT.fullmatch(lb))
+                    ),
+                    None,
+                )  # fmt: skip
             if partner is not None:
                 common += 0.8 * min(weight, left_b.pop(partner))
             else:
@@ -562,12 +590,16 @@ class Matcher:
         # strong words of one side only; one the other side names in part (小金瓶防晒 / 小金)
         # is the same thing
         only_a = [t for t, w in a.words.items() if w >= STRONG and t not in b.words
-                  and not any(self._contains(t, u) for u in b.words)]  # fmt: skip
+                  and not _named(a.labels[t], b.labels.values())]  # fmt: skip
         only_b = [t for t, w in b.words.items() if w >= STRONG and t not in a.words
-                  and not any(self._contains(t, u) for u in a.words)]  # fmt: skip
+                  and not _named(b.labels[t], a.labels.values())]  # fmt: skip
         if any(t in _STRONG_WORDS for t in (*only_a, *only_b)):
             return "distinct"  # a variant, size or colour named on one side only
-        if only_a and only_b and not any(self._contains(x, y) for x in only_a for y in only_b):
+        if (
+            only_a
+            and only_b
+            and not any(_named(a.labels[x], [b.labels[y] for y in only_b]) for x in only_a)
+        ):
             return "distinct"
         return self._swapped(a, b)
 
@@ -576,8 +608,8 @@ class Matcher:
         thing (怎么领 / 怎么用, 能退 / 能换) or asks about another thing (防水 / 防摔)."""
 
         def related(xs: Iterable[str], ys: Iterable[str]) -> bool:
-            labels = [self._label(y) for y in ys]
-            return any((lx := self._label(x)) in ly or ly in lx for x in xs for ly in labels)
+            labels = [b.labels[y] for y in ys]
+            return any((lx := a.labels[x]) in ly or ly in lx for x in xs for ly in labels)
 
         acts_a, acts_b = a.actions - b.words.keys(), b.actions - a.words.keys()
         if (
@@ -588,18 +620,20 @@ class Matcher:
             return "action"
         own_a, own_b = a.words.keys() - b.words.keys(), b.words.keys() - a.words.keys()
         if (
-            len(own_a) == 1 and len(own_b) == 1 and own_a <= a.things and own_b <= b.things
+            len(own_a) == 1 and len(own_b) == 1
+            and own_a <= a.things | a.actions and own_b <= b.things | b.actions
             and not related(own_a, own_b)
         ):  # fmt: skip
-            return "thing"
+            return "thing"  # 刻字 / 烫金: one thing asked for another (a noun or a verb)
         return None
-
-    def _contains(self, x: str, y: str) -> bool:
-        lx, ly = self._label(x), self._label(y)
-        return len(lx) >= 2 and len(ly) >= 2 and (lx in ly or ly in lx)
 
     def features(self, a: Reading, b: Reading) -> tuple[float, ...]:
         """What the score weighs, named by :data:`FEATURES`."""
+        base, only_a, only_b = self._overlap(a, b)
+        return (*base, self._apart_words(a, b, only_a, only_b))
+
+    def _overlap(self, a: Reading, b: Reading) -> tuple[tuple[float, ...], float, float]:
+        """The figures of :data:`FEATURES` but the last, and each side's unmatched weight."""
         common, only_a, only_b, strong_a, strong_b = self._matched(a, b)
         union = common + only_a + only_b
         jaccard = common / union if union else 0.0
@@ -610,17 +644,46 @@ class Matcher:
         else:
             dice = jaccard
         return (
-            jaccard,
-            coverage,
-            dice,
-            min(only_a, only_b) / (union or 1.0),
-            min(strong_a, strong_b) / (union or 1.0),
-            float(bool(a.intents) and a.intents == b.intents),
+            (
+                jaccard,
+                coverage,
+                dice,
+                min(only_a, only_b) / (union or 1.0),
+                min(strong_a, strong_b) / (union or 1.0),
+                float(bool(a.intents) and a.intents == b.intents),
+            ),
+            only_a,
+            only_b,
         )
 
-    def score(self, a: Reading, b: Reading) -> float:
-        """How likely two readings are one question (0..1; guards aside)."""
-        return likelihood(self.features(a, b))
+    def _apart_words(self, a: Reading, b: Reading, only_a: float, only_b: float) -> float:
+        """1.0 when both sides add words of their own and no two of them share a character
+        (none when one side matched in full)."""
+        own_a = self._own(a, b) if only_a and only_b else []
+        own_b = self._own(b, a) if own_a else []
+        if not (own_a and own_b):
+            return 0.0
+        return 0.0 if any(set(x) & set(y) for x in own_a for y in own_b) else 1.0
+
+    def _own(self, a: Reading, b: Reading) -> list[str]:
+        """A's words that B has not, nor names in part (their surfaces)."""
+        labels_b = b.labels.values()
+        return [
+            label for t, label in a.labels.items()
+            if t not in b.words and not _named(label, labels_b)
+        ]  # fmt: skip
+
+    def score(self, a: Reading, b: Reading, floor: float = 0.0) -> float:
+        """How likely two readings are one question (0..1; guards aside). Under ``floor``
+        the value is only known to be under it: the last figure, which can only lower the
+        score, is not computed then (the matcher's hot path: most candidates are under)."""
+        base, only_a, only_b = self._overlap(a, b)
+        if not (base[0] or base[2]):
+            return 0.0  # as likelihood(): nothing in common
+        z = _INTERCEPT + sum(c * x for c, x in zip(_COEF, base, strict=False))
+        if not (_COEF[-1] <= 0.0 and 1.0 / (1.0 + math.exp(-z)) < floor):
+            z += _COEF[-1] * self._apart_words(a, b, only_a, only_b)
+        return 1.0 / (1.0 + math.exp(-z))
 
     def same(self, a: Reading, b: Reading) -> bool:
         return self.apart(a, b) is None and self.score(a, b) >= self.threshold

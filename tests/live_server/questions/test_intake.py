@@ -221,20 +221,26 @@ async def test_viewer_questions_and_room_lifecycle(
 async def test_a_brand_lexicon_changes_merging_at_once(
     api: Api, live_room: dict[str, Any], make_group: Any, ops_token: str
 ) -> None:
-    """Without the brand's words, a cosmetics paraphrase in another language is its own
-    card; once the brand uploads them, the next one joins the card."""
+    """Without the brand's words, a question naming its product in another language is its
+    own card; once the brand uploads them, the next one joins the card."""
     group = await make_group("g-jingan", "sh-jingan")
-    _, first = await post_signed(api, group, group_message("粉底液适合油皮吗", author="a"))
+    _, first = await post_signed(api, group, group_message("小棕瓶多少钱", author="a"))
     _, before = await post_signed(
-        api, group, group_message("foundation适合oily skin吗", author="b")
+        api, group, group_message("advanced night repair多少钱", author="b")
     )
     assert before["question_id"] != first["question_id"]
-    lexicon = {"synonyms": [["粉底液", "粉底", "foundation"], ["油皮", "油性皮肤", "oily skin"]]}
+    lexicon = {"synonyms": [["小棕瓶", "特润修护精华", "advanced night repair"]]}
     status, body = await api.put(f"/api/v1/brands/{BRAND}/lexicon", ops_token, lexicon)
-    assert status == 200 and body["synonyms"][0] == ["粉底液", "粉底", "foundation"]
+    assert status == 200 and body["synonyms"][0] == [
+        "小棕瓶",
+        "特润修护精华",
+        "advanced night repair",
+    ]
     status, read_back = await api.get(f"/api/v1/brands/{BRAND}/lexicon", ops_token)
     assert status == 200 and read_back == body
-    _, after = await post_signed(api, group, group_message("foundation适合油性皮肤吗", author="c"))
+    _, after = await post_signed(
+        api, group, group_message("Advanced Night Repair多少钱", author="c")
+    )
     assert after["merged"] and after["question_id"] == first["question_id"]
 
 
