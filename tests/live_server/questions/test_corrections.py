@@ -51,14 +51,19 @@ async def _listing(api: Api, room: dict[str, Any], query: str = "") -> dict[str,
     return {q["id"]: q for q in body["questions"]}
 
 
-async def _corrections(api: Api) -> dict[str, float]:
+async def _counter(api: Api, family: str, label: str) -> dict[str, float]:
+    """One counter family of /metrics, by its one label's value."""
     status, text = await api.get("/metrics")
     assert status == 200
     found = re.findall(
-        r'^live_question_corrections_total\{action="(\w+)"\} (\S+)$',
+        rf'^{family}\{{{label}="(\w+)"\}} (\S+)$',
         text.decode() if isinstance(text, bytes) else str(text), re.MULTILINE,
     )  # fmt: skip
-    return {action: float(value) for action, value in found}
+    return {value: float(count) for value, count in found}
+
+
+async def _corrections(api: Api) -> dict[str, float]:
+    return await _counter(api, "live_question_corrections_total", "action")
 
 
 @pytest.fixture
@@ -399,13 +404,7 @@ async def test_cards_older_than_asker_records_split_too(
 
 
 async def _suggestions(api: Api) -> dict[str, float]:
-    status, text = await api.get("/metrics")
-    assert status == 200
-    found = re.findall(
-        r'^live_question_suggestions_total\{outcome="(\w+)"\} (\S+)$',
-        text.decode() if isinstance(text, bytes) else str(text), re.MULTILINE,
-    )  # fmt: skip
-    return {outcome: float(value) for outcome, value in found}
+    return await _counter(api, "live_question_suggestions_total", "outcome")
 
 
 async def test_a_close_question_comes_with_a_merge_suggestion_the_host_accepts(
