@@ -35,9 +35,12 @@ from live_server.questions.matching import FEATURES, Matcher
 L2 = 0.1
 STEPS = 800
 RATE = 0.5
-CROSS_BUDGET = 0.235
-"""The most of the held-out cross pairs the shipped threshold may merge: the share the
-hand-weighted score it replaced merged (0.235 of the dev cross pairs)."""
+CROSS_BUDGET = 0.178
+"""The most of the held-out cross pairs the shipped threshold may merge: a ratchet, the
+share the version shipped before merged (first 0.235, the hand-weighted score; then 0.178,
+the score of 8d0e4ed at 0.7). A new vocabulary or figure may raise precision and recall on
+the labelled pairs, never the wrong merges of a busy room; the merges it no longer makes
+are offered as suggestions (``SUGGEST_RECALL``)."""
 SUGGEST_RECALL = 0.85
 """The suggestion floor is the highest threshold below the merge threshold whose held-out
 recall reaches this: a duplicate the score does not merge is then at least offered to the

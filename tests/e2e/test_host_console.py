@@ -210,24 +210,24 @@ async def test_host_accepts_or_declines_a_merge_suggestion(
         assert status in (200, 201), body
         return str(body["question_id"])
 
-    first = await ask("耳机防水吗")
-    close = await ask("耳机能戴着游泳吗")
+    first = await ask("口红会沾杯吗")
+    close = await ask("口红喝水会掉吗")
     assert close != first, "the matcher is expected to suggest, not merge, this pair"
     cards = page.locator(".questions .question")
     await expect(cards).to_have_count(2)
     hint = page.locator(f"[data-question-id='{close}'] .q-suggest")
-    await expect(hint).to_contain_text("可能与「耳机防水吗」相同")
+    await expect(hint).to_contain_text("可能与「口红会沾杯吗」相同")
     await expect(hint).to_have_attribute("data-similar-to", first)
     await expect(page.locator(f"[data-question-id='{first}'] .q-suggest")).to_have_count(0)
     await steps.shot(page, "suggestion")
     await hint.locator("[data-action=merge-suggested]").click()
     await expect(cards).to_have_count(1)
     await expect(page.locator(f"[data-question-id='{first}'] .q-meta")).to_contain_text("2 人")
-    await expect(page.locator(".message")).to_contain_text("已合并 Merged into: 耳机防水吗")
+    await expect(page.locator(".message")).to_contain_text("已合并 Merged into: 口红会沾杯吗")
 
     # another close one: the host says they differ, the hint goes, both cards stay
-    other = await ask("手表防水吗")
-    again = await ask("手表能戴着洗澡吗")
+    other = await ask("蛋糕要冷藏吗")
+    again = await ask("蛋糕可以带上高铁吗")
     assert again != other
     hint = page.locator(f"[data-question-id='{again}'] .q-suggest")
     await expect(hint).to_have_attribute("data-similar-to", other)

@@ -415,8 +415,8 @@ async def test_a_close_question_comes_with_a_merge_suggestion_the_host_accepts(
     room_id, host = live_room["room_id"], live_room["host_token"]
     v1, v2 = [await make_viewer(room_id) for _ in range(2)]
     _, host_log = await sio_client("/host", host)
-    a = (await _viewer_ask(api, room_id, v1, "耳机防水吗"))["question_id"]
-    b = (await _viewer_ask(api, room_id, v2, "耳机能戴着游泳吗"))["question_id"]
+    a = (await _viewer_ask(api, room_id, v1, "口红会沾杯吗"))["question_id"]
+    b = (await _viewer_ask(api, room_id, v2, "口红喝水会掉吗"))["question_id"]
     assert b != a, "the matcher is expected not to merge this pair by itself"
     created = await host_log.wait_for("question.new", where=lambda e: e["id"] == b)
     assert created[-1]["similar_to"] == a
