@@ -179,13 +179,17 @@ async def test_host_splits_a_merged_card_and_merges_it_back(
     target = card.locator("[data-action=merge-into]")
     await expect(target).to_be_focused()
     await expect(other.locator("[data-action=merge-into]")).to_have_count(0)
+    # a question arriving live re-renders the list: the offered target keeps the focus
+    await _group_ask(api, ops_token, "e2e-g2", "sh-jingan", "可以开发票吗")
+    await expect(cards).to_have_count(3)
+    await expect(target).to_be_focused()
     await steps.shot(page, "choose-target")
     await target.click()
-    await expect(cards).to_have_count(1)
+    await expect(cards).to_have_count(2)
     await expect(other).to_have_count(0)  # status merged: gone from the list
     await expect(card.locator(".q-meta")).to_contain_text("2 人 / 2 个群")
     await expect(page.locator(".message")).to_contain_text(f"已合并 Merged into: {CAKE}")
-    await expect(page.locator("[data-view=live]")).to_contain_text("(1)")
+    await expect(page.locator("[data-view=live]")).to_contain_text("(2)")
     await steps.shot(page, "merged-back")
 
 

@@ -324,6 +324,13 @@ function renderList() {
   }
   if (!S.selected && list.length) S.selected = list[0].id;
   renderToolbar();
+  // A live update re-renders the list: the focused button (a keyboard user's place, the
+  // merge target just offered) is found again on its card after the re-render.
+  const active = document.activeElement;
+  const focused =
+    active && listEl.contains(active) && active.closest("[data-question-id]")
+      ? { id: active.closest("[data-question-id]").getAttribute("data-question-id"), action: active.getAttribute("data-action") }
+      : null;
   replaceChildren(
     listEl,
     list.length
@@ -331,6 +338,11 @@ function renderList() {
       : [h("li", { class: "empty muted", text: "没有问题 No questions here" })]
   );
   listEl.setAttribute("aria-activedescendant", S.selected ? `q-${S.selected}` : "");
+  if (focused && focused.action) {
+    const card = document.getElementById(`q-${focused.id}`);
+    const again = card && card.querySelector(`[data-action="${focused.action}"]`);
+    if (again) again.focus();
+  }
 }
 
 function renderCard(q) {
