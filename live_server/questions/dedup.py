@@ -95,11 +95,14 @@ class DedupIndex:
         best = self.nearest(reading, lane, self.matcher.threshold)
         return best[1] if best else None
 
-    def suggestion(self, reading: Reading, lane: str) -> str | None:
-        """The closest card of ``lane`` whose score reaches the matcher's suggestion floor
-        but not its threshold: a merge the host may want (``similar_to``), if any."""
+    def match_or_suggestion(self, reading: Reading, lane: str) -> tuple[str | None, str | None]:
+        """In one pass over the candidates: (the card of the same question, None), or else
+        (None, the closest card reaching the matcher's suggestion floor: a merge the host
+        may want, ``similar_to``), or (None, None)."""
         best = self.nearest(reading, lane, self.matcher.suggest)
-        return best[1] if best and best[0] < self.matcher.threshold else None
+        if best is None:
+            return None, None
+        return (best[1], None) if best[0] >= self.matcher.threshold else (None, best[1])
 
     def nearest(self, reading: Reading, lane: str, floor: float) -> tuple[float, str] | None:
         """(score, card id) of the best card of ``lane`` that no guard keeps apart and that

@@ -289,13 +289,13 @@ class QuestionService:
             seq = await self.store.next_seq(room_id)
             async with self._create_lock(room_id):
                 for _attempt in range(MAX_MATCH_RETRIES):
-                    match = index.best_match(fp, verdict.lane)
+                    match, close = index.match_or_suggestion(fp, verdict.lane)
                     if match is not None:
                         outcome = await self._merge_into(room_id, index, match, ingest)
                     else:
                         expected = index.length
                         # close but not the same: the host is offered the merge
-                        similar = index.suggestion(fp, verdict.lane) or ""
+                        similar = close or ""
                         outcome = await ingest(IngestMode.NEW, seq, expected, similar)
                         if similar and outcome.code is IngestCode.CREATED:
                             self.suggestions_total.labels("made").inc()
