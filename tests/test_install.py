@@ -19,6 +19,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import zipfile
 from importlib import metadata
 from pathlib import Path
 
@@ -106,6 +107,10 @@ def test_installed_wheel_serves_widget_and_pages(tmp_path: Path) -> None:
     )  # fmt: skip
     (wheel,) = dist.glob("live_companion-*.whl")
     assert f"-{__version__}-" in wheel.name
+    with zipfile.ZipFile(wheel) as archive:  # the question matcher's data files ship too
+        names = set(archive.namelist())
+    for data in ("retail.json", "retail-extra.json", "near-words.json.gz"):
+        assert f"live_server/questions/lexicons/{data}" in names, data
 
     venv = tmp_path / "venv"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "UV_"))}

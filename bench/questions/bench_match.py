@@ -8,7 +8,8 @@ brand's matcher (generic vocabulary + brand lexicon). Each query is read
 (:meth:`Matcher.read`) and matched (:meth:`DedupIndex.best_match`) as intake does; the
 reference in the same run is rapidfuzz's ``process.extractOne`` (token set ratio) over the
 same card texts, a brute-force scan in C. Prints per-question p50 / p99 / max and the
-memory each card costs the index (tracemalloc).
+memory each card costs the index (tracemalloc), and what the near-word table costs each
+process (shared by every room and brand).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 from rapidfuzz import fuzz, process
 
 from live_server.questions.dedup import DedupIndex, retail_lexicon
-from live_server.questions.matching import Lexicon, Matcher
+from live_server.questions.matching import Lexicon, Matcher, load_near_words, near_words
 from live_server.questions.models import LANE_OPEN
 
 SETS = Path(__file__).with_name("eval_sets")
@@ -66,7 +67,18 @@ def main() -> None:
     cards = [f"{rng.choice(STORES)} {t} {i}" for i, t in enumerate(rng.choices(base, k=args.cards))]
     queries = [f"{rng.choice(STORES)} {t}" for t in rng.choices(base, k=args.queries)]
     own = Lexicon.from_json(json.loads((SETS / "lexicons" / "cosmetics.json").read_text()))
+    started = time.perf_counter()
+    table = near_words()  # once per process, shared by every brand's matcher
+    loaded = time.perf_counter() - started
     matcher = Matcher(retail_lexicon().merged(own))
+    gc.collect()
+    tracemalloc.start()
+    copy = load_near_words()
+    size = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    del copy
+    print(f"near-word table: {len(table):,} words, {size / 1024 / 1024:.1f} MiB, loaded in "
+          f"{loaded:.2f} s (once per process)")  # fmt: skip
 
     gc.collect()
     tracemalloc.start()

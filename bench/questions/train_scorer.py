@@ -9,15 +9,14 @@ Only pairs that pass the matcher's guards are learned from: a guard (another num
 another intent, an opposite word, ...) keeps two questions apart whatever the score.
 
 How the threshold is chosen without touching the test split: leave one vertical out. For
-each of the four dev verticals, a model learned on the other three scores it and its
-cross pairs (two questions of different labelled pairs that share a word: the candidates
-a room's cards offer a new question, mostly other questions). The shipped threshold is the
-one with the best F0.5 over the held-out labelled pairs (precision counts double: a wrong
-merge hides a question) among those that merge no more of the held-out cross pairs than
-the hand-weighted score did (``CROSS_BUDGET``); the weights are learned on all of dev.
-The held-out table printed here is the honest estimate of how the score transfers to a
-vertical it has not seen; ``python -m bench.questions.eval_dedup`` reports the frozen
-test split.
+each of the four dev verticals, a model learned on the other three scores its labelled
+pairs and its busy-room pairs (two questions of different labelled pairs that share a word,
+labelled by hand: what a busy room's cards offer a new question, mostly other questions
+about the same thing). The shipped threshold is the one with the best F0.5 (precision
+counts double: a wrong merge hides a question) over both kinds of held-out pairs; the
+weights are learned on all of dev. The held-out table printed here is the honest estimate
+of how the score transfers to a vertical it has not seen; ``python -m
+bench.questions.eval_dedup`` reports the frozen test split.
 """
 
 from __future__ import annotations
@@ -28,28 +27,23 @@ import textwrap
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from bench.questions.eval_dedup import VERTICALS, brand_lexicon, cross_pairs, load, scores
+from bench.questions.eval_dedup import VERTICALS, brand_lexicon, load, load_busy, scores
 from live_server.questions.dedup import retail_lexicon
 from live_server.questions.matching import FEATURES, Matcher
 
 L2 = 0.1
 STEPS = 800
 RATE = 0.5
-CROSS_BUDGET = 0.178
-"""The most of the held-out cross pairs the shipped threshold may merge: a ratchet, the
-share the version shipped before merged (first 0.235, the hand-weighted score; then 0.178,
-the score of 8d0e4ed at 0.7). A new vocabulary or figure may raise precision and recall on
-the labelled pairs, never the wrong merges of a busy room; the merges it no longer makes
-are offered as suggestions (``SUGGEST_RECALL``)."""
 SUGGEST_RECALL = 0.85
 """The suggestion floor is the highest threshold below the merge threshold whose held-out
 recall reaches this: a duplicate the score does not merge is then at least offered to the
 host (``similar_to`` on the new card)."""
-THRESHOLDS = (0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8)
+THRESHOLDS = (0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
 OUT = Path(__file__).parents[2] / "live_server" / "questions" / "scorer_weights.py"
 
 Example = tuple[str, bool, bool, tuple[float, ...]]
 """(vertical, duplicate, a guard keeps the pair apart, features)"""
+SOURCES = ("pairs", "busy")
 
 
 class Model:
@@ -67,23 +61,21 @@ class Model:
         return 1.0 / (1.0 + math.exp(-z))
 
 
-def examples() -> tuple[list[Example], list[Example]]:
-    """The labelled dev pairs, and the dev cross pairs (``eval_dedup.cross_pairs``)."""
-    labelled: list[Example] = []
-    cross: list[Example] = []
+def examples() -> dict[str, list[Example]]:
+    """The labelled dev pairs ("pairs") and the labelled dev busy-room pairs ("busy")."""
+    found: dict[str, list[Example]] = {source: [] for source in SOURCES}
     generic = retail_lexicon()
     for vertical in VERTICALS:
         matcher = Matcher(generic.merged(brand_lexicon(vertical)))
-        rows = load("dev", vertical)
-        for row in rows:
-            a, b = matcher.read(str(row["a"])), matcher.read(str(row["b"]))
-            labelled.append((vertical, bool(row["duplicate"]), matcher.apart(a, b) is not None,
-                             matcher.features(a, b)))  # fmt: skip
-        for x, y in cross_pairs(rows, matcher):
-            a, b = matcher.read(x), matcher.read(y)
-            cross.append((vertical, False, matcher.apart(a, b) is not None,
-                          matcher.features(a, b)))  # fmt: skip
-    return labelled, cross
+        for source, rows in (("pairs", load("dev", vertical)),
+                             ("busy", load_busy("dev", vertical))):  # fmt: skip
+            for row in rows:
+                a, b = matcher.read(str(row["a"])), matcher.read(str(row["b"]))
+                apart = matcher.apart(a, b) is not None
+                found[source].append(
+                    (vertical, bool(row["duplicate"]), apart, matcher.features(a, b))
+                )
+    return found
 
 
 def train(data: Sequence[tuple[Sequence[float], bool]]) -> Model:
@@ -114,49 +106,48 @@ def learnable(data: Iterable[Example]) -> list[tuple[Sequence[float], bool]]:
     return [(x, d) for _, d, apart, x in data if not apart]
 
 
-def held_out(labelled: list[Example], cross: list[Example]) -> dict[float, dict[str, float]]:
-    """Leave one vertical out: P/R/F0.5 of each threshold over the held-out labelled pairs,
-    and the share of the held-out cross pairs it would merge (``cross``)."""
-    predictions: dict[float, list[tuple[bool, bool]]] = {t: [] for t in THRESHOLDS}
-    merged_cross: dict[float, int] = dict.fromkeys(THRESHOLDS, 0)
+def held_out(data: dict[str, list[Example]]) -> dict[str, dict[float, dict[str, float]]]:
+    """Leave one vertical out: P/R/F0.5 of each threshold over the held-out pairs of each
+    source, and of both ("all")."""
+    predictions: dict[str, dict[float, list[tuple[bool, bool]]]] = {
+        source: {t: [] for t in THRESHOLDS} for source in (*SOURCES, "all")
+    }
+    everything = [e for source in SOURCES for e in data[source]]
     for vertical in VERTICALS:
-        model = train(learnable(e for e in labelled if e[0] != vertical))
-        for v, duplicate, apart, x in labelled:
-            if v == vertical:
-                p = 0.0 if apart else model.probability(x)
-                for t in THRESHOLDS:
-                    predictions[t].append((p >= t, duplicate))
-        for v, _, apart, x in cross:
-            if v == vertical and not apart:
-                p = model.probability(x)
-                for t in THRESHOLDS:
-                    merged_cross[t] += p >= t
-    table = {t: scores(p) for t, p in predictions.items()}
-    for t in THRESHOLDS:
-        table[t]["cross"] = merged_cross[t] / len(cross)
-    return table
+        model = train(learnable(e for e in everything if e[0] != vertical))
+        for source in SOURCES:
+            for v, duplicate, apart, x in data[source]:
+                if v == vertical:
+                    p = 0.0 if apart else model.probability(x)
+                    for t in THRESHOLDS:
+                        predictions[source][t].append((p >= t, duplicate))
+                        predictions["all"][t].append((p >= t, duplicate))
+    return {
+        source: {t: scores(p) for t, p in by_threshold.items()}
+        for source, by_threshold in predictions.items()
+    }
 
 
 def render(
-    model: Model, threshold: float, suggest: float, table: dict[float, dict[str, float]]
+    model: Model, threshold: float, suggest: float, tables: dict[str, dict[float, dict[str, float]]]
 ) -> str:
-    figure = table[threshold]
-
     def floats(values: Sequence[float]) -> str:
         return "(\n" + "".join(f"    {v!r},\n" for v in values) + ")"
 
+    pairs, busy = tables["pairs"][threshold], tables["busy"][threshold]
     return (
         '"""The question matcher\'s learned score (generated: do not edit).\n\n'
         "    python -m bench.questions.train_scorer --write\n\n"
-        "Learned from the dev pairs of bench/questions/eval_sets (the frozen test pairs are\n"
-        "never used). Leave-one-vertical-out on dev at THRESHOLD: "
-        f"precision {figure['precision']:.3f}, recall {figure['recall']:.3f}.\n"
+        "Learned from the dev pairs and dev busy-room pairs of bench/questions/eval_sets (the\n"
+        "frozen test pairs are never used). Leave-one-vertical-out on dev at THRESHOLD:\n"
+        f"labelled pairs precision {pairs['precision']:.3f}, recall {pairs['recall']:.3f}; "
+        f"busy-room pairs\nprecision {busy['precision']:.3f}, recall {busy['recall']:.3f}.\n"
         + textwrap.fill(f"Features, in order: {', '.join(FEATURES)}.", 88)
         + "\n"
         '"""\n\n'
         f"THRESHOLD = {threshold!r}\n"
-        f"SUGGEST = {suggest!r}  # held-out recall {table[suggest]['recall']:.3f}: merged or "
-        "offered\n"
+        f"SUGGEST = {suggest!r}  # held-out recall {tables['all'][suggest]['recall']:.3f}: "
+        "merged or offered\n"
         f"BIAS = {model.bias!r}\n"
         f"WEIGHTS = {floats(model.weights)}\n"
         f"MEAN = {floats(model.mean)}\n"
@@ -168,29 +159,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--write", action="store_true", help=f"write {OUT.name}")
     args = parser.parse_args()
-    labelled, cross = examples()
-    print(f"{len(labelled)} labelled dev pairs, {sum(not e[2] for e in labelled)} pass the "
-          f"guards; {len(cross)} cross pairs, {sum(not e[2] for e in cross)} pass")  # fmt: skip
-    table = held_out(labelled, cross)
-    print("\nleave one vertical out (DEV), by threshold; cross: cross pairs merged")
-    print("| threshold | precision | recall | F0.5 | cross |\n| --- | --- | --- | --- | --- |")
-    for t, s in table.items():
-        print(f"| {t} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f05']:.3f} "
-              f"| {s['cross']:.3f} |")  # fmt: skip
-    within = [t for t in THRESHOLDS if table[t]["cross"] <= CROSS_BUDGET] or [max(THRESHOLDS)]
-    threshold = max(within, key=lambda t: (round(table[t]["f05"], 6), t))
+    data = examples()
+    for source in SOURCES:
+        rows = data[source]
+        name = "labelled" if source == "pairs" else "busy-room"
+        print(f"{len(rows)} {name} dev pairs ({sum(e[1] for e in rows)} duplicates), "
+              f"{sum(not e[2] for e in rows)} pass the guards")  # fmt: skip
+    tables = held_out(data)
+    print("\nleave one vertical out (DEV), by threshold: P / R (F0.5)")
+    print("| threshold | labelled pairs | busy-room pairs | all |\n| --- | --- | --- | --- |")
+    for t in THRESHOLDS:
+        cells = [f"{tables[k][t]['precision']:.3f} / {tables[k][t]['recall']:.3f} "
+                 f"({tables[k][t]['f05']:.3f})" for k in (*SOURCES, "all")]  # fmt: skip
+        print(f"| {t} | " + " | ".join(cells) + " |")
+    table = tables["all"]
+    threshold = max(THRESHOLDS, key=lambda t: (round(table[t]["f05"], 6), t))
     reach = [t for t in THRESHOLDS if t < threshold and table[t]["recall"] >= SUGGEST_RECALL]
     suggest = max(reach, default=min(THRESHOLDS))
-    model = train(learnable(labelled))
-    print(f"\nchosen threshold {threshold} (best held-out F0.5 merging at most "
-          f"{CROSS_BUDGET:.1%} of the cross pairs)")  # fmt: skip
+    model = train(learnable(e for source in SOURCES for e in data[source]))
+    print(f"\nchosen threshold {threshold} (best held-out F0.5 over all held-out pairs)")
     print(f"suggestion floor {suggest} (merged or suggested: held-out recall "
           f"{table[suggest]['recall']:.3f} >= {SUGGEST_RECALL})")  # fmt: skip
     print("weights (standardised features):")
     for name, w in zip(FEATURES, model.weights, strict=True):
         print(f"  {name:18} {w:+.3f}")
     if args.write:
-        OUT.write_text(render(model, threshold, suggest, table), encoding="utf-8")
+        OUT.write_text(render(model, threshold, suggest, tables), encoding="utf-8")
         print(f"wrote {OUT}")
 
 

@@ -9,6 +9,7 @@ cards that share a word with it, not with every card of the room.
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import json
 from collections import defaultdict
@@ -18,7 +19,15 @@ from operator import itemgetter
 
 from live_server.questions.matching import Lexicon, Matcher, Reading
 
-__all__ = ["DedupIndex", "Lexicon", "Matcher", "Reading", "default_matcher", "retail_lexicon"]
+__all__ = [
+    "DedupIndex",
+    "Lexicon",
+    "Matcher",
+    "Reading",
+    "default_matcher",
+    "lexicon_digest",
+    "retail_lexicon",
+]
 
 
 RETAIL_LEXICONS = ("retail.json", "retail-extra.json")
@@ -27,17 +36,26 @@ payment and after-sales words of many retail verticals (``retail-extra.json``, w
 from general retail knowledge without reading the evaluation sets)."""
 
 
+def _retail_files() -> list[str]:
+    folder = resources.files("live_server.questions").joinpath("lexicons")
+    return [folder.joinpath(name).read_text(encoding="utf-8") for name in RETAIL_LEXICONS]
+
+
 def retail_lexicon() -> Lexicon:
     """The generic retail vocabulary every brand starts from (shipped with the package)."""
     lexicon = Lexicon()
-    for name in RETAIL_LEXICONS:
-        data = (
-            resources.files("live_server.questions")
-            .joinpath(f"lexicons/{name}")
-            .read_text(encoding="utf-8")
-        )
+    for data in _retail_files():
         lexicon = lexicon.merged(Lexicon.from_json(json.loads(data)))
     return lexicon
+
+
+def lexicon_digest() -> str:
+    """A digest of the generic vocabulary: the near-word table records the one it was
+    built with (``bench/questions/build_near_words.py``)."""
+    digest = hashlib.sha256()
+    for data in _retail_files():
+        digest.update(data.encode())
+    return digest.hexdigest()[:16]
 
 
 COMMON_SHARE = 0.2
@@ -133,10 +151,12 @@ class DedupIndex:
         best: tuple[float, str] | None = None
         for card_id, _weight in ranked:
             other = self.cards[card_id][2]
-            if matcher.apart(reading, other) is not None:
+            if matcher.apart(reading, other) is not None:  # the guards: cheaper than a score
                 continue
-            score = matcher.score(reading, other, floor)
-            if score < floor:
+            # a card under the best so far cannot win: its score stops early
+            bar = floor if best is None else max(floor, best[0])
+            score = matcher.score(reading, other, bar)
+            if score < bar:
                 continue
             if best is None or score > best[0] or (score == best[0] and card_id < best[1]):
                 best = (score, card_id)
