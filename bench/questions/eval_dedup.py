@@ -125,6 +125,13 @@ def busy_pairs(rows: list[Row]) -> list[tuple[str, str]]:
     return candidates[:: max(1, len(candidates) // len(rows))]
 
 
+def by_vertical(rows: dict[str, list[Row]]) -> dict[str, list[tuple[str, Row]]]:
+    """Table groups: each vertical's pairs, then all of them."""
+    groups = {v: [(v, r) for r in rows[v]] for v in VERTICALS}
+    groups["all"] = [item for v in VERTICALS for item in groups[v]]
+    return groups
+
+
 def best_threshold(rows: list[Row], score: Callable[[str, str], float]) -> float:
     values = [(score(str(r["a"]), str(r["b"])), bool(r["duplicate"])) for r in rows]
     candidates = sorted({round(v, 3) for v, _ in values})
@@ -190,9 +197,7 @@ def main() -> None:
         f"{k} >= {v:.3f}" for k, v in thresholds.items()
     ) + f"; matcher >= {matchers['bakery'].threshold} (suggested >= "
       f"{matchers['bakery'].suggest})")  # fmt: skip
-    by_vertical = {v: [(v, r) for r in test[v]] for v in VERTICALS}
-    by_vertical["all"] = [(v, r) for v in VERTICALS for r in test[v]]
-    table("TEST (frozen), by vertical", by_vertical)
+    table("TEST (frozen), by vertical", by_vertical(test))
     by_lang: dict[str, list[tuple[str, Row]]] = {}
     for v in VERTICALS:
         for r in test[v]:
@@ -200,20 +205,16 @@ def main() -> None:
     table("TEST (frozen), by language", dict(sorted(by_lang.items())))
     table("DEV (tuned on), all verticals", {"all": [(v, r) for v in VERTICALS for r in dev[v]]})
     busy = {split: {v: load_busy(split, v) for v in VERTICALS} for split in ("test", "dev")}
-    groups = {v: [(v, r) for r in busy["test"][v]] for v in VERTICALS}
-    groups["all"] = [(v, r) for v in VERTICALS for r in busy["test"][v]]
     table(
         "BUSY ROOM, TEST: two questions of different test pairs sharing a word, labelled by "
         "hand (the candidates a busy room's cards offer a new question: mostly other "
         "questions about the same thing; precision here is how often a merge is right)",
-        groups,
+        by_vertical(busy["test"]),
     )
     table("BUSY ROOM, DEV (tuned on)", {"all": [(v, r) for v in VERTICALS for r in busy["dev"][v]]})
     if args.fresh:
         fresh = {v: load("fresh", v) for v in VERTICALS}
-        groups = {v: [(v, r) for r in fresh[v]] for v in VERTICALS}
-        groups["all"] = [(v, r) for v in VERTICALS for r in fresh[v]]
-        table("FRESH (batch D, sealed: scored once per released version)", groups)
+        table("FRESH (batch D, sealed: scored once per released version)", by_vertical(fresh))
     if args.errors:
         print("\nmatcher errors on DEV (test errors are never printed):")
         for v in VERTICALS:
