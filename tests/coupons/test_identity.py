@@ -113,9 +113,13 @@ async def test_anonymous_viewers_cannot_farm_a_production_drop(prod: str, ops_to
         assert joins[201] + joins[429] == 1000, joins
         if windows == 1:
             assert joins[201] == 600, joins
+            assert claims == Counter({403: 600}), claims
         else:  # the burst crossed a minute: at most two windows' worth, at least one's
             assert 600 <= joins[201] <= 1000, joins
-        assert claims == Counter({403: joins[201]}), claims
+            # over 600 claims from one address may also meet its claim limit (600 per 10 s):
+            # refused either way, no code
+            assert set(claims) <= {403, 429} and claims[403] > 0, claims
+            assert claims.total() == joins[201], claims
         # 1,000 more from 50 addresses: all minted, still no code
         addresses = [f"127.0.1.{i}" for i in range(1, 51)]
         joins, claims = await mint_and_claim(prod, room_id, campaign["id"], addresses, 20)
