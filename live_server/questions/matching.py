@@ -68,7 +68,7 @@ _INTENT_PATTERNS: tuple[tuple[str, str], ...] = (
     ),
     (
         "when",
-        r"几点|什么时候|啥时候|何时|哪天|几号|多久|多长时间|多少天|几天|几个小时|几小时|"
+        r"几点|什么时候|啥时候|何时|几时|哪天|几号|多久|多长时间|多少天|几天|几个小时|几小时|"
         r"多少小时|几年|几个月|多长|保质期|有效期|期限|营业时间|\bwhen\b|\bwhat time\b|"
         r"\bhow long\b|\bhow many days\b|\bhow many hours\b|\bhow soon\b|\bhow early\b|"
         r"\bin advance\b|\bshelf life\b|\bopening (?:time|hours)\b|\bbattery life\b|\bperiod\b",
@@ -76,7 +76,8 @@ _INTENT_PATTERNS: tuple[tuple[str, str], ...] = (
     (
         "qty",
         r"几个|多少个|多少克|多少毫升|多少毫安|多少寸|多大|多重|多高|多宽|几瓦|几种|几款|几色|"
-        r"几件|几盒|几片|几支|几套|几副|多少(?!钱)|how many|how big|how heavy|what capacity",
+        r"几件|几盒|几片|几支|几套|几副|多少(?!钱)|哪些(?=口味|颜色|色|款|尺码|码|规格|型号|配色|味道|可选)|"
+        r"how many|how big|how heavy|what capacity",
     ),
     (
         "how",
@@ -103,7 +104,7 @@ def _not_a_thing(surface: str, intent: str) -> bool:
 
 _QUESTION_WORDS = re.compile(
     r"多少钱|多少|什么时候|啥时候|什么|啥|怎么样|怎么|怎样|如何|咋|哪里|哪儿|哪个|哪款|哪种|哪些|"
-    r"哪|几点|几个|几天|几|能不能|可不可以|可以不|行不行|是不是|会不会|有没有|要不要|好不好|"
+    r"哪|几点|几个|几天|几[种款件样次份]|几|多久|多长时间|多长|多大|多重|多高|多宽|多远|能不能|可不可以|可以不(?![\u4e00-\u9fff])|行不行|是不是|会不会|有没有|要不要|好不好|"
     r"how much|how many|how long|what time"
 )
 
@@ -123,6 +124,11 @@ _STOP_EN = frozenset(
     "thank what which who whom whose when where why how much many get got have has had "
     "one ones them they their he she his her us also just still yet too very really".split()
 )
+_THIS = re.compile(
+    "[这那](?:里|边|儿|样|么|一)?[个款件支只种条瓶盒套双台部份块张本把顶副对片罐袋包些]?"
+)
+"""This / that and its measure word (这款, 那支, 这双): the segmenter cuts them into single
+characters, which would otherwise count as words two questions share."""
 _NEGATIONS_ZH = "不没无未非别免"
 _A_NOT_A = re.compile(
     rf"([{_CJK}])[不没]\1|有没有|是不是|能不能|可不可以|会不会|要不要|好不好|行不行|对不对|还没"
@@ -216,7 +222,7 @@ _EN_ACTION = re.compile(
     r"may i|do you)\s+([a-z]{2,})"
 )
 _LIGHT_VERBS = frozenset(
-    "能 去 来 要 想 会 可以 可 有 是 在 做 弄 搞 办 需要 用得 得 让 给 叫 看 看看 问 请 帮 "
+    "能 去 来 要 想 会 可以 可 有 还有 是 在 做 弄 搞 办 需要 用得 得 让 给 叫 看 看看 问 请 帮 "
     "支持 支援 适合 "
     "be have do go come get make take let help need want know tell ask".split()
 )
@@ -419,6 +425,9 @@ class Matcher:
         self._concept: dict[str, str] = {}  # surface -> token
         self._surface: dict[str, str] = {}  # token -> its canonical surface
         phrases: list[str] = []
+        for filler in _FILLERS_ZH:  # 主播 is no content, 主 and 播 would be
+            if len(filler) > 1:
+                _teach(filler)
         lexicon = lexicon or Lexicon()
         entries = [(group, f"§{normalise(group[0])}") for group in lexicon.synonyms]
         entries += [((product,), f"@{normalise(product)}") for product in lexicon.products]
@@ -482,8 +491,10 @@ class Matcher:
         times, spans = _time_phrases(text)
         body = _A_NOT_A.sub(lambda m: f" {m.group(1)}" if m.group(1) else " ", text)
         body = _QUESTION_WORDS.sub(" ", body)
+        body = _THIS.sub(" ", body)
         words: dict[str, float] = {}
         chars: list[str] = []
+        units: set[str] = set()  # English words: whole, beside the Chinese bigrams
         negated: set[str] = set()
         opposites: set[str] = set()
         negate_next = False
@@ -551,6 +562,8 @@ class Matcher:
                     weight = WORD_WEIGHT
             if token in _STRONG_WORDS:
                 weight = max(weight, STRONG)
+            if token[0] not in "§@" and not _CJK_RUN.match(token):
+                units.add(token)
             following = tokens[index + 1] if index + 1 < len(tokens) else ""
             if (
                 following in _STORE_WORDS
@@ -574,9 +587,11 @@ class Matcher:
                 negate_next = token in _LIGHT_CONCEPTS
             words[token] = max(words.get(token, 0.0), weight)
             previous = token
-        bigrams = frozenset(
-            run[i : i + 2] for run in chars for i in range(len(run) - 1)
-        ) | frozenset(run for run in chars if len(run) == 1)
+        bigrams = (
+            frozenset(run[i : i + 2] for run in chars for i in range(len(run) - 1))
+            | frozenset(run for run in chars if len(run) == 1)
+            | units
+        )
         return Reading(
             raw, words, bigrams, intents, frozenset(numbers), frozenset(times),
             frozenset(negated), frozenset(opposites), frozenset(things), frozenset(actions),
@@ -594,7 +609,10 @@ class Matcher:
                 if _CJK_RUN.fullmatch(word):
                     yield from ((w, t[:1]) for w, t in rjieba.tag(word, False) if w.strip())
                 else:
-                    yield word.strip(".-'"), ""
+                    word = word.strip(".-'")
+                    if "'" in word and not word.endswith("n't"):  # it's, what's, i'm
+                        word = word.split("'")[0]
+                    yield word, ""
 
     def _split_phrases(self, text: str) -> list[str]:
         """``text`` cut around the lexicon's surfaces (leftmost, then longest), each

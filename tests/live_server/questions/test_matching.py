@@ -144,8 +144,8 @@ def test_shipped_weights_are_what_the_trainer_learns_from_dev() -> None:
 
 def test_near_words_merge_a_paraphrase_in_other_words() -> None:
     """The near-word table (distilled from a sentence encoder) matches words no vocabulary
-    lists: 机洗 / 洗衣机. Without it the pair stays apart."""
-    a, b = "外套可以机洗吗", "外套能不能放洗衣机洗"
+    lists: 闷痘 / 长痘. Without it the pair stays apart."""
+    a, b = "隔离霜会闷痘吗", "用隔离霜会长痘痘吗"
     with_table, without = default_matcher(), Matcher(retail_lexicon(), near={})
     assert same(with_table, a, b)
     assert not same(without, a, b)
@@ -223,3 +223,27 @@ def test_quality_floor_on_the_dev_split() -> None:
 def test_eval_sets_are_where_the_bench_reads_them() -> None:
     sets = Path(__file__).resolve().parents[3] / "bench" / "questions" / "eval_sets"
     assert sum(1 for _ in (sets / "test").glob("*.jsonl")) == 4
+
+
+def test_reading_keeps_no_scraps_that_two_questions_would_share() -> None:
+    """This / that and its measure word (这支, 那双), how-long words (多久) and an English
+    contraction (it's) are no content: two questions sharing only those share nothing."""
+    matcher = default_matcher()
+    assert set(matcher.read("这支口红显白吗").words) == {"§口红", "§显白"}
+    assert set(matcher.read("那双鞋子磨脚吗").words) == {"§鞋子", "§磨脚"}
+    assert set(matcher.read("it's waterproof, isn't it?").words) == {"§防水"}
+    charge, battery = matcher.read("手表充电要多久"), matcher.read("手表续航多久")
+    assert "多久" not in charge.words and not matcher.same(charge, battery)
+
+
+def test_a_negated_request_after_can_i_stays_apart() -> None:
+    """可以不放 asks for none, 可以多放 for more: 可以不 is a question word only at the end."""
+    matcher = default_matcher()
+    a, b = matcher.read("面包可以不放葡萄干吗"), matcher.read("面包可以多放点葡萄干吗")
+    assert matcher.apart(a, b) == "negation"
+
+
+def test_still_have_asks_for_stock() -> None:
+    """还有吗 and 还有货不 ask the same (in stock?): 还有 is no action of its own."""
+    matcher = default_matcher()
+    assert same(matcher, "抹茶蛋糕还有吗", "抹茶蛋糕还有货不")
