@@ -109,7 +109,8 @@ def test_installed_wheel_serves_widget_and_pages(tmp_path: Path) -> None:
     assert f"-{__version__}-" in wheel.name
     with zipfile.ZipFile(wheel) as archive:  # the question matcher's data files ship too
         names = set(archive.namelist())
-    for data in ("retail.json", "retail-extra.json", "retail-frames.json", "near-words.json.gz"):
+    for data in ("retail.json", "retail-extra.json", "retail-frames.json", "retail-english.json",
+                 "near-words.json.gz"):  # fmt: skip
         assert f"live_server/questions/lexicons/{data}" in names, data
 
     venv = tmp_path / "venv"

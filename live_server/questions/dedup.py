@@ -30,13 +30,15 @@ __all__ = [
 ]
 
 
-RETAIL_LEXICONS = ("retail.json", "retail-extra.json", "retail-frames.json")
+RETAIL_LEXICONS = ("retail.json", "retail-extra.json", "retail-frames.json", "retail-english.json")
 """The generic vocabulary: store services (``retail.json``), then products, attributes,
 payment and after-sales words of many retail verticals (``retail-extra.json``), then the
 many ways shoppers phrase a question's predicate (``retail-frames.json``: 寄出 / 发货,
-到手 / 签收, 丢洗衣机 / 机洗); the last two written by helper sessions from general retail
-language, without reading the evaluation sets. A group whose first surface is another
-file's canonical adds surfaces to that concept."""
+到手 / 签收, 丢洗衣机 / 机洗), then English phrasings of the same concepts
+(``retail-english.json``: shrink / get smaller, dispatch / send out); the last three
+written by helper sessions from general retail language, without reading the evaluation
+sets. A group whose first surface is another file's canonical adds surfaces to that
+concept."""
 
 
 def _retail_files() -> list[str]:
