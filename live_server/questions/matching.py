@@ -400,6 +400,10 @@ class Reading:
     different question (怎么领 vs 怎么用)"""
     labels: Mapping[str, str] = field(default_factory=dict)
     """content token -> its surface (a concept's or product's canonical name, else itself)"""
+    strong: tuple[str, ...] = ()
+    """the content tokens of weight STRONG or more (a store, a variant, a product)"""
+    products: frozenset[str] = frozenset()
+    """the brand's products named (``@name``)"""
 
     @property
     def weight(self) -> float:
@@ -596,6 +600,8 @@ class Matcher:
             raw, words, bigrams, intents, frozenset(numbers), frozenset(times),
             frozenset(negated), frozenset(opposites), frozenset(things), frozenset(actions),
             {t: self._label(t) for t in words},
+            tuple(t for t, w in words.items() if w >= STRONG),
+            frozenset(t for t in words if t[0] == "@"),
         )  # fmt: skip
 
     def _tokens(self, text: str) -> Iterable[tuple[str, str]]:
@@ -708,13 +714,11 @@ class Matcher:
             return "negation"
         # strong words of one side only; one the other side names in part (小金瓶防晒 / 小金)
         # is the same thing
-        only_a = [t for t, w in a.words.items() if w >= STRONG and t not in b.words
+        only_a = [t for t in a.strong if t not in b.words
                   and not _named(a.labels[t], b.labels.values())]  # fmt: skip
-        only_b = [t for t, w in b.words.items() if w >= STRONG and t not in a.words
+        only_b = [t for t in b.strong if t not in a.words
                   and not _named(b.labels[t], a.labels.values())]  # fmt: skip
-        products_a = {t for t in a.words if t[0] == "@"}
-        products_b = {t for t in b.words if t[0] == "@"}
-        if products_a - products_b and products_b - products_a:
+        if a.products - b.products and b.products - a.products:
             return "distinct"  # two products of the brand's list (声浪Pods / 声浪Pods Pro)
         if any(t in _STRONG_WORDS for t in (*only_a, *only_b)):
             return "distinct"  # a variant, size or colour named on one side only
