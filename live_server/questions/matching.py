@@ -172,6 +172,18 @@ def _time_phrases(text: str) -> tuple[set[str], list[str]]:
     return found, spans
 
 
+def hidden_by(surface: str) -> str | None:
+    """Why a vocabulary surface cannot be a concept's, or None: a time word (今天 as a concept
+    would escape the time guard) or a question word (the intent reads those first, so such a
+    surface never matches). The matcher leaves such surfaces out of a lexicon."""
+    text = normalise(surface)
+    if text in _TIME_WORDS:
+        return "time"
+    if _QUESTION_WORDS.search(text):
+        return "question word"
+    return None
+
+
 # Generic opposites; a brand's lexicon adds its own ("antonyms").
 _ANTONYMS_GENERIC: tuple[tuple[str, str], ...] = (
     ("开门", "关门"),
@@ -439,7 +451,7 @@ class Matcher:
             self._surface.setdefault(token, token[1:].replace(" ", ""))
             for surface in group:
                 key = normalise(surface)
-                if not key or key in self._concept:
+                if not key or key in self._concept or hidden_by(key):
                     continue
                 self._concept[key] = token
                 # one Chinese character is a word only where the segmenter says so

@@ -12,6 +12,7 @@ import pytest
 
 from bench.questions.eval_dedup import brand_lexicon, load, scores
 from live_server.questions.dedup import (
+    RETAIL_LEXICONS,
     DedupIndex,
     default_matcher,
     lexicon_digest,
@@ -22,6 +23,7 @@ from live_server.questions.matching import (
     NEAR_WORDS_PATH,
     Lexicon,
     Matcher,
+    hidden_by,
     near_words,
     normalise,
 )
@@ -247,3 +249,17 @@ def test_still_have_asks_for_stock() -> None:
     """还有吗 and 还有货不 ask the same (in stock?): 还有 is no action of its own."""
     matcher = default_matcher()
     assert same(matcher, "抹茶蛋糕还有吗", "抹茶蛋糕还有货不")
+
+
+def test_no_vocabulary_surface_hides_a_time_or_a_question_word() -> None:
+    """A time word made a concept would escape the time guard, a question word never
+    matches (the intent reads it first): the shipped vocabulary has neither, and a brand's
+    lexicon that lists one does not change what the matcher reads."""
+    folder = Path(__file__).resolve().parents[3] / "live_server" / "questions" / "lexicons"
+    for name in RETAIL_LEXICONS:
+        groups = json.loads((folder / name).read_text(encoding="utf-8"))["synonyms"]
+        hidden = [(g[0], s, why) for g in groups for s in g if (why := hidden_by(s))]
+        assert hidden == [], (name, hidden)
+    brand = Matcher(retail_lexicon().merged(Lexicon(synonyms=(("今天", "明天", "当天"),))))
+    today, tomorrow = brand.read("今天能送到吗"), brand.read("明天能送到吗")
+    assert brand.apart(today, tomorrow) == "time"
