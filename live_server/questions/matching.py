@@ -805,7 +805,7 @@ class Matcher:
         own_b = self._own(b, a) if own_a else []
         if not (own_a and own_b):
             return 0.0
-        return 0.0 if any(set(x) & set(y) for x in own_a for y in own_b) else 1.0
+        return 0.0 if set().union(*own_a) & set().union(*own_b) else 1.0
 
     def _own(self, a: Reading, b: Reading) -> list[str]:
         """A's words that B has not, nor names in part (their surfaces)."""
