@@ -78,7 +78,8 @@ _INTENT_PATTERNS: tuple[tuple[str, str], ...] = (
     (
         "qty",
         r"几个|多少个|多少克|多少毫升|多少毫安|多少寸|多大|多重|多高|多宽|几瓦|几种|几款|几色|"
-        r"几件|几盒|几片|几支|几套|几副|多少(?!钱)|哪些(?=口味|颜色|色|款|尺码|码|规格|型号|配色|味道|可选)|"
+        r"几件|几盒|几片|几支|几套|几副|多少(?!钱)|"
+        r"哪些(?=口味|颜色|色|款|尺码|码|规格|型号|配色|味道|可选)|"
         r"how many|how big|how heavy|what capacity",
     ),
     (
@@ -106,7 +107,8 @@ def _not_a_thing(surface: str, intent: str) -> bool:
 
 _QUESTION_WORDS = re.compile(
     r"多少钱|多少|什么时候|啥时候|什么|啥|怎么样|怎么|怎样|如何|咋|哪里|哪儿|哪个|哪款|哪种|哪些|"
-    r"哪|几点|几个|几天|几[种款件样次份]|几|多久|多长时间|多长|多大|多重|多高|多宽|多远|能不能|可不可以|可以不(?![\u4e00-\u9fff])|行不行|是不是|会不会|有没有|要不要|好不好|"
+    r"哪|几点|几个|几天|几[种款件样次份]|几|多久|多长时间|多长|多大|多重|多高|多宽|多远|"
+    r"能不能|可不可以|可以不(?![\u4e00-\u9fff])|行不行|是不是|会不会|有没有|要不要|好不好|"
     r"how much|how many|how long|what time"
 )
 
@@ -178,7 +180,11 @@ def hidden_by(surface: str) -> str | None:
     """Why a vocabulary surface cannot be a concept's, or None: a time word (今天 as a concept
     would escape the time guard) or a question word (the intent reads those first, so such a
     surface never matches). The matcher leaves such surfaces out of a lexicon."""
-    text = normalise(surface)
+    return _hidden(normalise(surface))
+
+
+def _hidden(text: str) -> str | None:
+    """:func:`hidden_by` of a normalised surface."""
     if text in _TIME_WORDS:
         return "time"
     if _QUESTION_WORDS.search(text):
@@ -463,7 +469,7 @@ class Matcher:
             self._surface.setdefault(token, token[1:].replace(" ", ""))
             for surface in group:
                 key = normalise(surface)
-                if not key or key in self._concept or hidden_by(key):
+                if not key or key in self._concept or _hidden(key):
                     continue
                 self._concept[key] = token
                 # one Chinese character is a word only where the segmenter says so
