@@ -4,9 +4,9 @@
     python -m bench.questions.eval_dedup --errors   # also print the matcher's DEV errors
     python -m bench.questions.eval_dedup --fresh    # also the sealed batches D and E
 
-The pairs are ``bench/questions/eval_sets/`` (2,000 pairs in four retail verticals, written
-blind to the matcher, and 1,680 busy-room pairs labelled by hand; README there): ``dev/``
-(batches A and C) is what the matcher, its generic vocabulary and the thresholds were
+The pairs are ``bench/questions/eval_sets/`` (2,800 pairs in four retail verticals, written
+blind to the matcher, and 2,101 busy-room pairs labelled by hand; README there): ``dev/``
+(batches A, C and F) is what the matcher, its generic vocabulary and the thresholds were
 tuned on, ``test/`` (batch B) is frozen and only ever reported, ``fresh/`` (batches D and
 E) is sealed: scored once per released version, never tuned on or looked into. ``busy/`` holds
 pairs of questions of different labelled pairs that share a word, labelled by hand: a busy
