@@ -183,6 +183,8 @@ class TokenSigner:
     ) -> str:
         issued = int(time.time() if now is None else now)
         token_id = _b64(hashlib.sha256(f"{role}{scope}{subject}{issued}".encode()).digest()[:6])
+        if token_id[0] == "-":  # `live-server token revoke -Xy...` would read it as an option
+            token_id = "A" + token_id[1:]
         data: dict[str, object] = {
             "r": str(role), "s": scope, "u": subject, "e": issued + ttl_s, "j": token_id,
             "i": issued, "k": self._signing.key_id,
