@@ -203,7 +203,7 @@ def main() -> None:
         for r in test[v]:
             by_lang.setdefault(str(r["lang"]), []).append((v, r))
     table("TEST (frozen), by language", dict(sorted(by_lang.items())))
-    table("DEV (tuned on), all verticals", {"all": [(v, r) for v in VERTICALS for r in dev[v]]})
+    table("DEV (tuned on), all verticals", {"all": by_vertical(dev)["all"]})
     busy = {split: {v: load_busy(split, v) for v in VERTICALS} for split in ("test", "dev")}
     table(
         "BUSY ROOM, TEST: two questions of different test pairs sharing a word, labelled by "
@@ -211,7 +211,7 @@ def main() -> None:
         "questions about the same thing; precision here is how often a merge is right)",
         by_vertical(busy["test"]),
     )
-    table("BUSY ROOM, DEV (tuned on)", {"all": [(v, r) for v in VERTICALS for r in busy["dev"][v]]})
+    table("BUSY ROOM, DEV (tuned on)", {"all": by_vertical(busy["dev"])["all"]})
     if args.fresh:
         fresh = {v: load("fresh", v) for v in VERTICALS}
         groups = by_vertical(fresh)

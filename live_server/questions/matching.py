@@ -435,10 +435,6 @@ class Reading:
     products: frozenset[str] = frozenset()
     """the brand's products named (``@name``)"""
 
-    @property
-    def weight(self) -> float:
-        return sum(self.words.values())
-
 
 class Matcher:
     """Reads questions and decides whether two readings are the same question."""
