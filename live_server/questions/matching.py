@@ -683,7 +683,7 @@ class Matcher:
         """(common weight, A's unmatched weight, B's unmatched weight, A's and B's unmatched
         strong weight, the unmatched weight with a near word on the other side), where a
         word also matches a word of the other side that contains it (试色 / 试色号, 生吐司 /
-        吐司)."""
+        吐司; one Chinese character only in a word of two: 弹 / 弹力, not 码 / 尺码表)."""
         common = 0.0
         left_b = dict(b.words)
         unmatched_a = 0.0
@@ -699,10 +699,17 @@ class Matcher:
                 partner = next(
                     (
                         t for t in left_b
-                        if ((lb := b.labels[t]) in label or label in lb) and len(lb) >= 2
+                        if ((lb := b.labels[t]) in label or label in lb)
+                        and (len(lb) >= 2 or (len(label) == 2 and _CJK_RUN.match(lb)))
                         and (_CJK_RUN.match(label) or _IDENT.fullmatch(label)
                              or _IDENT.fullmatch(lb))
                     ),
+                    None,
+                )  # fmt: skip
+            elif _CJK_RUN.match(label):  # one character in a word of two (弹 / 弹力, 腰 / 腰围)
+                partner = next(
+                    (t for t in left_b if len(lb := b.labels[t]) == 2 and label in lb
+                     and _CJK_RUN.match(lb)),
                     None,
                 )  # fmt: skip
             if partner is not None:
