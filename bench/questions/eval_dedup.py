@@ -2,13 +2,13 @@
 
     python -m bench.questions.eval_dedup            # frozen test split, per vertical and language
     python -m bench.questions.eval_dedup --errors   # also print the matcher's DEV errors
-    python -m bench.questions.eval_dedup --fresh    # also the sealed batches D and E
+    python -m bench.questions.eval_dedup --fresh    # also the sealed batches D, E and G
 
-The pairs are ``bench/questions/eval_sets/`` (2,800 pairs in four retail verticals, written
+The pairs are ``bench/questions/eval_sets/`` (3,200 pairs in four retail verticals, written
 blind to the matcher, and 2,101 busy-room pairs labelled by hand; README there): ``dev/``
 (batches A, C and F) is what the matcher, its generic vocabulary and the thresholds were
-tuned on, ``test/`` (batch B) is frozen and only ever reported, ``fresh/`` (batches D and
-E) is sealed: scored once per released version, never tuned on or looked into. ``busy/`` holds
+tuned on, ``test/`` (batch B) is frozen and only ever reported, ``fresh/`` (batches D, E
+and G) is sealed: scored once per released version, never tuned on or looked into. ``busy/`` holds
 pairs of questions of different labelled pairs that share a word, labelled by hand: a busy
 room's cards are mostly other questions about the same product, and the labelled pairs
 alone never ask how often a question is merged with one of those. Each vertical's brand
@@ -41,7 +41,7 @@ Row = dict[str, object]
 
 
 def load(split: str, vertical: str) -> list[Row]:
-    """The labelled pairs of a split ("dev", "test", or "fresh": the sealed batches D and E)."""
+    """The labelled pairs of a split ("dev", "test", or "fresh": the sealed batches D, E, G)."""
     path = SETS / split / f"{vertical}.jsonl"
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
@@ -144,7 +144,7 @@ def main() -> None:
     parser.add_argument(
         "--fresh",
         action="store_true",
-        help="also score the sealed batches D and E (once per released version)",
+        help="also score the sealed batches D, E and G (once per released version)",
     )
     args = parser.parse_args()
     generic = retail_lexicon()
@@ -217,7 +217,7 @@ def main() -> None:
         groups = by_vertical(fresh)
         for batch in sorted({str(r["batch"]) for _, r in groups["all"]}):
             groups[f"batch {batch}"] = [(v, r) for v, r in groups["all"] if r["batch"] == batch]
-        table("FRESH (batches D and E, sealed: scored once per released version)", groups)
+        table("FRESH (batches D, E and G, sealed: scored once per released version)", groups)
         table(
             "BUSY ROOM, FRESH: the same kind of pairs drawn from batch E, labelled by hand",
             by_vertical({v: load_busy("fresh", v) for v in VERTICALS}),
