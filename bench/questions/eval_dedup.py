@@ -15,6 +15,10 @@ alone never ask how often a question is merged with one of those. Each vertical'
 lexicon (``lexicons/<vertical>.json``, written from the dev world) is what a brand would
 upload with ``PUT /api/v1/brands/{brand}/lexicon``.
 
+The matcher is scored as intake runs it (:func:`live`): question A is a room's one open
+card, question B arrives, and B merges only if A is among the cards the room's index
+offers it as candidates.
+
 Baselines, on the same normalised text (width folding, traditional to simplified, lower
 case), each with its threshold chosen on dev for the best F0.5 (precision counts double:
 a wrong merge hides a question; the matcher's own threshold was chosen the same way):
@@ -32,8 +36,9 @@ from pathlib import Path
 import rjieba
 from rapidfuzz import fuzz
 
-from live_server.questions.dedup import retail_lexicon
+from live_server.questions.dedup import DedupIndex, retail_lexicon
 from live_server.questions.matching import Lexicon, Matcher, normalise
+from live_server.questions.models import LANE_OPEN
 
 SETS = Path(__file__).with_name("eval_sets")
 VERTICALS = ("bakery", "cosmetics", "apparel", "electronics")
@@ -125,6 +130,16 @@ def busy_pairs(rows: list[Row]) -> list[tuple[str, str]]:
     return candidates[:: max(1, len(candidates) // len(rows))]
 
 
+def live(matcher: Matcher, row: Row) -> tuple[bool, bool]:
+    """(merged, suggested) as intake decides them: question A is the one open card of a
+    room (:class:`DedupIndex`), question B arrives; B merges only if A is among its
+    candidates, as in a real room."""
+    index = DedupIndex(matcher)
+    index.add("a", LANE_OPEN, str(row["a"]))
+    merged, similar = index.match_or_suggestion(matcher.read(str(row["b"])), LANE_OPEN)
+    return merged == "a", similar == "a"
+
+
 def by_vertical(rows: dict[str, list[Row]]) -> dict[str, list[tuple[str, Row]]]:
     """Table groups: each vertical's pairs, then all of them."""
     groups = {v: [(v, r) for r in rows[v]] for v in VERTICALS}
@@ -160,16 +175,13 @@ def main() -> None:
     plain = Matcher(generic)
 
     def ours(vertical: str, row: Row) -> bool:
-        m = matchers[vertical]
-        return m.same(m.read(str(row["a"])), m.read(str(row["b"])))
+        return live(matchers[vertical], row)[0]
 
     def ours_generic(vertical: str, row: Row) -> bool:
-        return plain.same(plain.read(str(row["a"])), plain.read(str(row["b"])))
+        return live(plain, row)[0]
 
     def offered(vertical: str, row: Row) -> bool:
-        m = matchers[vertical]
-        a, b = m.read(str(row["a"])), m.read(str(row["b"]))
-        return m.apart(a, b) is None and m.score(a, b) >= m.suggest
+        return any(live(matchers[vertical], row))
 
     methods["matcher"] = ours
     methods["matcher, generic vocabulary only"] = ours_generic

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import json
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from importlib import resources
@@ -78,8 +79,27 @@ def default_matcher() -> Matcher:
     return _DEFAULT
 
 
+_CJK_WORD = re.compile("[\u3400-\u4dbf\u4e00-\u9fff]+")
+KEY_WEIGHT = 0.3
+"""What a shared character key adds to a card's candidate weight (a shared word: its weight)."""
+KEY_SHARE = 0.02
+"""A character key on more than this share of the room's cards finds no candidates."""
+
+
+def search_keys(reading: Reading) -> frozenset[str]:
+    """The character keys a card is also found by, beside its words: its character bigrams
+    (生吐司 / 吐司, wording variants) and each character of a two-character Chinese word (弹力
+    / 弹). Two questions the score can merge share a word, a bigram or a contained word: the
+    keys make sure such a card is a candidate at all."""
+    chars = {
+        c for label in reading.labels.values() if len(label) == 2 and _CJK_WORD.fullmatch(label)
+        for c in label
+    }  # fmt: skip
+    return reading.bigrams | chars if chars else reading.bigrams
+
+
 class DedupIndex:
-    """The cards of one room, searchable by shared words."""
+    """The cards of one room, searchable by shared words and characters."""
 
     MAX_CANDIDATES = 40
 
@@ -87,6 +107,7 @@ class DedupIndex:
         self.matcher = matcher or default_matcher()
         self.cards: dict[str, tuple[str, str, Reading]] = {}  # id -> (lane, text, reading)
         self._postings: dict[str, dict[str, set[str]]] = {}  # lane -> word -> card ids
+        self._keys: dict[str, dict[str, set[str]]] = {}  # lane -> character key -> card ids
         self.length = 0  # entries of the room's Redis index list already applied
 
     def read(self, text: str) -> Reading:
@@ -98,6 +119,9 @@ class DedupIndex:
         postings = self._postings.setdefault(lane, {})
         for word in reading.words:
             postings.setdefault(word, set()).add(card_id)
+        keys = self._keys.setdefault(lane, {})
+        for key in search_keys(reading):
+            keys.setdefault(key, set()).add(card_id)
 
     def remove(self, card_id: str) -> None:
         """Forget a card (split off or merged away by the host)."""
@@ -105,13 +129,14 @@ class DedupIndex:
         if entry is None:
             return
         lane, _text, reading = entry
-        postings = self._postings.get(lane, {})
-        for word in reading.words:
-            ids = postings.get(word)
-            if ids is not None:
-                ids.discard(card_id)
-                if not ids:
-                    del postings[word]
+        for table, found in ((self._postings.get(lane, {}), reading.words),
+                             (self._keys.get(lane, {}), search_keys(reading))):  # fmt: skip
+            for word in found:
+                ids = table.get(word)
+                if ids is not None:
+                    ids.discard(card_id)
+                    if not ids:
+                        del table[word]
 
     def best_match(self, reading: Reading, lane: str) -> str | None:
         """The most similar card of ``lane`` that is the same question, if any."""
@@ -146,6 +171,14 @@ class DedupIndex:
                 continue
             for card_id in ids:
                 shared[card_id] += weight
+        keys = self._keys.get(lane, {})
+        rare = max(COMMON_MIN, int(len(self.cards) * KEY_SHARE))
+        for key in search_keys(reading):
+            ids = keys.get(key)
+            if not ids or len(ids) > rare:
+                continue
+            for card_id in ids:
+                shared[card_id] += KEY_WEIGHT
         if not shared:
             return None
         if len(shared) > self.MAX_CANDIDATES:

@@ -203,6 +203,27 @@ def test_index_finds_the_card_of_the_same_question_in_its_lane() -> None:
     assert index.best_match(index.read("流心月饼什么价格？"), LANE_OPEN) is None
     rebuilt = index.rebuilt(default_matcher())
     assert set(rebuilt.cards) == {"q.r.2", "q.r.3"} and rebuilt.length == index.length
+    index.remove("q.r.2")
+    index.remove("q.r.3")
+    # a removed card leaves nothing behind: no word or character key of a card still posted
+    assert not any(index._postings.values()) and not any(index._keys.values())
+
+
+def test_a_room_offers_every_card_the_score_would_merge() -> None:
+    """A card is merged only if the room's index offers it as a candidate: for every dev
+    pair, a room whose one card is A decides B as the pairwise score does. Without the
+    character keys, 15 duplicates sharing only a bigram or a contained word (生吐司 /
+    吐司, 弹力 / 弹) were never candidates."""
+    differ = []
+    for vertical in ("bakery", "cosmetics", "apparel", "electronics"):
+        matcher = Matcher(retail_lexicon().merged(brand_lexicon(vertical)))
+        for row in load("dev", vertical):
+            a, b = matcher.read(str(row["a"])), matcher.read(str(row["b"]))
+            index = DedupIndex(matcher)
+            index.add("a", LANE_OPEN, str(row["a"]), a)
+            if (index.best_match(b, LANE_OPEN) == "a") != matcher.same(a, b):
+                differ.append((row["a"], row["b"]))
+    assert differ == []
 
 
 def test_lexicon_file_shape_round_trips() -> None:
