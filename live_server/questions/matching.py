@@ -258,6 +258,13 @@ _WORD = re.compile(rf"[{_CJK}]+|[a-z0-9][a-z0-9.\-']*")
 _IDENT = re.compile(r"(?=.*\d)(?=.*[a-z])[a-z0-9.\-]+")
 
 
+def _arabic(match: re.Match[str]) -> str:
+    """六寸 as 6寸, 七天 as 7天: one way of writing a number before its unit (一 alone, as in
+    一个 / 一件, is "a", not a count)."""
+    value = _zh_number(match.group(1)) if match.group(1) != "一" else None
+    return match.group(1) if value is None else str(value)
+
+
 def _zh_number(text: str) -> int | None:
     if text == "十":
         return 10
@@ -519,6 +526,7 @@ class Matcher:
             if re.search(rf"\b{word}\b", text):
                 numbers.add(float(value))
         times, spans = _time_phrases(text)
+        text = _ZH_NUMBER.sub(_arabic, text)
         body = _A_NOT_A.sub(lambda m: f" {m.group(1)}" if m.group(1) else " ", text)
         body = _QUESTION_WORDS.sub(" ", body)
         body = _THIS.sub(" ", body)
