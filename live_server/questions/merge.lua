@@ -11,16 +11,19 @@
 --       13 target vote addresses hash, 14 target asked hash, 15 room meta, 16 room stats
 -- ARGV: 1 card id, 2 target id, 3 now ms
 -- Returns {code, ...}: {'ok', the card's status before, pin passed to the target (1|0)}
---       | {'noop'} (already merged into the target) | {'missing', 'card'|'target'}
+--       | {'noop'} (already merged into the target, or where the target went)
+--       | {'missing', 'card'|'target'}
 --       | {'refused', 'card'|'target', status} (only new or pinned cards merge)
 --       | {'moved', id} (the target was merged into that card meanwhile: merge there)
 local card = redis.call('HMGET', KEYS[1], 'status', 'merged_into', 'asked_ms')
 if not card[1] then return {'missing', 'card'} end
+local target = redis.call('HMGET', KEYS[8], 'status', 'merged_into', 'asked_ms')
 if card[1] == 'merged' then
   if card[2] == ARGV[2] then return {'noop'} end
+  -- a retried merge into a card merged meanwhile: the first one went where that one went
+  if target[1] == 'merged' then return {'moved', target[2]} end
   return {'refused', 'card', 'merged'}
 end
-local target = redis.call('HMGET', KEYS[8], 'status', 'merged_into', 'asked_ms')
 if not target[1] then return {'missing', 'target'} end
 if target[1] == 'merged' then return {'moved', target[2]} end
 local open = {new = true, pinned = true}
@@ -57,6 +60,7 @@ local asked = math.max(tonumber(card[3] or '0') or 0, tonumber(target[3] or '0')
 redis.call('HSET', KEYS[8], 'askers', redis.call('SCARD', KEYS[9]),
   'groups', redis.call('SCARD', KEYS[10]), 'votes', redis.call('SCARD', KEYS[12]),
   'updated_ms', now, 'asked_ms', asked)
+recount_sources(KEYS[8], KEYS[9])
 redis.call('HSET', KEYS[1], 'status', 'merged', 'merged_into', ARGV[2], 'updated_ms', now)
 local pin_passed = 0
 if card[1] == 'pinned' then

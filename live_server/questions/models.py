@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from live_server.core.errors import (
     Conflict,
@@ -28,6 +28,7 @@ from live_server.core.errors import (
     Unauthorized,
     Unprocessable,
 )
+from live_server.questions.matching import normalise
 
 # --- statuses and transitions -------------------------------------------------------------
 
@@ -161,7 +162,7 @@ class AskQuestion(BaseModel):
 
 class QuestionQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    status: list[QuestionStatus] | QuestionStatus | None = Field(
+    status: list[QuestionStatus] | None = Field(
         default=None, description="one status, or several (repeat the parameter or comma-separate)"
     )
     sort: Literal["new", "top"] = "new"
@@ -172,16 +173,16 @@ class QuestionQuery(BaseModel):
     @field_validator("status", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
-        if isinstance(value, str) and "," in value:
-            return [v for v in value.split(",") if v]
-        return value
+        """``open,held``, ``status=open&status=held`` and ``status=`` (no filter) alike:
+        always a list, so a wrong value is named with the allowed ones."""
+        parts = [value] if isinstance(value, str) else value
+        if not isinstance(parts, list) or not all(isinstance(p, str) for p in parts):
+            return value
+        found = [v.strip() for p in parts for v in p.split(",") if v.strip()]
+        return found or None
 
     def statuses(self) -> frozenset[QuestionStatus]:
-        if self.status is None:
-            return frozenset()
-        if isinstance(self.status, list):
-            return frozenset(self.status)
-        return frozenset({self.status})
+        return frozenset(self.status or ())
 
 
 class QuestionSource(BaseModel):
@@ -327,6 +328,19 @@ class GroupSpec(BaseModel):
 Term = Annotated[str, Field(min_length=1, max_length=60)]
 
 
+def _check_terms(terms: list[str], where: str) -> None:
+    """A term the matcher cannot read (only spaces or punctuation) and a term listed twice
+    in one group are mistakes worth a 400, not silent no-ops."""
+    seen: set[str] = set()
+    for term in terms:
+        key = normalise(term)
+        if not key:
+            raise ValueError(f"{where}: {term!r} has no letter, digit or Chinese character")
+        if key in seen:
+            raise ValueError(f"{where}: {term!r} is listed twice")
+        seen.add(key)
+
+
 class BrandLexicon(BaseModel):
     """A brand's vocabulary for merging questions: data, not code.
 
@@ -345,6 +359,15 @@ class BrandLexicon(BaseModel):
     antonyms: list[Annotated[list[Term], Field(min_length=2, max_length=2)]] = Field(
         default_factory=list, max_length=1000
     )
+
+    @model_validator(mode="after")
+    def _readable(self) -> BrandLexicon:
+        for i, group in enumerate(self.synonyms):
+            _check_terms(group, f"synonyms.{i}")
+        _check_terms(self.products, "products")
+        for i, pair in enumerate(self.antonyms):
+            _check_terms(pair, f"antonyms.{i}")
+        return self
 
 
 class GroupOut(BaseModel):

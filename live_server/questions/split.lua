@@ -122,6 +122,8 @@ redis.call('HSET', KEYS[6], 'id', ARGV[2], 'text', text, 'status', new_status, '
   'held_reason', held_reason, 'created_ms', now, 'updated_ms', now, 'asked_ms', asked,
   'askers', redis.call('SCARD', KEYS[7]), 'groups', redis.call('SCARD', KEYS[8]), 'votes', 0,
   'asks', asks, 'split_from', ARGV[1])
+recount_sources(KEYS[1], KEYS[2])
+recount_sources(KEYS[6], KEYS[7])
 redis.call('RPUSH', KEYS[11], cmsgpack.pack({ARGV[2], lane, text}))
 redis.call('SET', KEYS[14], redis.call('LLEN', KEYS[11]))
 redis.call('ZADD', KEYS[12], now, ARGV[2])

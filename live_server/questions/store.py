@@ -41,8 +41,9 @@ from live_server.questions.models import (
 INGEST = Script(__file__, "ingest.lua")
 TRANSITION = Script(__file__, "transition.lua")
 VOTE = Script(__file__, "vote.lua")
-SPLIT = Script(__file__, "split.lua")
-MERGE = Script(__file__, "merge.lua")
+SOURCES = Script(__file__, "sources.lua")
+SPLIT = Script(__file__, "split.lua", libraries=[SOURCES])
+MERGE = Script(__file__, "merge.lua", libraries=[SOURCES])
 
 REPLAY_TTL_S = 900
 GROUP_CACHE_S = 5.0

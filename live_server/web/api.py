@@ -119,7 +119,7 @@ def _validation_problem(exc: ValidationError, where: str) -> ValidationFailed:
     errors = [
         {
             "location": [where, *(str(p) for p in err["loc"])],
-            "message": err["msg"],
+            "message": err["msg"].removeprefix("Value error, "),  # a validator's own words
         }
         for err in exc.errors(include_url=False, include_input=False)
     ]
@@ -152,6 +152,7 @@ def authenticate(
 
 async def read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
     if not request.body_exists or request.content_length == 0:
+        _require_body(request)
         return _validated(model, b"{}")  # no body at all: whatever its declared type
     if request.content_type not in ("application/json", "") and not request.content_type.endswith(
         "+json"
@@ -162,7 +163,17 @@ async def read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
     limit = request.app[SETTINGS].max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"the body must be at most {limit} bytes")
-    return _validated(model, await request.read() or b"{}")
+    raw = await request.read()
+    if not raw.strip():
+        _require_body(request)
+    return _validated(model, raw.strip() or b"{}")
+
+
+def _require_body(request: web.Request) -> None:
+    """A PUT replaces what it names: without a body it would replace it with nothing (a
+    brand's whole lexicon, a store's roster). Send ``{}`` to mean that."""
+    if request.method == "PUT":
+        raise BadRequest("send the new value as a JSON body (a PUT without one changes nothing)")
 
 
 def _validated(model: type[BaseModel], raw: bytes) -> BaseModel:

@@ -75,6 +75,10 @@ async def worker2(settings: Settings, api: Api) -> AsyncIterator[Api]:
     await other.close()
 
 
+def _sources(card: dict[str, Any]) -> dict[str, int]:
+    return {s["source"]: s["askers"] for s in card["sources"]}
+
+
 async def test_split_moves_askers_with_their_own_question(
     api: Api, live_room: dict[str, Any], make_group: Any, make_viewer: Any, sio_client: Any,
     clean_redis: sync_redis.Redis,
@@ -104,6 +108,8 @@ async def test_split_moves_askers_with_their_own_question(
     assert original["votes"] == 1 and original["status"] == "new"
     assert new["text"] == CAKE_SELL and new["askers"] == 1 and new["groups"] == 0
     assert new["status"] == "new" and new["votes"] == 0 and new["store_ids"] == []
+    # where the askers came from is recounted on both cards
+    assert _sources(original) == {"group": 2} and _sources(new) == {"viewer": 1}
     await host_log.wait_for("question.updated", where=lambda e: e["id"] == a and e["askers"] == 2)
     (event,) = await host_log.wait_for("question.new", where=lambda e: e["id"] == new["id"])
     assert event["text"] == CAKE_SELL and event["askers"] == 1
@@ -118,6 +124,7 @@ async def test_split_moves_askers_with_their_own_question(
     assert original["store_ids"] == ["sh-jingan"]
     assert other["text"] == CAKE_ZH and other["group_ids"] == ["g1"]
     assert other["store_ids"] == ["hz-wulin"] and other["askers"] == 1
+    assert _sources(original) == {"group": 1} and _sources(other) == {"group": 1}
     await host_log.wait_for("question.new", where=lambda e: e["id"] == other["id"])
 
     cards = await _listing(api, live_room)
@@ -186,6 +193,7 @@ async def test_merge_unions_counts_hides_the_card_and_redirects_new_questions(
     assert into["id"] == a and into["status"] == "new" and into["merged_into"] is None
     assert (into["askers"], into["groups"], into["votes"]) == (3, 2, 2)  # v1 and v2 once
     assert into["group_ids"] == ["g0", "g1"] and into["store_ids"] == ["hz-wulin", "sh-jingan"]
+    assert _sources(into) == {"group": 2, "viewer": 1}  # v1 asked both: counted once
     await host_log.wait_for("question.updated", where=lambda e: e["id"] == a and e["askers"] == 3)
     await host_log.wait_for(
         "question.updated", where=lambda e: e["id"] == b and e["status"] == "merged"
@@ -217,6 +225,9 @@ async def test_merge_unions_counts_hides_the_card_and_redirects_new_questions(
     status, chained = await api.post(f"/api/v1/questions/{c}/merge", host, json={"into": b})
     assert status == 200 and chained["into"]["id"] == a and chained["question"]["merged_into"] == a
     assert chained["into"]["askers"] == 5
+    # the host's retry of that merge (a timeout, say) is the same no-op as any repeat
+    status, retried = await api.post(f"/api/v1/questions/{c}/merge", host, json={"into": b})
+    assert status == 200 and retried["into"]["id"] == a and retried["into"]["askers"] == 5
     assert await _corrections(api) == {"merge": 2.0}
 
 

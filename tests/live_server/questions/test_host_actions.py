@@ -68,6 +68,11 @@ async def test_pin_answer_dismiss_restore_with_events(
     assert status == 409  # only held questions are approved
     _, listing = await api.get(f"/api/v1/rooms/{room_id}/questions?status=new,pinned", host)
     assert [q["id"] for q in listing["questions"]] == [b]
+    # an empty filter is no filter; a wrong status is named with the allowed ones
+    _, everything = await api.get(f"/api/v1/rooms/{room_id}/questions?status=&sort=new", host)
+    assert {q["id"] for q in everything["questions"]} == {a, b}
+    status, body = await api.get(f"/api/v1/rooms/{room_id}/questions?status=open", host)
+    assert status == 400 and "'new', 'held'" in body["detail"], body
 
 
 async def test_who_may_act_on_a_question(

@@ -248,14 +248,23 @@ async def test_lexicon_is_checked_and_needs_ops(
     api: Api, live_room: dict[str, Any], ops_token: str
 ) -> None:
     url = f"/api/v1/brands/{BRAND}/lexicon"
+    kept = {"synonyms": [["粉底", "foundation"]], "products": ["小棕瓶"], "antonyms": []}
+    status, _ = await api.put(url, ops_token, kept)
+    assert status == 200
     for bad in ({"synonyms": [["only one"]]}, {"synonyms": "粉底"}, {"products": [1]},
-                {"antonyms": [["a", "b", "c"]]}, {"unknown": []}):  # fmt: skip
+                {"antonyms": [["a", "b", "c"]]}, {"unknown": []},
+                {"synonyms": [["口红", "  "]]}, {"synonyms": [["口红", "？？"]]},
+                {"synonyms": [["口红", "唇膏", "口紅"]]}, {"products": ["X5", "x5"]}):  # fmt: skip
         status, body = await api.put(url, ops_token, bad)
-        assert status == 400, (bad, body)
+        assert status == 400 and body["title"], (bad, body)
+    # no body at all: a PUT would have replaced the brand's lexicon with nothing
+    for headers in ({"Content-Type": "application/json"}, {}):
+        status, body = await api.put(url, ops_token, data=b"", headers=headers)
+        assert status == 400 and "body" in body["detail"], body
     status, _ = await api.put(url, live_room["host_token"], {"synonyms": []})
     assert status == 403
     status, body = await api.get(url, ops_token)
-    assert status == 200 and body == {"synonyms": [], "products": [], "antonyms": []}
+    assert status == 200 and body == kept
 
 
 async def test_signature_is_checked_before_the_body(
