@@ -310,11 +310,19 @@ def _resolve_hot_first(router: web.UrlDispatcher, hot: dict[str, web.AbstractRes
     router.resolve = resolve  # type: ignore[method-assign]
 
 
+MAX_BRAND = 100
+"""The longest brand name (rooms, stores and groups take no longer one): a longer one in a
+path is a typo, not a brand to keep settings for."""
+
+
 def _wrap(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     @functools.wraps(ep.handler)
     async def handler(request: web.Request) -> web.StreamResponse:
         request[ENDPOINT] = ep
         claims = authenticate(request, ep.roles, ep.scope)
+        brand = request.match_info.get("brand")
+        if brand is not None and len(brand) > MAX_BRAND:  # as a room's or a store's brand
+            raise ValidationFailed(f"brand: at most {MAX_BRAND} characters")
         if claims is not None and claims.brand is not None:
             await request.app[TENANCY].require_path(claims, request.match_info)
         await enforce_limits(request, ep.limits, claims)

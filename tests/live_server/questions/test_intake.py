@@ -263,6 +263,8 @@ async def test_lexicon_is_checked_and_needs_ops(
         assert status == 400 and "body" in body["detail"], body
     status, _ = await api.put(url, live_room["host_token"], {"synonyms": []})
     assert status == 403
+    status, body = await api.put(f"/api/v1/brands/{'b' * 101}/lexicon", ops_token, kept)
+    assert status == 400 and "brand" in body["detail"]
     status, body = await api.get(url, ops_token)
     assert status == 200 and body == kept
 
