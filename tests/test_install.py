@@ -28,6 +28,7 @@ from packaging.markers import Marker
 from packaging.utils import canonicalize_name
 
 from live_server import __version__
+from live_server.questions.dedup import RETAIL_LEXICONS
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = "live-companion"
@@ -109,8 +110,7 @@ def test_installed_wheel_serves_widget_and_pages(tmp_path: Path) -> None:
     assert f"-{__version__}-" in wheel.name
     with zipfile.ZipFile(wheel) as archive:  # the question matcher's data files ship too
         names = set(archive.namelist())
-    for data in ("retail.json", "retail-extra.json", "retail-frames.json", "retail-english.json",
-                 "near-words.json.gz"):  # fmt: skip
+    for data in (*RETAIL_LEXICONS, "near-words.json.gz"):
         assert f"live_server/questions/lexicons/{data}" in names, data
 
     venv = tmp_path / "venv"

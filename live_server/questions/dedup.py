@@ -31,15 +31,23 @@ __all__ = [
 ]
 
 
-RETAIL_LEXICONS = ("retail.json", "retail-extra.json", "retail-frames.json", "retail-english.json")
+RETAIL_LEXICONS = (
+    "retail.json",
+    "retail-extra.json",
+    "retail-frames.json",
+    "retail-english.json",
+    "retail-attributes.json",
+)
 """The generic vocabulary: store services (``retail.json``), then products, attributes,
 payment and after-sales words of many retail verticals (``retail-extra.json``), then the
 many ways shoppers phrase a question's predicate (``retail-frames.json``: 寄出 / 发货,
 到手 / 签收, 丢洗衣机 / 机洗), then English phrasings of the same concepts
-(``retail-english.json``: shrink / get smaller, dispatch / send out); the last three
-written by helper sessions from general retail language, without reading the evaluation
-sets. A group whose first surface is another file's canonical adds surfaces to that
-concept."""
+(``retail-english.json``: shrink / get smaller, dispatch / send out), then how shoppers
+name attributes, fit and specs (``retail-attributes.json``: 偏大 / comes up big, 闷痘 /
+长闭口); the last four written by helper sessions from general retail language, without
+reading the evaluation sets (``bench/questions/add_vocabulary.py``,
+``patch_vocabulary.py``). A group whose first surface is another file's canonical adds
+surfaces to that concept."""
 
 
 def _retail_files() -> list[str]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench.questions.eval_dedup import brand_lexicon, load, scores
+from bench.questions.patch_vocabulary import apply
 from live_server.questions.dedup import (
     RETAIL_LEXICONS,
     DedupIndex,
@@ -148,8 +149,8 @@ def test_shipped_weights_are_what_the_trainer_learns_from_dev() -> None:
 
 def test_near_words_merge_a_paraphrase_in_other_words() -> None:
     """The near-word table (distilled from a sentence encoder) matches words no vocabulary
-    lists: 敏感肌 / 皮肤, 过敏. Without it the pair stays apart."""
-    a, b = "敏感肌可以用吗", "皮肤容易过敏的能用不"
+    lists: 碎屏 / 屏幕. Without it the pair stays apart."""
+    a, b = "屏幕碎了保修吗", "屏幕摔坏了在保修范围内吗"
     with_table, without = default_matcher(), Matcher(retail_lexicon(), near={})
     assert same(with_table, a, b)
     assert not same(without, a, b)
@@ -222,7 +223,7 @@ def test_a_room_offers_every_card_the_score_would_merge() -> None:
             a, b = matcher.read(str(row["a"])), matcher.read(str(row["b"]))
             index = DedupIndex(matcher)
             index.add("a", LANE_OPEN, str(row["a"]), a)
-            if (index.best_match(b, LANE_OPEN) == "a") != matcher.same(a, b):
+            if (index.best_match(b, LANE_OPEN) == "a") != matcher.same(b, a):  # b arrives
                 differ.append((row["a"], row["b"]))
     assert differ == []
 
@@ -286,3 +287,33 @@ def test_no_vocabulary_surface_hides_a_time_or_a_question_word() -> None:
     brand = Matcher(retail_lexicon().merged(Lexicon(synonyms=(("今天", "明天", "当天"),))))
     today, tomorrow = brand.read("今天能送到吗"), brand.read("明天能送到吗")
     assert brand.apart(today, tomorrow) == "time"
+
+
+def test_a_vocabulary_patch_names_what_exists_and_applies_each_kind() -> None:
+    """bench/questions/patch_vocabulary.py: an audit's corrections, all or nothing."""
+
+    def files() -> dict[str, dict[str, list[list[str]]]]:
+        return {
+            "a.json": {"synonyms": [["签收", "收到", "送到"], ["门店", "店铺", "store"]],
+                       "antonyms": [["开门", "关门"]]},
+            "b.json": {"synonyms": [["配送", "送货"], ["防晒", "防uv"], ["防紫外线", "uv"]],
+                       "antonyms": []},
+        }  # fmt: skip
+
+    patched = files()
+    log = apply(patched, {
+        "remove": [["门店", "store", "how to store it"]],
+        "move": [["送到", "签收", "配送", "能送到浦东吗 asks for delivery"]],
+        "merge": [["防晒", "防紫外线", "one concept"]],
+        "remove_antonyms": [["关门", "开门", "wrong"]],
+    })  # fmt: skip
+    assert len(log) == 4
+    assert patched["a.json"]["synonyms"] == [["签收", "收到"], ["门店", "店铺"]]
+    assert patched["b.json"]["synonyms"] == [["配送", "送货", "送到"], ["防晒", "防uv"],
+                                             ["防晒", "防紫外线", "uv"]]  # fmt: skip
+    assert patched["a.json"]["antonyms"] == []
+    for wrong in ({"remove": [["门店", "shop", ""]]}, {"move": [["送到", "配送", "签收", ""]]},
+                  {"merge": [["防晒", "nothing", ""]]},
+                  {"remove_antonyms": [["a", "b", ""]]}):  # fmt: skip
+        with pytest.raises(SystemExit):
+            apply(files(), wrong)
