@@ -137,6 +137,7 @@ _NEGATIONS_ZH = "不没无未非别免"
 _A_NOT_A = re.compile(
     rf"([{_CJK}])[不没]\1|有没有|是不是|能不能|可不可以|会不会|要不要|好不好|行不行|对不对|还没"
 )
+_X_NOT_X = re.compile(rf"([{_CJK}])[不没]\1")
 _NEGATION_EN = re.compile(r"\b(?:not|no|without|non|never)\b|n't\b")
 _TIME_WORDS = frozenset(
     "今天 明天 后天 昨天 今晚 明晚 明早 今早 上午 下午 晚上 早上 周一 周二 周三 周四 周五 周六 "
@@ -471,7 +472,8 @@ class Matcher:
         for group, token in entries:
             self._surface.setdefault(token, token[1:].replace(" ", ""))
             for surface in group:
-                key = normalise(surface)
+                # as read() will see it: 冷不冷 as 冷, 闷不闷痘 as 闷痘
+                key = _X_NOT_X.sub(r"\1", normalise(surface))
                 if not key or key in self._concept or _hidden(key):
                     continue
                 self._concept[key] = token

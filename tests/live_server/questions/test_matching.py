@@ -53,6 +53,7 @@ def test_normalisation_folds_width_script_and_case() -> None:
         ("会员积分怎么查", "会员points怎么查"),
         ("静安店几点开门", "明天想去静安店买面包，静安店几点开门？"),
         ("六寸蛋糕多少钱", "6寸蛋糕多少钱"),  # a number in Chinese or in digits
+        ("羽绒服穿着冷不冷", "羽绒服保暖吗"),  # a vocabulary surface read as a question is: 冷不冷
         ("有弹力吗", "这裤子弹不弹"),  # one character in a word of two: 弹 / 弹力
     ],
 )
