@@ -64,13 +64,20 @@ class Audience(BaseModel):
     )
 
 
+MAX_MONEY = 10_000_000
+"""The largest amount a campaign names (as the largest order a till redeems against)."""
+
+
 class CreateCampaign(BaseModel):
     """A batch of coupons the host will drop in the room."""
 
     model_config = ConfigDict(extra="forbid")
     title: str = Field(min_length=1, max_length=120)
     kind: CampaignKind = CampaignKind.AMOUNT_OFF
-    value: float = Field(ge=0, description="amount off, percent off (0-100], or the gift's worth")
+    value: float = Field(
+        ge=0, le=MAX_MONEY, allow_inf_nan=False,
+        description="amount off, percent off (0-100], or the gift's worth",
+    )  # fmt: skip
     quantity: int = Field(ge=1, le=MAX_QUANTITY)
     per_user: int = Field(default=1, ge=1, le=100)
     store_ids: list[StoreRef] | Literal["all", "booking_store"] | None = Field(
@@ -80,7 +87,7 @@ class CreateCampaign(BaseModel):
     )
     valid_from: int | None = Field(default=None, description="ISO-8601 or unix seconds")
     expires_at: int = Field(description="ISO-8601 or unix seconds")
-    min_spend: float | None = Field(default=None, ge=0)
+    min_spend: float | None = Field(default=None, ge=0, le=MAX_MONEY, allow_inf_nan=False)
     identity: Literal["verified", "any"] | None = Field(
         default=None,
         description='who may claim: "verified" (a viewer whose platform identity the '
@@ -136,7 +143,7 @@ class Redeem(BaseModel):
     code: str = Field(
         min_length=1, max_length=64, description="as typed or scanned; case and dashes are ignored"
     )
-    order_amount: float | None = Field(default=None, ge=0, le=10_000_000)
+    order_amount: float | None = Field(default=None, ge=0, le=MAX_MONEY, allow_inf_nan=False)
 
 
 def check_idempotency_key(key: str | None) -> str | None:

@@ -259,14 +259,16 @@ class CouponService:
     async def close_by_host(self, room_id: str, campaign_id: str) -> Campaign:
         """The host stops claiming now (404 for a campaign of another room)."""
         await self.get_campaign(room_id, campaign_id)
-        await self.close(campaign_id, CampaignStatus.CLOSED, "closed by the host")
+        await self.close(campaign_id, CampaignStatus.CLOSED, "closed by the host", by="host")
         return await self.get_campaign(room_id, campaign_id)
 
-    async def close(self, campaign_id: str, status: CampaignStatus, reason: str) -> Campaign | None:
+    async def close(
+        self, campaign_id: str, status: CampaignStatus, reason: str, by: str = "system"
+    ) -> Campaign | None:
         """Stop claiming and release the stock left (expired or closed); idempotent. The
         room sees the release as ``coupon.stock`` (remaining 0, the status)."""
         outcome = await self.store.finish(
-            campaign_id=campaign_id, status=status, now_ms=now_ms(), reason=reason
+            campaign_id=campaign_id, status=status, now_ms=now_ms(), reason=reason, by=by
         )
         if outcome is not FinishOutcome.OK:
             return None
@@ -371,7 +373,7 @@ class CouponService:
             raise UnknownStore(f"no store {unknown[0]!r}", stores=unknown[:20])
         spec = CreateCampaign(
             title=title, value=value, quantity=MAX_QUANTITY, per_user=1, store_ids=store_ids,
-            expires_at=now_ms() + GIFT_CAMPAIGN_MS, identity="any",
+            expires_at=(now_ms() + GIFT_CAMPAIGN_MS) // 1000, identity="any",  # unix seconds
         )  # fmt: skip
         created = now_ms()
         for _ in range(5):
@@ -653,6 +655,9 @@ class CouponService:
         out = []
         for entry_id, item in await self.store.audit(campaign_id, count):
             item["id"] = entry_id
+            for field in ("ts", "redeemed_at"):  # unix ms in the stream, ISO-8601 out
+                if item.get(field, "").isdigit():
+                    item[field] = iso(int(item[field])) or ""
             if item.get("code"):
                 item["code"] = self.codebook.issue(campaign_id, item["code"]).text
             out.append(item)

@@ -308,8 +308,9 @@ class CouponStore:
         return _DROP_OUTCOMES[reply[0]]
 
     async def finish(
-        self, *, campaign_id: str, status: CampaignStatus, now_ms: int, reason: str
-    ) -> FinishOutcome:
+        self, *, campaign_id: str, status: CampaignStatus, now_ms: int, reason: str,
+        by: str = "system",
+    ) -> FinishOutcome:  # fmt: skip
         """finish.lua: end claiming (``expired`` or ``closed``), release the stock left,
         give every key of the campaign its retention."""
         reply = await self._finish(
@@ -321,7 +322,7 @@ class CouponStore:
                 keys.campaign_audit(campaign_id),
                 keys.campaign_unappended(campaign_id),
             ],
-            [status.value, now_ms, keys.COUPON_RETENTION_MS, reason],
+            [status.value, now_ms, keys.COUPON_RETENTION_MS, reason, by],
         )
         return _FINISH_OUTCOMES[reply[0]]
 

@@ -13,5 +13,5 @@ redis.call('HSET', KEYS[1], 'status', wanted, 'remaining', 0, 'finished_at', ARG
 redis.call('HINCRBY', KEYS[1], 'released', released)
 local keep_until = tonumber(m[2]) + tonumber(ARGV[3])
 for i = 1, #KEYS do redis.call('PEXPIREAT', KEYS[i], keep_until) end
-redis.call('XADD', KEYS[5], '*', 'action', wanted, 'released', released, 'by', 'system', 'reason', ARGV[4], 'ts', ARGV[2])
+redis.call('XADD', KEYS[5], '*', 'action', wanted, 'released', released, 'by', ARGV[5] or 'system', 'reason', ARGV[4], 'ts', ARGV[2])
 return {'ok', released, m[4]}

@@ -301,10 +301,14 @@ def resolve_service(store: Store, service: str, featured: list[FeaturedItem]) ->
 
 
 def day_slots(store: Store, day: date, now: datetime, taken: dict[int, int]) -> list[Slot]:
-    """The bookable slots of a local day: none in the past, none while closed."""
-    slots = []
+    """The bookable slots of a local day: none in the past, none while closed, none more
+    than MAX_DAYS_AHEAD ahead (a slot offered is a slot a booking may name)."""
+    slots: list[Slot] = []
+    if abs((day - now.date()).days) > MAX_DAYS_AHEAD + 1:  # 0001-01-01 has no UTC instant
+        return slots
+    last = now + timedelta(days=MAX_DAYS_AHEAD)
     for start in store.slot_starts(day):
-        if start <= now:
+        if start <= now or start > last:
             continue
         used = taken.get(int(start.timestamp()), 0)
         slots.append(

@@ -24,22 +24,35 @@ def optional_text(value: bytes | str | None) -> str | None:
     return None if value is None else as_text(value)
 
 
+LATEST_MS = 4_102_444_800_000
+"""2100-01-01T00:00:00Z: no time a request names is later (an expiry in year 5138 is a
+typo, and one past year 9999 cannot even be written back as ISO-8601)."""
+
+
 def parse_time_ms(value: Any) -> int:
-    """A time a request names: ISO-8601 (naive: UTC) or unix seconds -> unix ms
-    (ValueError otherwise)."""
+    """A time a request names: ISO-8601 (naive: UTC) or unix seconds -> unix ms, between
+    1970 and 2100 (ValueError otherwise)."""
     if isinstance(value, bool):
         raise ValueError("use ISO-8601 or unix seconds")
     if isinstance(value, int | float):
-        return int(float(value) * 1000)
+        return _in_range(float(value) * 1000)
     text = str(value).strip()
     try:
-        return int(float(text) * 1000)
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        return _in_range(seconds * 1000)
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
         raise ValueError("use ISO-8601 (e.g. 2026-12-01T20:00:00+08:00) or unix seconds") from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
+    return _in_range(moment.timestamp() * 1000)
+
+
+def _in_range(ms: float) -> int:
+    if not 0 <= ms <= LATEST_MS:  # NaN fails too
+        raise ValueError("a time between 1970 and 2100")
+    return int(ms)

@@ -88,9 +88,9 @@ class StoreFileInvalid(ValidationFailed):
 
     def __init__(self, problems: list[dict[str, Any]]) -> None:
         first = problems[0]
+        rows = len({p.get("row") for p in problems})  # a row may have several problems
         super().__init__(
-            f"{len(problems)} invalid row(s), nothing applied; "
-            f"row {first['row']}: {first['reason']}",
+            f"{rows} invalid row(s), nothing applied; row {first['row']}: {first['reason']}",
             problems=problems,
         )
         self.problems = problems

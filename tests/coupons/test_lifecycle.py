@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from datetime import datetime
 from typing import Any
 
 from aiohttp.test_utils import TestServer
@@ -187,6 +189,9 @@ async def test_void_and_rollback_are_audited(
     status, audit = await api.get(f"/api/v1/campaigns/{campaign['id']}/audit", ops_token)
     actions = [(e["action"], e["code"], e["reason"]) for e in reversed(audit["entries"])]
     assert actions == [("void", first["code"], "fraud"), ("rollback", second["code"], "till error")]
+    rollback = audit["entries"][0]  # times as the rest of the API writes them
+    assert datetime.fromisoformat(rollback["ts"]).tzinfo is not None
+    assert datetime.fromisoformat(rollback["redeemed_at"]).tzinfo is not None
     # One store-stream entry per redemption (the rolled-back one and the new one).
     assert clean_redis.xlen(keys.store_stream(stores[0].id)) == 1
     assert clean_redis.xlen(keys.store_stream(stores[1].id)) == 1
@@ -220,7 +225,7 @@ async def test_booking_store_and_min_spend(
 
 
 async def test_a_viewer_joining_after_a_drop_sees_the_open_drops(
-    api: Any, make_campaign: Any, make_viewer: Any, sio_client: Any
+    api: Any, make_campaign: Any, make_viewer: Any, sio_client: Any, ops_token: str
 ) -> None:
     """room.state lists the open drops: a viewer who opens the room after the host dropped
     (or whose join raced the broadcast) can still claim. Drafts and closed drops are not
@@ -231,9 +236,33 @@ async def test_a_viewer_joining_after_a_drop_sees_the_open_drops(
     closed = await make_campaign(room=room, title="closed")
     path = f"/api/v1/rooms/{room['room_id']}/campaigns/{closed['id']}/close"
     assert (await api.post(path, room["host_token"]))[0] == 200
+    _, audit = await api.get(f"/api/v1/campaigns/{closed['id']}/audit", ops_token)
+    assert [(e["action"], e["by"]) for e in audit["entries"]] == [("closed", "host")]
     viewer = await make_viewer(room["room_id"])
     _, log = await sio_client("/live", viewer["token"])
     (state,) = await log.wait_for("room.state")
     assert [c["id"] for c in state["campaigns"]] == [dropped["id"]]
     shown = state["campaigns"][0]
     assert (shown["title"], shown["status"], shown["remaining"]) == ("新品试吃券", "open", 100)
+
+
+async def test_out_of_range_times_and_amounts_are_refused_and_store_nothing(
+    api: Any, make_room: Any, make_campaign: Any
+) -> None:
+    """An expiry in year 5138 or an infinite amount is a 400 that stores nothing: such a
+    campaign once got stored and then broke the room's list, its drop and its claims."""
+    room = await make_room()
+    good = await make_campaign(room=room)
+    path = f"/api/v1/rooms/{room['room_id']}/campaigns"
+    base = {"title": "t", "value": 10, "quantity": 5, "expires_at": int(time.time()) + 3600}
+    for bad in ({"expires_at": 99999999999999}, {"expires_at": "1e400"}, {"expires_at": "inf"},
+                {"expires_at": 1e300}, {"expires_at": "0001-01-01T00:00:00"},
+                {"valid_from": -5}, {"value": 1e400}, {"min_spend": 1e400},
+                {"value": 20_000_000}):  # fmt: skip
+        raw = json.dumps({**base, **bad}).replace("Infinity", "1e400")
+        status, body = await api.post(
+            path, room["host_token"], data=raw, headers={"Content-Type": "application/json"}
+        )
+        assert status == 400 and body["errors"], (bad, body)
+    status, listing = await api.get(path, room["host_token"])
+    assert status == 200 and [c["id"] for c in listing["campaigns"]] == [good["id"]]

@@ -40,6 +40,14 @@ async def test_slots_of_a_day(api: Any, ops_token: str) -> None:
     assert all(datetime.fromisoformat(s["start"]) > today for s in body["slots"])  # none past
     status, body = await api.get("/api/v1/stores/t1/slots?date=2001-01-01")
     assert status == 200 and body["slots"] == []
+    # no day has slots further ahead than a booking may be made (90 days), nor before 1970
+    for day in ("0001-01-01", "9999-12-31", (today + timedelta(days=120)).date().isoformat()):
+        status, body = await api.get(f"/api/v1/stores/t1/slots?date={day}")
+        assert status == 200 and body["slots"] == [], (day, body)
+    edge = (today + timedelta(days=90)).date().isoformat()
+    status, body = await api.get(f"/api/v1/stores/t1/slots?date={edge}")
+    limit = today + timedelta(days=90)
+    assert body["slots"] and all(datetime.fromisoformat(s["start"]) <= limit for s in body["slots"])
     assert (await api.get("/api/v1/stores/t1/slots?date=tomorrow"))[0] == 400
     assert (await api.get("/api/v1/stores/nope/slots"))[0] == 404
     await make_store(api, ops_token, capacity=3, status="closed")

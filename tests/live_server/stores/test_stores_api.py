@@ -52,6 +52,7 @@ async def test_csv_upload_and_all_or_nothing(api: Any, ops_token: str) -> None:
     assert problem["type"].endswith("store-file-invalid")
     rows = {(p["row"], p["field"]) for p in problem["problems"]}
     assert (3, "lat") in rows and (4, "timezone") in rows and (4, "capacity") in rows
+    assert problem["detail"].startswith("2 invalid row(s)")  # row 4 has two problems
     status, _ = await api.get("/api/v1/stores/c3")
     assert status == 404  # nothing applied, not even the good rows
 
