@@ -23,8 +23,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from live_server.core import keys
-from live_server.core.errors import BadRequest, NotFound, Unauthorized
+from live_server.core.errors import BadRequest, Conflict, NotFound, Unauthorized
 
+MAX_COUNT = 1_000_000_000
+"""The largest like, gift or viewer count one message carries (a room's counters stay far
+from Redis's 64-bit limit; more is a forged or broken message: 400)."""
 SIGNATURE_WINDOW_S = 300
 """A push or bridge call whose timestamp is further than this from our clock: 401."""
 
@@ -47,6 +50,10 @@ class PlatformRoomNotFound(NotFound):
 
 class PlatformNotBound(NotFound):
     title, slug = "Platform not bound to this room", "platform-not-bound"
+
+
+class PlatformRoomTaken(Conflict):
+    title, slug = "Platform room bound to another brand", "platform-room-taken"
 
 
 class PushMalformed(BadRequest):
@@ -137,10 +144,12 @@ class DouyinMessage(BaseModel):
     avatar_url: str = Field(default="", max_length=1000)
     timestamp: int = 0
     content: str = Field(default="", max_length=4000)  # live_comment
-    like_num: int = Field(default=0, ge=0)  # live_like
+    like_num: int = Field(default=0, ge=0, le=MAX_COUNT)  # live_like
     sec_gift_id: str = Field(default="", max_length=256)  # live_gift
-    gift_num: int = Field(default=0, ge=0)
-    gift_value: int = Field(default=0, ge=0, description="in the platform's units (分)")
+    gift_num: int = Field(default=0, ge=0, le=MAX_COUNT)
+    gift_value: int = Field(
+        default=0, ge=0, le=MAX_COUNT, description="in the platform's units (分)"
+    )
 
 
 class CardRef(BaseModel):
@@ -243,7 +252,7 @@ class BridgeEvent(BaseModel):
     user_id: str | None = Field(default=None, max_length=256)
     nickname: str | None = Field(default=None, max_length=200)
     text: str | None = Field(default=None, max_length=4000)
-    count: int | None = Field(default=None, ge=0, le=1_000_000_000)
+    count: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     product_id: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
 
 

@@ -40,6 +40,7 @@ from live_server.platforms.models import (
     PlatformMessage,
     PlatformNotBound,
     PlatformRoomNotFound,
+    PlatformRoomTaken,
     PushMalformed,
     check_bridge_fields,
     check_bridge_signature,
@@ -104,10 +105,21 @@ class PlatformService:
 
     # --- bindings --------------------------------------------------------------------------
     async def bind(self, room_id: str, platform: Platform, spec: BindPlatform) -> PlatformBinding:
-        await self.rooms.get(room_id)  # 404 for an unknown room
+        room = await self.rooms.get(room_id)  # 404 for an unknown room
         other = await self.store.binding_of(platform.value, spec.platform_room_id)
         if other is not None and other.room_id != room_id:
-            # One platform room feeds one of our rooms: the newer binding takes it over.
+            # One platform room feeds one of our rooms: the newer binding of the same brand
+            # takes it over (the next broadcast of the account); another brand's never
+            # does, or any host could take a brand's live feed.
+            try:
+                owner = await self.rooms.get(other.room_id)
+            except RoomNotFound:
+                owner = None
+            if owner is not None and owner.brand != room.brand:
+                raise PlatformRoomTaken(
+                    f"{platform.value} room {spec.platform_room_id} feeds a room of another "
+                    "brand; its ops must unbind it first"
+                )
             await self.store.unbind(other)
         previous = await self.store.room_binding(room_id, platform.value)
         binding = Binding(

@@ -4,6 +4,7 @@ each message type's effect, bindings that never show their secret."""
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from typing import Any
 
@@ -12,6 +13,7 @@ import orjson
 from live_server.platforms.models import douyin_signature
 from tests.conftest import Api, SioFactory
 from tests.live_server.platforms.conftest import (
+    BRAND,
     DOUYIN_SECRET,
     BoundRoom,
     comment,
@@ -51,6 +53,24 @@ async def test_host_of_another_room_cannot_bind(
         json={"platform_room_id": "42", "secret": DOUYIN_SECRET},
     )  # fmt: skip
     assert status == 403
+
+
+async def test_another_brands_host_cannot_take_over_a_bound_platform_room(
+    api: Api, douyin_room: BoundRoom, make_room: Any
+) -> None:
+    """A platform room feeds one room: the brand's next room may take it over, another
+    brand's host may not (it would silence the brand's live feed and read its pushes)."""
+    room = await douyin_room()
+    body = {"platform_room_id": room["platform_room_id"], "secret": "attacker-secret-1234567890"}
+    rival = await make_room(brand="another-brand")
+    url = f"/api/v1/rooms/{rival['room_id']}/platforms/douyin"
+    status, problem = await api.put(url, rival["host_token"], json=body)
+    assert status == 409 and problem["type"].endswith("/platform-room-taken"), problem
+    assert (await push(api, room, "live_like", [like(2)]))[0] == 200  # still the brand's
+    successor = await make_room(brand=BRAND)
+    url = f"/api/v1/rooms/{successor['room_id']}/platforms/douyin"
+    status, _ = await api.put(url, successor["host_token"], json={**body, "secret": DOUYIN_SECRET})
+    assert status == 200
 
 
 async def test_question_comment_becomes_a_card_chatter_is_counted(
@@ -159,6 +179,8 @@ async def test_malformed_push_is_400_and_changes_nothing(api: Api, douyin_room: 
         ("live_like", b'{"not": "a list"}'),
         ("live_like", b'[{"like_num": 3}]'),  # no msg_id
         ("live_unknown", orjson.dumps([like(3)])),
+        ("live_like", orjson.dumps([like(2**62)])),  # would overflow the room's counter
+        ("live_like", json.dumps([like(3), {**like(1), "like_num": 10**30}]).encode()),
     ):
         headers = douyin_headers(room["platform_room_id"], msg_type, payload)
         status, problem = await api.post(
