@@ -168,9 +168,10 @@ def task_times(settings: _TaskSettings) -> TaskTimes | None:
 
 
 def talking_points(
-    room_title: str, service_name: str, product: str | None, customer: dict[str, Any]
+    room_title: str, service_name: str, product: str | None, customer: dict[str, Any] | None
 ) -> list[str]:
-    """What the guide can open with: what they watched and booked, and who they are."""
+    """What the guide can open with: what they watched and booked, and who they are
+    (``customer`` None: not known here, so nothing is said about them)."""
     points = []
     if room_title:
         points.append(f"来自直播间「{room_title}」 / watched “{room_title}”")
@@ -178,6 +179,8 @@ def talking_points(
         points.append(f"预约了「{service_name}」 / booked {service_name}")
     if product and product != service_name:
         points.append(f"下单时屏幕上是「{product}」 / on screen: {product}")
+    if customer is None:
+        return points
     visits = int(customer.get("visits") or 0)
     if visits:
         points.append(f"老顾客，到店 {visits} 次 / returning: {visits} visits")
@@ -203,12 +206,12 @@ def _info(
     if packed is None:
         if len(_INFO) > 4096:
             _INFO.clear()
-        packed = _INFO[key] = _pack_info(room_title, service_name, product, {})
+        packed = _INFO[key] = _pack_info(room_title, service_name, product, None)
     return packed
 
 
 def _pack_info(
-    room_title: str, service_name: str, product: str | None, customer: dict[str, Any]
+    room_title: str, service_name: str, product: str | None, customer: dict[str, Any] | None
 ) -> bytes:
     packed: bytes = msgpack.packb({
         "room_title": room_title, "product": product, "service_name": service_name,

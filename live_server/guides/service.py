@@ -22,6 +22,7 @@ import msgpack
 import orjson
 
 from live_server.core.errors import BadRequest, Forbidden
+from live_server.core.staff import require_active_guide
 from live_server.core.tokens import MANAGER_SUBJECT, Claims, Role, TokenSigner
 from live_server.core.util import as_text
 from live_server.guides.models import (
@@ -115,6 +116,9 @@ class GuideService:
         if who.role is not Role.STAFF or who.scope != store_id:
             raise Forbidden("your token is for another store")
 
+    async def require_active_guide(self, who: Claims, store_id: str) -> None:
+        await require_active_guide(self.store.redis, who, store_id)
+
     # --- roster --------------------------------------------------------------------------------
     async def set_guides(self, store_id: str, guides: list[GuideIn]) -> GuideList:
         self.store_record(store_id)
@@ -192,6 +196,7 @@ class GuideService:
     async def list_tasks(self, store_id: str, query: TaskQuery, who: Claims) -> TaskList:
         store = self.store_record(store_id)
         self.require_staff(who, store_id)
+        await self.require_active_guide(who, store_id)
         guide = query.guide
         if who.guide_id is not None:
             if guide not in (None, who.guide_id):
@@ -227,6 +232,7 @@ class GuideService:
         task = self._task(raw, store, await self._names(store_id))
         if who.guide_id is not None and task.guide_id != who.guide_id:
             raise NotYourTask("this task is another guide's")
+        await self.require_active_guide(who, store_id)
         task.customer = {**task.customer, **await self.customer_360(task.viewer_id)}
         return task
 
@@ -316,6 +322,7 @@ class GuideService:
     ) -> Order:
         store = self.store_record(store_id)
         self.require_staff(who, store_id)
+        await self.require_active_guide(who, store_id)
         booking_id = req.booking_id or ""
         if booking_id:
             booking_store = store_of_booking(booking_id)

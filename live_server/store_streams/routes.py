@@ -6,6 +6,7 @@ import secrets
 from typing import Any
 
 from live_server.core.errors import Forbidden, NotFound
+from live_server.core.staff import require_active_guide
 from live_server.core.tokens import Role
 from live_server.store_streams.models import Arrival, Webhook, WebhookIn
 from live_server.store_streams.wiring import NOTICES, STORE_STREAMS
@@ -23,7 +24,8 @@ TAG = "stores"
 async def arrive(call: Call[None, None]) -> Arrival:
     """Staff of the booking's store mark the visitor arrived; appends ``booking.arrived``
     to the store stream. Idempotent: a repeated call returns the first check-in; 409 if
-    the booking was cancelled."""
+    the booking was cancelled. A guide's token only while the guide is active."""
+    await require_active_guide(call.app[STORE_STREAMS].store.redis, call.who, call.path("store"))
     return await call.app[STORE_STREAMS].arrive(
         call.path("store"), call.path("booking"), call.who.subject
     )

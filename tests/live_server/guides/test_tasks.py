@@ -429,3 +429,40 @@ async def test_store_notices_are_signed_retried_and_dead_lettered(
         await notices.stop()
         await redis.aclose()
         await receiver.close()
+
+
+async def test_talking_points_never_welcome_a_returning_customer_as_new(
+    api: Api, ops_token: str, shop: dict[str, Any], book: Book
+) -> None:
+    """The points say only what is known: a customer who booked before is not "first
+    booking" (the points were once packed for an unknown customer and said so to all)."""
+    first = await book(3)
+    again = await book(5, viewer=first["viewer"])
+    task = await task_of(api, ops_token, again["id"])
+    assert task["customer"]["viewer_id"] == first["viewer_id"]
+    assert not any("first booking" in p for p in task["info"]["talking_points"])
+    assert any("Test room" in p for p in task["info"]["talking_points"])
+
+
+async def test_a_guide_set_inactive_or_removed_can_no_longer_act(
+    api: Api, ops_token: str, shop: dict[str, Any], book: Book
+) -> None:
+    """Inactive or off the roster, a guide's token no longer lists tasks (with customers'
+    phone numbers), checks a visitor in or records a sale; the others' tokens still do."""
+    booking = await book(3)  # g_an's
+    an, bo = shop["guides"]["g_an"], shop["guides"]["g_bo"]
+    arrive = f"/api/v1/stores/t1/bookings/{booking['id']}/arrive"
+    order = {"order_id": "o-1", "amount": 99, "booking_id": booking["id"]}
+    roster = [{**ROSTER[0], "active": False}, ROSTER[2]]  # g_an inactive, g_bo removed
+    status, _ = await api.put("/api/v1/stores/t1/guides", ops_token, json=roster)
+    assert status == 200
+    for token, who in ((an, "g_an"), (bo, "g_bo")):
+        for method, url, body in (("GET", "/api/v1/stores/t1/tasks", None),
+                                  ("POST", arrive, None),
+                                  ("POST", "/api/v1/stores/t1/orders", order)):  # fmt: skip
+            status, problem = await api.call(method, url, token, json=body)
+            assert status == 403 and who in problem["detail"], (who, url, problem)
+    status, _ = await api.get("/api/v1/stores/t1/tasks", shop["guides"]["g_ce"])
+    assert status == 200
+    status, arrived = await api.post(arrive, shop["manager"])
+    assert status == 200, arrived
