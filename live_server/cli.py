@@ -102,6 +102,14 @@ def _token(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     if args.role == "revoke":
         return _revoke(settings, args)
+    if args.role in ("host", "staff") and args.scope == "*":
+        what = "room" if args.role == "host" else "store"
+        print(f"live-server token: a {args.role} token names its {what}: "
+              f"live-server token {args.role} <{what} id>", file=sys.stderr)  # fmt: skip
+        return 2
+    if args.ttl <= 0:
+        print("live-server token: --ttl is a number of seconds above 0", file=sys.stderr)
+        return 2
     if fresh:
         print(f"live-server token: created a new secret in {secret_file}", file=sys.stderr)
     scope = args.scope

@@ -268,6 +268,11 @@ def test_token_needs_an_existing_secret_or_init(
     # Once the secret exists no --init is needed; with LIVE_SECRET none is needed at all.
     assert main(["token", "host", "r_1", "--data-dir", str(empty)]) == 0
     assert TokenSigner(secret).verify(capsys.readouterr().out.strip()).scope == "r_1"
+    # a host or staff token without its room or store, or already expired: refused
+    for wrong in (["host"], ["staff"], ["host", "r_1", "--ttl", "-5"], ["ops", "--ttl", "0"]):
+        assert main(["token", *wrong, "--data-dir", str(empty)]) == 2, wrong
+        out, err = capsys.readouterr()
+        assert out == "" and err.startswith("live-server token:"), wrong
     env_secret = "s" * 48
     monkeypatch.setenv("LIVE_SECRET", env_secret)
     other = tmp_path / "other"
