@@ -6,7 +6,7 @@
 -- ARGV[8] now (ms)   ARGV[9] request fingerprint   ARGV[10] room id known otherwise ('')
 -- ARGV[11] expire-at (unix s)
 -- Returns {'new', guide, room, viewer, store cents, live cents, stream id}
---       | {'dup', fingerprint, response fields...} | {'nobooking'}
+--       | {'dup', fingerprint, response fields...} | {'nobooking'} | {'otherviewer'}
 local prior = redis.call('HGETALL', KEYS[1])
 if #prior > 0 then
   return {'dup', unpack(prior)}
@@ -17,7 +17,10 @@ if ARGV[3] ~= '' then
   if not b[1] then
     return {'nobooking'}
   end
-  room, viewer = b[1], (viewer ~= '' and viewer or b[2])
+  if viewer ~= '' and b[2] and viewer ~= b[2] then
+    return {'otherviewer'}  -- the sale would be credited to someone who did not book
+  end
+  room, viewer = b[1], b[2] or viewer
   guide = redis.call('HGET', KEYS[3], 'guide_id') or ''
 end
 local cents = tonumber(ARGV[2])

@@ -346,6 +346,11 @@ class GuideService:
         ))  # fmt: skip
         if kind == "nobooking":
             raise BadBookingForOrder(f"no booking {booking_id!r} at store {store_id!r}")
+        if kind == "otherviewer":
+            raise BadBookingForOrder(
+                f"viewer_id {req.viewer_id!r} is not the viewer of booking {booking_id!r}: "
+                "leave viewer_id out, the booking names its customer"
+            )
         if kind == "dup":
             fields = {as_text(values[i]): as_text(values[i + 1]) for i in range(0, len(values), 2)}
             if fields.get("fingerprint") != fingerprint:

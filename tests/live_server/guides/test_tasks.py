@@ -355,6 +355,11 @@ async def test_orders_are_credited_70_30_once_and_show_on_stats_and_leaderboard(
     assert status == 200 and again["first"] is False and again["store_credit"] == 140.0
     status, _ = await api.post("/api/v1/stores/t1/orders", token, json={**order, "amount": 201})
     assert status == 409
+    # the booking names its customer: a sale for someone else on it is refused
+    mixed = {**order, "order_id": "pos-2", "viewer_id": "v_someone_else"}
+    status, problem = await api.post("/api/v1/stores/t1/orders", token, json=mixed)
+    assert status == 400 and problem["type"].endswith("/order-booking"), problem
+    assert first["viewer_id"] == booking["viewer_id"]
     # another store's booking: refused
     await make_store(api, ops_token, store_id="t2")
     status, _ = await api.post(
