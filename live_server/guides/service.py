@@ -408,8 +408,11 @@ class GuideService:
         brand_stores = {s.id: s for s in self.stores.all() if s.brand == brand}
         if who.role is not Role.OPS and not (who.role is Role.STAFF and who.scope in brand_stores):
             raise Forbidden("the leaderboard is for ops and the brand's own stores")
-        # The counters are kept by the stores' local days: "today" is theirs.
-        tz = next(iter(brand_stores.values())).tz if brand_stores else UTC
+        # The counters are kept by the stores' local days: "today" is the asking store's
+        # (ops: the brand's first store's; a brand across time zones names its dates)
+        own = brand_stores.get(who.scope) if who.role is Role.STAFF else None
+        first = next(iter(brand_stores.values()), None)
+        tz = own.tz if own is not None else first.tz if first is not None else UTC
         today = datetime.now(tz).date()
         end = end or today
         start = start or end

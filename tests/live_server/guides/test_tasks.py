@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import redis as sync_redis
@@ -471,3 +472,17 @@ async def test_a_guide_set_inactive_or_removed_can_no_longer_act(
     assert status == 200
     status, arrived = await api.post(arrive, shop["manager"])
     assert status == 200, arrived
+
+
+async def test_a_store_managers_leaderboard_today_is_the_stores_own_day(
+    api: Api, ops_token: str
+) -> None:
+    """Counters are kept by each store's local day; a manager's "today" is their store's
+    (14:00 in Kiritimati and 14:00 in Pago Pago are always on different dates)."""
+    for store_id, zone in (("kir", "Pacific/Kiritimati"), ("ppg", "Pacific/Pago_Pago")):
+        await make_store(api, ops_token, store_id=store_id, timezone=zone)
+        status, manager = await api.post(f"/api/v1/stores/{store_id}/staff-tokens", ops_token)
+        assert status == 201, manager
+        status, board = await api.get("/api/v1/brands/default/leaderboard", manager["token"])
+        assert status == 200, board
+        assert board["to"] == datetime.now(ZoneInfo(zone)).date().isoformat(), (zone, board)
