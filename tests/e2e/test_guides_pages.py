@@ -10,7 +10,7 @@ import re
 import shutil
 import subprocess
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -103,10 +103,12 @@ async def _store_with_guides(api: Any, ops_token: str) -> dict[str, str]:
     return tokens
 
 
-async def _open_slot(api: Any) -> str:
-    """An open slot today that starts in an hour or more (a no-show is refused before it)."""
+async def _open_slot(api: Any, days: int = 0) -> str:
+    """An open slot today (or ``days`` later) that starts in an hour or more (a no-show is
+    refused before it)."""
     store = next(s for s in e2e_stores() if s.id == STORE)
-    status, slots = await api.get(f"/api/v1/stores/{STORE}/slots?date={store_today(store)}")
+    day = date.fromisoformat(store_today(store)) + timedelta(days=days)
+    status, slots = await api.get(f"/api/v1/stores/{STORE}/slots?date={day.isoformat()}")
     assert status == 200, slots
     later = datetime.now(UTC) + timedelta(hours=1)
     return str(
@@ -117,11 +119,13 @@ async def _open_slot(api: Any) -> str:
     )  # fmt: skip
 
 
-async def _book(api: Any, make_viewer: Any, room_id: str, key: str) -> dict[str, Any]:
+async def _book(
+    api: Any, make_viewer: Any, room_id: str, key: str, days: int = 0
+) -> dict[str, Any]:
     viewer = await make_viewer(room_id)
     status, booking = await api.post(
         f"/api/v1/rooms/{room_id}/bookings", viewer["token"],
-        json={"store_id": STORE, "slot": await _open_slot(api), "service": "cake-consult"},
+        json={"store_id": STORE, "slot": await _open_slot(api, days), "service": "cake-consult"},
         headers={"Idempotency-Key": key},
     )  # fmt: skip
     assert status == 201, booking
@@ -309,6 +313,26 @@ async def test_accept_arrive_and_order_show_on_the_leaderboard_with_the_70_30_cr
     await board.set_viewport_size({"width": 360, "height": 780})
     await expect(row.locator("[data-k=credit]")).to_have_text("¥140.00")
     await steps.shot(board, "leaderboard-360")
+
+
+async def test_a_visitor_checked_in_early_for_tomorrow_counts_as_arrived_today(
+    base_url: str, api: Any, ops_token: str, make_room: Any, make_viewer: Any,
+    new_context: ContextFactory,
+) -> None:  # fmt: skip
+    """A customer booked for tomorrow walks in today: the guide checks them in and the
+    card moves to today's done list (it once vanished from both lists)."""
+    tokens = await _store_with_guides(api, ops_token)
+    room = await make_room()
+    booking = await _book(api, make_viewer, room["room_id"], "e2e-guides-early", days=1)
+    guide = (await _task(api, ops_token, booking["id"]))["guide_id"]
+    _, page = await _guide_page(new_context, base_url, tokens[guide])
+    card = page.locator(f".task[data-booking-id='{booking['id']}']")
+    await card.locator("[data-action=accept]").click()
+    await expect(card).to_have_class(ACCEPTED)
+    await card.locator("[data-action=arrive]").click()
+    done = page.locator(f".done .task[data-booking-id='{booking['id']}']")
+    await expect(done).to_have_class(classes("task", "status-arrived"))
+    await expect(page.locator("[data-counter=arrived] b")).to_have_text("1")
 
 
 async def test_manager_reassigns_from_the_dashboard_and_the_guides_pages_follow(

@@ -285,7 +285,10 @@ function draw() {
   const today = dateIn(S.info && S.info.timezone, 0);
   const mine = S.book.values().filter(isMine).sort(byUrgency);
   const open = mine.filter((t) => OPEN.has(t.status));
-  const done = mine.filter((t) => !OPEN.has(t.status) && localDate(t.due_at) === today);
+  // closed today: a visitor checked in early for a later slot is today's, not that day's
+  const closedToday = (t) =>
+    localDate(t.due_at) === today || localDate(t.updated_at || t.due_at) === today;
+  const done = mine.filter((t) => !OPEN.has(t.status) && closedToday(t));
   replaceChildren(
     countersEl,
     counter("待接单 To accept", open.filter((t) => t.status === "assigned").length, "assigned"),
