@@ -17,13 +17,15 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from live_server.core import keys
 from live_server.core.errors import BadRequest, Conflict, NotFound, Unauthorized
+from live_server.core.util import LATEST_MS
 
 MAX_COUNT = 1_000_000_000
 """The largest like, gift or viewer count one message carries (a room's counters stay far
@@ -254,6 +256,26 @@ class BridgeEvent(BaseModel):
     text: str | None = Field(default=None, max_length=4000)
     count: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     product_id: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+
+    @field_validator("at")
+    @classmethod
+    def _moment(cls, value: int | float | str) -> int | float | str:
+        """Unix ms or ISO-8601 ("yesterday" is neither: 400)."""
+        if isinstance(value, str):
+            try:
+                float(value)
+            except ValueError:
+                try:
+                    datetime.fromisoformat(value.replace("Z", "+00:00"))
+                except ValueError as exc:
+                    raise ValueError("unix ms or ISO-8601 (2026-12-01T20:00:00+08:00)") from exc
+                return value
+            number = float(value)
+        else:
+            number = float(value)
+        if not 0 <= number <= LATEST_MS:  # NaN fails too
+            raise ValueError("unix ms between 1970 and 2100")
+        return value
 
 
 class BridgeEvents(BaseModel):

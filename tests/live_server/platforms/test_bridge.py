@@ -44,6 +44,8 @@ async def test_bridge_bad_events_are_400_and_change_nothing(
         [event("like", count=1), event("dance")],
         [event("like", count=1), event("comment")],  # a comment without text
         [event("product_shown")],  # no product_id
+        [event("like", count=1), {**event("like", count=1), "at": "yesterday"}],
+        [{**event("like", count=1), "at": -5}],
     ):
         status, problem = await bridge(api, room["room_id"], events)
         assert status == 400, problem
