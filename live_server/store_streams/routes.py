@@ -57,6 +57,18 @@ async def put_webhook(call: Call[WebhookIn, None]) -> Webhook:
     return Webhook(store_id=store_id, url=call.body.url, secret=secret)
 
 
+@api.delete(
+    "/api/v1/stores/{store}/webhook", summary="Stop the store's notices", tag=TAG,
+    roles=[Role.STAFF], scope="store", errors=[403, 404],
+)  # fmt: skip
+async def delete_webhook(call: Call[None, None]) -> None:
+    """The store's manager or ops; no more notices are sent (those not yet delivered wait
+    for the next webhook PUT). 404 when the store has none."""
+    store_id = _managed_store(call)
+    if not await call.app[STORE_STREAMS].store.delete_webhook(store_id):
+        raise NotFound(f"store {store_id!r} has no webhook")
+
+
 @api.get(
     "/api/v1/stores/{store}/webhook", summary="The store's notice webhook and its backlog",
     tag=TAG, roles=[Role.STAFF], scope="store", response=Webhook, errors=[403, 404],

@@ -276,6 +276,14 @@ class StreamStore:
             pipe.sadd(keys.STORES_WITH_WEBHOOK, store_id)
             await pipe.execute()
 
+    async def delete_webhook(self, store_id: str) -> bool:
+        """Stop the store's notices; whether it had a webhook."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.delete(keys.store_webhook(store_id))
+            pipe.srem(keys.STORES_WITH_WEBHOOK, store_id)
+            deleted, _ = await pipe.execute()
+        return bool(deleted)
+
     async def webhook(self, store_id: str) -> tuple[str, str] | None:
         url, secret = await self.redis.hmget(keys.store_webhook(store_id), ["url", "secret"])
         if not url:

@@ -431,6 +431,16 @@ async def test_store_notices_are_signed_retried_and_dead_lettered(
         assert status == 200 and state["secret"] is None
         assert len(state["dead_letters"]) == 1 and state["pending"] == 0, state
         assert len(received) >= 3  # the first, then the second tried more than once
+        # the manager stops the notices: nothing more is sent; a guide's token may not
+        assert (await api.delete("/api/v1/stores/t1/webhook", shop["guides"]["g_an"]))[0] == 403
+        assert (await api.delete("/api/v1/stores/t1/webhook", shop["manager"]))[0] == 204
+        assert (await api.get("/api/v1/stores/t1/webhook", shop["manager"]))[0] == 404
+        assert (await api.delete("/api/v1/stores/t1/webhook", shop["manager"]))[0] == 404
+        fail["on"] = False
+        before = len(received)
+        await book(5)
+        await notices.run_once()
+        assert len(received) == before
     finally:
         await notices.stop()
         await redis.aclose()
