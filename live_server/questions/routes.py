@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from live_server.core.appkeys import SETTINGS
 from live_server.core.errors import ValidationFailed
+from live_server.core.outbound import refuse_internal_url
 from live_server.core.tenancy import TENANCY
 from live_server.core.tokens import Role
 from live_server.questions.models import (
@@ -201,6 +203,8 @@ async def put_group(call: Call[GroupSpec, None]) -> GroupOut:
     """A group is its store's: its brand is the store's (a brand given that differs is
     refused); questions, stats and offers follow that brand."""
     spec = call.body
+    if spec.callback_url is not None and call.app[SETTINGS].production:
+        refuse_internal_url(spec.callback_url, "callback_url")
     await call.app[TENANCY].require(call.who, "store", spec.store_id)
     store = call.app[STORES].get(spec.store_id)
     if store is not None and store.brand != "default":

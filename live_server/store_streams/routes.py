@@ -5,7 +5,9 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from live_server.core.appkeys import SETTINGS
 from live_server.core.errors import Forbidden, NotFound
+from live_server.core.outbound import refuse_internal_url
 from live_server.core.staff import require_active_guide
 from live_server.core.tokens import Role
 from live_server.store_streams.models import Arrival, Webhook, WebhookIn
@@ -51,6 +53,8 @@ async def put_webhook(call: Call[WebhookIn, None]) -> Webhook:
     body)``), retried for a while, then dead-lettered. The secret is answered once (a new
     one is generated when none is given)."""
     store_id = _managed_store(call)
+    if call.app[SETTINGS].production:
+        refuse_internal_url(call.body.url, "url")
     secret = call.body.secret or secrets.token_urlsafe(32)
     await call.app[STORE_STREAMS].store.set_webhook(store_id, call.body.url, secret)
     await call.app[NOTICES].consumer(store_id).ensure_group()

@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestServer
 from live_server.app import create_app
 from live_server.settings import Settings
 from tests.conftest import Api
+from tests.live_server.bookings.booking_helpers import make_store
 
 
 @pytest.mark.parametrize(
@@ -88,3 +89,33 @@ async def test_metrics_behind_a_bearer_token(settings: Settings) -> None:
                         assert "live_http_requests_total" in await response.text()
     finally:
         await srv.close()
+
+
+async def test_production_refuses_webhooks_into_its_own_network(
+    api: Api, ops_token: str, production: tuple[str, Api]
+) -> None:
+    """A store manager or a brand's ops could otherwise make the server POST to the cloud
+    metadata service or an internal port (SSRF); a local run keeps loopback receivers."""
+    _, prod = production
+    await make_store(prod, ops_token, store_id="ssrf1")  # the production node knows it at once
+    for url in ("http://169.254.169.254/latest/meta-data", "http://127.0.0.1:6379/",
+                "http://10.0.0.5/hook", "http://[::1]/hook", "http://localhost:8080/x",
+                "http://[::ffff:127.0.0.1]/x"):  # fmt: skip
+        status, problem = await prod.put(
+            "/api/v1/stores/ssrf1/webhook", ops_token, json={"url": url}
+        )
+        assert status == 400 and "url" in problem["detail"], (url, problem)
+        status, problem = await prod.put(
+            "/api/v1/groups/g-ssrf", ops_token,
+            json={"store_id": "ssrf1", "name": "g", "callback_url": url},
+        )  # fmt: skip
+        assert status == 400 and "callback_url" in problem["detail"], (url, problem)
+    status, _ = await prod.put(
+        "/api/v1/stores/ssrf1/webhook", ops_token, json={"url": "https://gw.example.com/hook"}
+    )
+    assert status == 200
+    await make_store(api, ops_token, store_id="ssrf2")
+    status, _ = await api.put(  # not production: a test receiver on loopback is fine
+        "/api/v1/stores/ssrf2/webhook", ops_token, json={"url": "http://127.0.0.1:9/hook"}
+    )
+    assert status == 200
