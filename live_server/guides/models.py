@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any, Literal, Protocol
 
 import msgpack
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator
 
 from live_server.core import keys
 from live_server.core.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -387,6 +387,14 @@ class OrderIn(BaseModel):
     booking_id: str | None = Field(default=None, max_length=100)
     coupon_code: str | None = Field(default=None, max_length=200)
     viewer_id: str | None = Field(default=None, max_length=100)
+
+    @field_validator("amount")
+    @classmethod
+    def _cents(cls, value: float) -> float:
+        """Money in cents: 100.005 is a mistake at the till, not a sale of 100.00 or 100.01."""
+        if abs(value * 100 - round(value * 100)) > 1e-6:
+            raise ValueError("at most two decimals (cents)")
+        return value
 
 
 class Order(BaseModel):

@@ -141,7 +141,7 @@ async def record_order(call: Call[OrderIn, None]) -> web.Response:
 
 @api.get(
     "/api/v1/brands/{brand}/leaderboard", summary="The brand's guides and stores, ranked",
-    tag=TAG, roles=STAFF, query=LeaderboardQuery, response=Leaderboard, errors=[400, 403],
+    tag=TAG, roles=STAFF, query=LeaderboardQuery, response=Leaderboard, errors=[400, 403, 404],
 )  # fmt: skip
 async def leaderboard(call: Call[None, LeaderboardQuery]) -> Leaderboard:
     """Ranked by credit (the store side's share of sales), then arrivals, then tasks, over

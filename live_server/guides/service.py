@@ -21,7 +21,7 @@ from typing import Any
 import msgpack
 import orjson
 
-from live_server.core.errors import BadRequest, Forbidden
+from live_server.core.errors import BadRequest, Forbidden, NotFound
 from live_server.core.staff import require_active_guide
 from live_server.core.tokens import MANAGER_SUBJECT, Claims, Role, TokenSigner
 from live_server.core.util import as_text
@@ -282,6 +282,8 @@ class GuideService:
             raise TaskNotFound(f"no task {task_id!r}")
         if kind == "inactive":
             who_ = to_guide if action is TaskAction.REASSIGN else actor
+            if action is TaskAction.REASSIGN and who_ not in (await self.store.roster(store_id))[0]:
+                raise GuideNotFound(f"no guide {who_!r} at store {store_id!r}")
             raise Forbidden(f"guide {who_!r} is not an active guide of store {store_id!r}")
         if kind == "forbidden":
             raise NotYourTask(f"this task is guide {values[0]!r}'s, not yours")
@@ -408,6 +410,8 @@ class GuideService:
         brand_stores = {s.id: s for s in self.stores.all() if s.brand == brand}
         if who.role is not Role.OPS and not (who.role is Role.STAFF and who.scope in brand_stores):
             raise Forbidden("the leaderboard is for ops and the brand's own stores")
+        if not brand_stores:  # a typo, or a brand without stores: nothing to rank
+            raise NotFound(f"no store of brand {brand!r}")
         # The counters are kept by the stores' local days: "today" is the asking store's
         # (ops: the brand's first store's; a brand across time zones names its dates)
         own = brand_stores.get(who.scope) if who.role is Role.STAFF else None

@@ -277,7 +277,7 @@ async def test_manager_reassigns_and_the_new_guide_is_told(
     status, body = await api.post(
         f"/api/v1/tasks/t_{booking['id']}/reassign", shop["manager"], json={"guide_id": "g_zz"}
     )
-    assert status == 403 and "not an active guide" in body["detail"]
+    assert status == 404 and body["type"].endswith("/guide-not-found"), body  # a typo
 
 
 async def test_unaccepted_task_moves_to_another_guide_once_across_nodes(
@@ -369,7 +369,8 @@ async def test_orders_are_credited_70_30_once_and_show_on_stats_and_leaderboard(
     )  # fmt: skip
     assert status == 403
     for bad in ({"order_id": "x", "amount": "200"}, {"order_id": "x", "amount": -1},
-                {"order_id": "x y", "amount": 1}, {"amount": 1}):  # fmt: skip
+                {"order_id": "x y", "amount": 1}, {"amount": 1},
+                {"order_id": "x", "amount": 100.005}):  # fmt: skip
         status, _ = await api.post("/api/v1/stores/t1/orders", token, json=bad)
         assert status in (400, 422), bad
     status, stats = await api.get(f"/api/v1/rooms/{booking['room_id']}/stats", ops_token)
@@ -385,6 +386,8 @@ async def test_orders_are_credited_70_30_once_and_show_on_stats_and_leaderboard(
     assert board["stores"][0]["store_id"] == "t1" and board["live_team_credit"] == 60.0
     status, _ = await api.get("/api/v1/brands/other/leaderboard", shop["manager"])
     assert status == 403
+    status, problem = await api.get("/api/v1/brands/no-such-brand/leaderboard", ops_token)
+    assert status == 404 and "no-such-brand" in problem["detail"], problem
 
 
 async def test_store_notices_are_signed_retried_and_dead_lettered(
@@ -480,6 +483,10 @@ async def test_a_guide_set_inactive_or_removed_can_no_longer_act(
             assert status == 403 and who in problem["detail"], (who, url, problem)
     status, _ = await api.get("/api/v1/stores/t1/tasks", shop["guides"]["g_ce"])
     assert status == 200
+    status, problem = await api.post(  # on the roster but inactive: no task for them
+        f"/api/v1/tasks/t_{booking['id']}/reassign", shop["manager"], json={"guide_id": "g_an"}
+    )
+    assert status == 403 and "not an active guide" in problem["detail"], problem
     status, arrived = await api.post(arrive, shop["manager"])
     assert status == 200, arrived
 
