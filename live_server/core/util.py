@@ -29,24 +29,25 @@ LATEST_MS = 4_102_444_800_000
 typo, and one past year 9999 cannot even be written back as ISO-8601)."""
 
 
-def parse_time_ms(value: Any) -> int:
-    """A time a request names: ISO-8601 (naive: UTC) or unix seconds -> unix ms, between
-    1970 and 2100 (ValueError otherwise)."""
+def parse_time_ms(value: Any, number_ms: int = 1000) -> int:
+    """A time a request names: ISO-8601 (naive: UTC) or a unix number (seconds; ms with
+    ``number_ms=1``) -> unix ms, between 1970 and 2100 (ValueError otherwise)."""
+    unit = "seconds" if number_ms == 1000 else "ms"
     if isinstance(value, bool):
-        raise ValueError("use ISO-8601 or unix seconds")
+        raise ValueError(f"use ISO-8601 or unix {unit}")
     if isinstance(value, int | float):
-        return _in_range(float(value) * 1000)
+        return _in_range(float(value) * number_ms)
     text = str(value).strip()
     try:
-        seconds = float(text)
+        number = float(text)
     except ValueError:
         pass
     else:
-        return _in_range(seconds * 1000)
+        return _in_range(number * number_ms)
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise ValueError("use ISO-8601 (e.g. 2026-12-01T20:00:00+08:00) or unix seconds") from exc
+        raise ValueError(f"use ISO-8601 (e.g. 2026-12-01T20:00:00+08:00) or unix {unit}") from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return _in_range(moment.timestamp() * 1000)

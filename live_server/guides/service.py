@@ -415,8 +415,7 @@ class GuideService:
         # The counters are kept by the stores' local days: "today" is the asking store's
         # (ops: the brand's first store's; a brand across time zones names its dates)
         own = brand_stores.get(who.scope) if who.role is Role.STAFF else None
-        first = next(iter(brand_stores.values()), None)
-        tz = own.tz if own is not None else first.tz if first is not None else UTC
+        tz = (own or next(iter(brand_stores.values()))).tz
         today = datetime.now(tz).date()
         end = end or today
         start = start or end

@@ -17,7 +17,6 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -25,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from live_server.core import keys
 from live_server.core.errors import BadRequest, Conflict, NotFound, Unauthorized
-from live_server.core.util import LATEST_MS
+from live_server.core.util import parse_time_ms
 
 MAX_COUNT = 1_000_000_000
 """The largest like, gift or viewer count one message carries (a room's counters stay far
@@ -260,21 +259,8 @@ class BridgeEvent(BaseModel):
     @field_validator("at")
     @classmethod
     def _moment(cls, value: int | float | str) -> int | float | str:
-        """Unix ms or ISO-8601 ("yesterday" is neither: 400)."""
-        if isinstance(value, str):
-            try:
-                float(value)
-            except ValueError:
-                try:
-                    datetime.fromisoformat(value.replace("Z", "+00:00"))
-                except ValueError as exc:
-                    raise ValueError("unix ms or ISO-8601 (2026-12-01T20:00:00+08:00)") from exc
-                return value
-            number = float(value)
-        else:
-            number = float(value)
-        if not 0 <= number <= LATEST_MS:  # NaN fails too
-            raise ValueError("unix ms between 1970 and 2100")
+        """Unix ms or ISO-8601 between 1970 and 2100 ("yesterday" is neither: 400)."""
+        parse_time_ms(value, number_ms=1)
         return value
 
 

@@ -12,13 +12,12 @@ from __future__ import annotations
 import hashlib
 import heapq
 import json
-import re
 from collections import defaultdict
 from collections.abc import Iterable
 from importlib import resources
 from operator import itemgetter
 
-from live_server.questions.matching import Lexicon, Matcher, Reading
+from live_server.questions.matching import Lexicon, Matcher, Reading, search_keys
 
 __all__ = [
     "DedupIndex",
@@ -87,23 +86,10 @@ def default_matcher() -> Matcher:
     return _DEFAULT
 
 
-_CJK_WORD = re.compile("[\u3400-\u4dbf\u4e00-\u9fff]+")
 KEY_WEIGHT = 0.3
 """What a shared character key adds to a card's candidate weight (a shared word: its weight)."""
 KEY_SHARE = 0.02
 """A character key on more than this share of the room's cards finds no candidates."""
-
-
-def search_keys(reading: Reading) -> frozenset[str]:
-    """The character keys a card is also found by, beside its words: its character bigrams
-    (生吐司 / 吐司, wording variants) and each character of a two-character Chinese word (弹力
-    / 弹). Two questions the score can merge share a word, a bigram or a contained word: the
-    keys make sure such a card is a candidate at all."""
-    chars = {
-        c for label in reading.labels.values() if len(label) == 2 and _CJK_WORD.fullmatch(label)
-        for c in label
-    }  # fmt: skip
-    return reading.bigrams | chars if chars else reading.bigrams
 
 
 class DedupIndex:

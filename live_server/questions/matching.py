@@ -134,10 +134,10 @@ _THIS = re.compile(
 """This / that and its measure word (这款, 那支, 这双): the segmenter cuts them into single
 characters, which would otherwise count as words two questions share."""
 _NEGATIONS_ZH = "不没无未非别免"
-_A_NOT_A = re.compile(
-    rf"([{_CJK}])[不没]\1|有没有|是不是|能不能|可不可以|会不会|要不要|好不好|行不行|对不对|还没"
-)
 _X_NOT_X = re.compile(rf"([{_CJK}])[不没]\1")
+_A_NOT_A = re.compile(
+    _X_NOT_X.pattern + "|有没有|是不是|能不能|可不可以|会不会|要不要|好不好|行不行|对不对|还没"
+)
 _NEGATION_EN = re.compile(r"\b(?:not|no|without|non|never)\b|n't\b")
 _TIME_WORDS = frozenset(
     "今天 明天 后天 昨天 今晚 明晚 明早 今早 上午 下午 晚上 早上 周一 周二 周三 周四 周五 周六 "
@@ -442,6 +442,18 @@ class Reading:
     """the content tokens of weight STRONG or more (a store, a variant, a product)"""
     products: frozenset[str] = frozenset()
     """the brand's products named (``@name``)"""
+
+
+def search_keys(reading: Reading) -> frozenset[str]:
+    """The character keys a room's index also finds a card by, beside its words: its
+    character bigrams (生吐司 / 吐司, wording variants) and each character of a
+    two-character Chinese word (弹力 / 弹). Two questions the score can merge share a word,
+    a bigram or a contained word: the keys make sure such a card is a candidate at all."""
+    chars = {
+        c for label in reading.labels.values() if len(label) == 2 and _CJK_RUN.fullmatch(label)
+        for c in label
+    }  # fmt: skip
+    return reading.bigrams | chars if chars else reading.bigrams
 
 
 class Matcher:

@@ -163,10 +163,10 @@ async def read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
     limit = request.app[SETTINGS].max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"the body must be at most {limit} bytes")
-    raw = await request.read()
-    if not raw.strip():
+    raw = (await request.read()).strip()
+    if not raw:
         _require_body(request)
-    return _validated(model, raw.strip() or b"{}")
+    return _validated(model, raw or b"{}")
 
 
 def _require_body(request: web.Request) -> None:

@@ -286,8 +286,7 @@ function draw() {
   const mine = S.book.values().filter(isMine).sort(byUrgency);
   const open = mine.filter((t) => OPEN.has(t.status));
   // closed today: a visitor checked in early for a later slot is today's, not that day's
-  const closedToday = (t) =>
-    localDate(t.due_at) === today || localDate(t.updated_at || t.due_at) === today;
+  const closedToday = (t) => localDate(t.due_at) === today || localDate(t.updated_at) === today;
   const done = mine.filter((t) => !OPEN.has(t.status) && closedToday(t));
   replaceChildren(
     countersEl,
